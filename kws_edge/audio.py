@@ -1,0 +1,44 @@
+"""Decoding audio files to mono float32 at 16 kHz, at the edge of the system."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import KwsError
+from .labels import SAMPLE_RATE
+
+
+def decode(path: str | Path) -> tuple[np.ndarray, int]:
+    """Decode any format soundfile reads to (mono float32 in [-1, 1], sample rate)."""
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.is_file():
+        raise KwsError(f"{path}: no such file")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise KwsError(f"{path}: not a readable audio file ({exc})") from None
+    if data.shape[0] == 0:
+        raise KwsError(f"{path}: empty audio (no samples)")
+    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if not np.all(np.isfinite(mono)):
+        raise KwsError(f"{path}: audio contains NaN or infinite samples")
+    return np.ascontiguousarray(mono, dtype=np.float32), int(rate)
+
+
+def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
+    """High-quality resampling with soxr (a maintained library, not a hand-written filter)."""
+    if rate == target:
+        return audio.astype(np.float32, copy=False)
+    import soxr
+
+    return soxr.resample(audio, rate, target, quality="HQ").astype(np.float32, copy=False)
+
+
+def load_16k(path: str | Path) -> np.ndarray:
+    """Decode and convert a file to mono float32 at 16 kHz."""
+    audio, rate = decode(path)
+    return resample(audio, rate)

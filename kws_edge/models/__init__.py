@@ -1,0 +1,26 @@
+"""The base model shipped with the package (made by scripts/make_base_model.sh)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import KwsError
+
+MODELS_DIR = Path(__file__).resolve().parent
+BASE_ONNX = MODELS_DIR / "base.onnx"
+BASE_CHECKPOINT = MODELS_DIR / "base.pt"
+
+
+def base_model_path() -> Path:
+    """The shipped int8 ONNX model used by `kws-listen` when no --model is given."""
+    if not BASE_ONNX.is_file():
+        raise KwsError(f"{BASE_ONNX}: the shipped base model is missing (run scripts/make_base_model.sh)")
+    return BASE_ONNX
+
+
+def base_checkpoint_path() -> Path:
+    """The shipped M5 checkpoint used by `kws-train --init base`."""
+    if not BASE_CHECKPOINT.is_file():
+        raise KwsError(f"{BASE_CHECKPOINT}: the shipped base checkpoint is missing "
+                       "(run scripts/make_base_model.sh)")
+    return BASE_CHECKPOINT

@@ -1,0 +1,41 @@
+"""Loading clips for training: soundfile decodes, torchaudio resamples once, 1-s windows out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchaudio.functional as AF
+
+from kws_edge.audio import decode
+from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
+
+
+def fit_window(audio: np.ndarray, length: int = WINDOW_SAMPLES) -> np.ndarray:
+    """Pad short clips (centred) with zeros; crop long ones around their loudest `length` samples."""
+    n = audio.shape[0]
+    if n == length:
+        return audio
+    if n < length:
+        out = np.zeros(length, dtype=np.float32)
+        start = (length - n) // 2
+        out[start:start + n] = audio
+        return out
+    energy = np.cumsum(np.concatenate([[0.0], audio.astype(np.float64) ** 2]))
+    window_energy = energy[length:] - energy[:-length]
+    start = int(np.argmax(window_energy))
+    return np.ascontiguousarray(audio[start:start + length])
+
+
+def load_audio_16k(path: str | Path) -> np.ndarray:
+    """Decode any soundfile format, mono, resampled to 16 kHz with torchaudio (full length)."""
+    audio, rate = decode(path)
+    if rate != SAMPLE_RATE:
+        audio = AF.resample(torch.from_numpy(audio), rate, SAMPLE_RATE).numpy()
+    return audio.astype(np.float32, copy=False)
+
+
+def load_clip(path: str | Path) -> np.ndarray:
+    """One training example: float32 `[WINDOW_SAMPLES]` at 16 kHz."""
+    return fit_window(load_audio_16k(path))

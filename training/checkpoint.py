@@ -1,0 +1,92 @@
+"""The checkpoint contract (DESIGN.md): a plain dict, saved atomically, loaded with weights_only=True."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kws_edge.errors import KwsError
+
+from .model import M5, M5Config
+
+CHECKPOINT_VERSION = 1
+REQUIRED_KEYS = ("state_dict", "labels", "model_config", "sample_rate", "train_config", "metrics", "split",
+                 "version")
+BASE_NAME = "base"
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """torch.save to a temp file in the same folder, then rename: never a half-written file."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise KwsError(f"{path}: output folder {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def make_checkpoint(model: M5, labels: list[str], *, train_config: dict, metrics: dict, split: dict,
+                    provenance: dict | None = None) -> dict:
+    return {
+        "version": CHECKPOINT_VERSION,
+        "model": "M5",
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "labels": list(labels),
+        "model_config": model.config.to_dict(),
+        "sample_rate": model.config.sample_rate,
+        "train_config": train_config,
+        "metrics": metrics,
+        "split": split,
+        "provenance": provenance or {},
+    }
+
+
+def resolve_checkpoint_path(spec: str | Path) -> Path:
+    """`base` names the checkpoint shipped in the package; anything else is a path."""
+    if str(spec) == BASE_NAME:
+        from kws_edge.models import base_checkpoint_path
+
+        return base_checkpoint_path()
+    return Path(spec)
+
+
+def load_checkpoint(spec: str | Path) -> dict:
+    """Load and validate a checkpoint; a one-line KwsError for anything that is not one."""
+    path = resolve_checkpoint_path(spec)
+    if not path.is_file():
+        raise KwsError(f"{path}: no such checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for non-checkpoints; all mean "not one"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise KwsError(f"{path}: not a kws-edge checkpoint ({first[:200]})") from None
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
+        missing = [k for k in REQUIRED_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
+        raise KwsError(f"{path}: not a kws-edge checkpoint (missing {', '.join(missing)})")
+    if ckpt.get("model", "M5") != "M5":
+        raise KwsError(f"{path}: checkpoint is for model {ckpt.get('model')!r}, kws-edge builds M5")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict, path: str | Path = "checkpoint") -> M5:
+    """Rebuild M5 from the config the checkpoint carries and load its weights strictly."""
+    try:
+        config = M5Config.from_dict(dict(ckpt["model_config"]))
+        model = M5(config)
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    except (ValueError, TypeError, RuntimeError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise KwsError(f"{path}: checkpoint weights do not fit M5 ({first[:200]})") from None
+    if config.n_output != len(ckpt["labels"]):
+        raise KwsError(f"{path}: {len(ckpt['labels'])} labels but the model has {config.n_output} outputs")
+    model.eval()
+    return model
