@@ -1,0 +1,59 @@
+"""Test data made on the fly: espeak-ng speech, tones and noise, written as real WAV files."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from kws_edge.audio import resample
+from kws_edge.labels import SAMPLE_RATE
+
+VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-us+f3", "en-gb-x-rp+m3", "en-029+f2")
+
+
+def have_espeak() -> bool:
+    return shutil.which("espeak-ng") is not None
+
+
+def espeak(text: str, voice: str = "en-us", speed: int = 160, pitch: int = 50, amp: int = 100) -> np.ndarray:
+    """Speech from espeak-ng as float32 mono at 16 kHz."""
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-a", str(amp), "--stdout", text],
+        check=True, capture_output=True,
+    ).stdout
+    audio, rate = sf.read(io.BytesIO(wav), dtype="float32")
+    return resample(audio, rate, SAMPLE_RATE)
+
+
+def tone(freq: float, seconds: float = 1.0, amp: float = 0.3) -> np.ndarray:
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def noise(seconds: float, amp: float = 0.05, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (amp * rng.standard_normal(int(seconds * SAMPLE_RATE))).astype(np.float32)
+
+
+def write_wav(path: Path, audio: np.ndarray, rate: int = SAMPLE_RATE, subtype: str = "PCM_16") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), audio, rate, subtype=subtype)
+    return path
+
+
+def make_word_dataset(root: Path, words: list[str], per_word: int, seed: int = 0,
+                      voices: tuple[str, ...] = VOICES) -> Path:
+    """A custom-layout dataset `root/<word>/*.wav` of espeak-ng speech with varied voice, speed, pitch."""
+    rng = np.random.default_rng(seed)
+    for word in words:
+        for i in range(per_word):
+            voice = voices[i % len(voices)]
+            audio = espeak(word, voice, speed=int(rng.integers(120, 200)), pitch=int(rng.integers(20, 80)))
+            audio = audio + rng.normal(0, 0.003, audio.shape).astype(np.float32)
+            write_wav(root / word / f"{voice.replace('+', '_')}_{i:03d}.wav", audio)
+    return root
