@@ -12,7 +12,9 @@ from audiogen import have_espeak  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
-requires_espeak = pytest.mark.skipif(not have_espeak(), reason="espeak-ng not installed (apt-get install espeak-ng)")
+requires_espeak = pytest.mark.skipif(
+    not have_espeak(), reason="espeak-ng not installed (apt-get install espeak-ng)"
+)
 
 
 @pytest.fixture(scope="session")
