@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Set up kws-edge from nothing: Debian packages, a virtual environment in .venv, the package.
+#   scripts/setup.sh            runtime only (numpy, onnxruntime, sounddevice, soundfile, soxr; no torch)
+#   scripts/setup.sh --dev      + training/export extra (torch 2.11 + torchaudio 2.11, ~4.6 GB) + test tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=runtime
+[ "${1:-}" = "--dev" ] && mode=dev
+
+runtime_apt=(libportaudio2)
+dev_apt=(libportaudio2 espeak-ng flite sox pulseaudio pulseaudio-utils libasound2-plugins alsa-utils)
+if [ "$mode" = dev ]; then pkgs=("${dev_apt[@]}"); else pkgs=("${runtime_apt[@]}"); fi
+
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else
+    echo "setup: need root to install: ${missing[*]}" >&2; exit 1; fi
+  echo "setup: installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+py=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $($py --version)"
+  "$py" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+if [ "$mode" = dev ]; then
+  echo "setup: installing kws-edge with the train and dev extras (torch 2.11 + torchaudio 2.11)"
+  .venv/bin/python -m pip install -q -e ".[train,dev]"
+else
+  echo "setup: installing the kws-edge runtime (no torch)"
+  .venv/bin/python -m pip install -q -e .
+fi
+echo "setup: done ($mode). Commands are in .venv/bin: kws-listen$([ "$mode" = dev ] && echo ', kws-train, kws-export, kws-eval, kws-synth')"
