@@ -1,0 +1,176 @@
+"""`kws-listen`: spot keywords live from a microphone, or in an audio file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+
+from .errors import KwsError, run_cli, setup_logging
+from .vad import VAD_KINDS, VadOptions
+
+log = logging.getLogger("kws_edge.listen")
+
+PROG = "kws-listen"
+
+EPILOG = """\
+examples:
+  kws-listen                              listen on the default microphone with the shipped model
+  kws-listen --list-devices               show input devices, then pick one with --device
+  kws-listen --device 2 --json            one JSON object per detection on stdout
+  kws-listen --input talk.wav             scan a file (any format/rate/channels) as fast as possible
+  kws-listen --input talk.wav --realtime  ... or paced like a microphone
+
+Each detection prints as `MM:SS.mmm  label  score` (stream time, score after smoothing), or with
+--json as {"time", "label", "score", "start", "end"} in seconds from the stream start: `time` is
+when it fired, start/end the 1-s window that fired. Stop with Ctrl-C; a one-line summary follows.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG, description="Spot keywords in live audio or a file with an ONNX keyword model.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", metavar="MODEL.onnx",
+                   help="exported model (kws-export); default: the shipped base model")
+    src = p.add_argument_group("audio source (default: the default microphone)")
+    src.add_argument("--input", metavar="FILE", help="read an audio file instead of a microphone")
+    src.add_argument("--realtime", action="store_true", help="with --input: pace the file like a microphone")
+    src.add_argument("--device", metavar="ID|NAME", help="input device index or part of its name")
+    src.add_argument("--list-devices", action="store_true", help="list input devices and exit")
+    src.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of audio")
+    det = p.add_argument_group("detection")
+    det.add_argument("--threshold", type=float, metavar="F",
+                     help="score needed to report a keyword, 0..1 (default: the model's calibrated "
+                          "per-word thresholds if it has them, else 0.7)")
+    det.add_argument("--hop-ms", type=int, default=100, metavar="N",
+                     help="score the last second every N ms (default: %(default)s)")
+    det.add_argument("--smooth-ms", type=int, default=300, metavar="N",
+                     help="average scores over the windows of the last N ms (default: %(default)s)")
+    det.add_argument("--refractory-ms", type=int, default=1000, metavar="N",
+                     help="after a detection, stay quiet for N ms (default: %(default)s)")
+    det.add_argument("--vad", choices=VAD_KINDS, default="energy",
+                     help="voice activity gate: energy (default, numpy only), webrtc "
+                          "(pip install webrtcvad-wheels), off (score every window)")
+    out = p.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="one JSON object per detection")
+    out.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    return p
+
+
+class _Stop(Exception):
+    """SIGTERM, turned into an orderly stop."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Stop()
+
+
+def _list_devices() -> int:
+    from .sources import list_input_devices
+
+    devices = list_input_devices()
+    if not devices:
+        print("no input devices found", file=sys.stderr)
+        return 1
+    for dev in devices:
+        mark = "*" if dev["default"] else " "
+        print(f"{mark} {dev['index']:3d}  {dev['name']}  ({dev['hostapi']}, {dev['channels']} ch, "
+              f"{dev['default_samplerate']:.0f} Hz)")
+    print("(* = default input; pass the index or part of the name to --device)")
+    return 0
+
+
+def _main(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    if args.list_devices:
+        return _list_devices()
+    if args.realtime and not args.input:
+        raise KwsError("--realtime only applies to --input FILE")
+    if args.input and args.device is not None:
+        raise KwsError("choose one source: --input FILE or --device")
+    if args.duration is not None and args.duration <= 0:
+        raise KwsError(f"--duration must be positive, got {args.duration}")
+
+    from .onnx_model import load_model
+    from .spotter import KeywordSpotter, SpotterOptions
+
+    options = SpotterOptions(hop_ms=args.hop_ms, threshold=args.threshold, smooth_ms=args.smooth_ms,
+                             refractory_ms=args.refractory_ms, vad=VadOptions(kind=args.vad),
+                             batch_windows=16 if args.input and not args.realtime else 1)
+    model = load_model(args.model)
+    spotter = KeywordSpotter(model, options)
+    log.debug("model %r", model)
+
+    if args.input:
+        from .sources import FileSource
+
+        source = FileSource(args.input, spotter.sample_rate, realtime=args.realtime)
+    else:
+        from .sources import MicrophoneSource
+
+        source = MicrophoneSource(args.device, spotter.sample_rate)
+
+    limit = None if args.duration is None else int(args.duration * spotter.sample_rate)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    started = time.monotonic()
+    stopped = "end of input"
+    progress = _Progress(getattr(source, "duration", None)) if args.input else None
+
+    def emit(events) -> None:
+        for event in events:
+            print(event.to_json() if args.json else event.to_line(), flush=True)
+
+    try:
+        with source:
+            for chunk in source:
+                if limit is not None and spotter.stats.samples + len(chunk) >= limit:
+                    emit(spotter.process(chunk[:limit - spotter.stats.samples]))
+                    stopped = f"--duration {args.duration:g} s reached"
+                    break
+                emit(spotter.process(chunk))
+                if progress is not None:
+                    progress.update(spotter.seconds)
+            emit(spotter.flush())
+    except (KeyboardInterrupt, _Stop) as exc:
+        stopped = "interrupted" if isinstance(exc, KeyboardInterrupt) else "terminated"
+        emit(spotter.flush())
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    overflows = getattr(source, "lost_blocks", 0)
+    stats = spotter.stats
+    summary = {"stopped": stopped, "detections": stats.detections, "seconds": round(spotter.seconds, 3),
+               "overflows": overflows, "windows_scored": stats.windows_scored, "hops": stats.hops,
+               "wall_seconds": round(time.monotonic() - started, 3)}
+    print(f"{PROG}: {stopped}: {stats.detections} detections, {spotter.seconds:.1f} s listened, "
+          f"{overflows} overflows, {stats.windows_scored}/{stats.hops} windows scored", file=sys.stderr)
+    log.debug("summary %s", json.dumps(summary))
+    return 0
+
+
+class _Progress:
+    """Progress on long files: a line on stderr every 10 %."""
+
+    def __init__(self, duration: float | None) -> None:
+        self.duration = duration
+        self.next_step = 0.1
+        self.enabled = duration is not None and duration >= 60.0
+
+    def update(self, seconds: float) -> None:
+        if not self.enabled or seconds < self.next_step * self.duration:
+            return
+        while seconds >= self.next_step * self.duration:
+            self.next_step += 0.1
+        log.info("%3.0f %% of %.0f s", min(100.0, 100 * seconds / self.duration), self.duration)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(PROG, lambda: _main(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

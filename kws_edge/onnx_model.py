@@ -1,0 +1,164 @@
+"""An exported keyword model: an onnxruntime session plus the settings it carries in its metadata."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .errors import KwsError
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME = "audio"
+OUTPUT_NAME = "probs"
+REQUIRED_METADATA = ("labels", "sample_rate", "window_samples", "unknown_label")
+
+
+def _session_options():
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    # One thread, no spinning: a detector runs all day next to other programs on a small CPU, and
+    # a spinning worker burns a core while it waits for the next window.
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    opts.log_severity_level = 3
+    return opts
+
+
+def _parse_int(path: Path, meta: dict[str, str], key: str) -> int:
+    try:
+        value = int(meta[key])
+    except ValueError:
+        raise KwsError(f"{path}: metadata '{key}' is not an integer ({meta[key]!r})") from None
+    if value <= 0:
+        raise KwsError(f"{path}: metadata '{key}' must be positive, got {value}")
+    return value
+
+
+def _parse_labels(path: Path, raw: str) -> list[str]:
+    try:
+        labels = json.loads(raw)
+    except json.JSONDecodeError:
+        raise KwsError(f"{path}: metadata 'labels' is not JSON") from None
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise KwsError(f"{path}: metadata 'labels' must be a non-empty JSON list of strings")
+    if len(set(labels)) != len(labels):
+        raise KwsError(f"{path}: metadata 'labels' has duplicates")
+    return labels
+
+
+def _parse_thresholds(path: Path, raw: str | None, labels: list[str]) -> dict[str, float] | None:
+    if raw is None or raw.strip() in ("", "null"):
+        return None
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        raise KwsError(f"{path}: metadata 'thresholds' is not JSON") from None
+    if not isinstance(data, dict):
+        raise KwsError(f"{path}: metadata 'thresholds' must be a JSON object {{label: float}}")
+    out: dict[str, float] = {}
+    for label, value in data.items():
+        if label not in labels:
+            raise KwsError(f"{path}: metadata 'thresholds' names unknown label {label!r}")
+        if not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+            raise KwsError(f"{path}: threshold for {label!r} must be a number in [0, 1], got {value!r}")
+        out[label] = float(value)
+    return out
+
+
+class OnnxModel:
+    """A keyword model in ONNX: `predict(windows [N, window_samples]) -> probs [N, C]`."""
+
+    def __init__(self, path: str | Path) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise KwsError(f"{self.path}: no such model file")
+        try:
+            self._session = ort.InferenceSession(
+                str(self.path), sess_options=_session_options(), providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises several private exception types for bad files
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise KwsError(f"{self.path}: not a loadable ONNX model ({first[:200]})") from None
+
+        meta = dict(self._session.get_modelmeta().custom_metadata_map)
+        missing = [k for k in REQUIRED_METADATA if k not in meta]
+        if missing:
+            raise KwsError(f"{self.path}: ONNX model lacks kws-edge metadata {missing} "
+                           "(export it with kws-export)")
+        self.metadata: dict[str, str] = meta
+        self.labels: list[str] = _parse_labels(self.path, meta["labels"])
+        self.sample_rate: int = _parse_int(self.path, meta, "sample_rate")
+        self.window_samples: int = _parse_int(self.path, meta, "window_samples")
+        self.unknown_label: str = meta["unknown_label"]
+        if self.unknown_label not in self.labels:
+            raise KwsError(f"{self.path}: unknown_label {self.unknown_label!r} is not among the labels")
+        self.thresholds: dict[str, float] | None = _parse_thresholds(self.path, meta.get("thresholds"),
+                                                                     self.labels)
+        self._check_io()
+
+    def _check_io(self) -> None:
+        inputs = self._session.get_inputs()
+        outputs = self._session.get_outputs()
+        if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
+            raise KwsError(f"{self.path}: expected one input named '{INPUT_NAME}', "
+                           f"got {[i.name for i in inputs]}")
+        if OUTPUT_NAME not in [o.name for o in outputs]:
+            raise KwsError(f"{self.path}: expected an output named '{OUTPUT_NAME}', "
+                           f"got {[o.name for o in outputs]}")
+        shape = inputs[0].shape
+        if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != self.window_samples):
+            raise KwsError(f"{self.path}: input shape {shape} does not match "
+                           f"window_samples={self.window_samples}")
+        # Probe once: catches graphs whose output shape drifted (e.g. [N, 1, C]) before any audio flows.
+        probe = self._run(np.zeros((1, self.window_samples), dtype=np.float32))
+        if probe.shape != (1, len(self.labels)):
+            raise KwsError(f"{self.path}: output '{OUTPUT_NAME}' has shape {list(probe.shape)}, "
+                           f"expected [N, {len(self.labels)}] for {len(self.labels)} labels")
+
+    def _run(self, windows: np.ndarray) -> np.ndarray:
+        return self._session.run([OUTPUT_NAME], {INPUT_NAME: windows})[0]
+
+    @property
+    def name(self) -> str:
+        return self.metadata.get("model", "?")
+
+    @property
+    def quantization(self) -> str:
+        return self.metadata.get("quantization", "none")
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        """Class probabilities `[N, C]` for float32 windows `[N, window_samples]` at `sample_rate`."""
+        windows = np.asarray(windows, dtype=np.float32)
+        if windows.ndim == 1:
+            windows = windows[None, :]
+        if windows.ndim != 2 or windows.shape[1] != self.window_samples:
+            raise ValueError(f"windows must have shape [N, {self.window_samples}], got {list(windows.shape)}")
+        if windows.shape[0] == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return self._run(np.ascontiguousarray(windows))
+
+    def __repr__(self) -> str:
+        return (f"OnnxModel({str(self.path)!r}, model={self.name}, labels={len(self.labels)}, "
+                f"quantization={self.quantization})")
+
+
+def load_model(path: str | Path | None = None) -> OnnxModel:
+    """Load a model file; `None` loads the shipped base model."""
+    if path is None:
+        from .models import base_model_path
+
+        path = base_model_path()
+    model = OnnxModel(path)
+    log.debug("loaded %r", model)
+    return model

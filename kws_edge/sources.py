@@ -1,0 +1,239 @@
+"""Chunk sources: an audio file or a live input device, both as mono float32 at the model's rate.
+
+Both go through the same spotter; a file can be paced like a microphone (`realtime=True`).
+Rate conversion uses soxr's streaming resampler, so chunk edges never click.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .errors import KwsError
+
+log = logging.getLogger(__name__)
+
+
+class _Resampler:
+    """Streaming mono resampler (soxr.ResampleStream); a pass-through when the rates match."""
+
+    def __init__(self, in_rate: int, out_rate: int) -> None:
+        self.active = in_rate != out_rate
+        if self.active:
+            import soxr
+
+            self._stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
+
+    def __call__(self, block: np.ndarray, last: bool = False) -> np.ndarray:
+        if not self.active:
+            return block
+        return self._stream.resample_chunk(block, last=last)
+
+
+class FileSource:
+    """Streams any file soundfile reads (any rate, any channel count) as mono chunks."""
+
+    def __init__(self, path: str | Path, rate: int, chunk_ms: int = 1000, realtime: bool = False) -> None:
+        import soundfile as sf
+
+        self.path = Path(path)
+        self.rate = rate
+        self.realtime = realtime
+        if not self.path.is_file():
+            raise KwsError(f"{self.path}: no such audio file")
+        try:
+            self._file = sf.SoundFile(str(self.path))
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+            raise KwsError(f"{self.path}: not a readable audio file ({exc})") from None
+        if self._file.frames == 0:
+            self._file.close()
+            raise KwsError(f"{self.path}: empty audio (no samples)")
+        self.file_rate = int(self._file.samplerate)
+        self.duration = self._file.frames / self.file_rate
+        self._block = max(1, self.file_rate * chunk_ms // 1000)
+        self._resample = _Resampler(self.file_rate, rate)
+        self.samples_out = 0
+
+    def __enter__(self) -> FileSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        started = time.monotonic()
+        while True:
+            data = self._file.read(self._block, dtype="float32", always_2d=True)
+            last = len(data) < self._block
+            mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
+            if not np.all(np.isfinite(mono)):
+                raise KwsError(f"{self.path}: audio contains NaN or infinite samples")
+            out = self._resample(np.ascontiguousarray(mono), last=last)
+            if len(out):
+                if self.realtime:
+                    # Paced like a microphone: a chunk is handed over once it would have been recorded.
+                    due = started + (self.samples_out + len(out)) / self.rate
+                    delay = due - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                self.samples_out += len(out)
+                yield out
+            if last:
+                return
+
+
+def _sounddevice():
+    try:
+        import sounddevice as sd
+    except ImportError:
+        raise KwsError("microphone input needs the sounddevice package: pip install sounddevice") from None
+    except OSError as exc:
+        raise KwsError(f"PortAudio is not available ({exc}); on Debian/Raspberry Pi OS: "
+                       "apt-get install libportaudio2") from None
+    return sd
+
+
+def parse_device(device: int | str | None) -> int | str | None:
+    """`--device` value: an index, a (sub)string of a device name, or None for the default."""
+    if isinstance(device, str) and device.strip().isdigit():
+        return int(device)
+    return device
+
+
+def list_input_devices() -> list[dict]:
+    """Input devices as dicts: index, name, hostapi, channels, default_samplerate, default."""
+    sd = _sounddevice()
+    try:
+        devices = sd.query_devices()
+        default_in = sd.default.device[0]
+        apis = sd.query_hostapis()
+    except sd.PortAudioError as exc:
+        raise KwsError(f"cannot list audio devices: {exc}") from None
+    out = []
+    for dev in devices:
+        if dev["max_input_channels"] > 0:
+            out.append({"index": dev["index"], "name": dev["name"],
+                        "hostapi": apis[dev["hostapi"]]["name"],
+                        "channels": dev["max_input_channels"],
+                        "default_samplerate": dev["default_samplerate"],
+                        "default": dev["index"] == default_in})
+    return out
+
+
+class MicrophoneSource:
+    """A sounddevice InputStream whose callback only copies blocks into a bounded queue.
+
+    All work happens in the consumer (the iterator). Overflows (PortAudio's input_overflow, or the
+    queue full because the consumer fell behind) are counted and warned about now and then;
+    listening goes on. A device that delivers nothing for `stall_seconds` (unplugged, lost) ends
+    the stream with a KwsError.
+    """
+
+    def __init__(self, device: int | str | None, rate: int, chunk_ms: int = 100,
+                 queue_seconds: float = 2.0, stall_seconds: float = 5.0,
+                 warn_every_seconds: float = 10.0) -> None:
+        self._sd = sd = _sounddevice()
+        self.device = parse_device(device)
+        self.rate = rate
+        self.stall_seconds = stall_seconds
+        self.warn_every = warn_every_seconds
+        try:
+            info = sd.query_devices(self.device, "input")
+        except (ValueError, sd.PortAudioError) as exc:
+            raise KwsError(f"--device {device}: {exc} (see kws-listen --list-devices)") from None
+        self.device_name = info["name"]
+        self.device_rate = self._pick_rate(info)
+        self._resample = _Resampler(self.device_rate, rate)
+        self.blocksize = max(1, self.device_rate * chunk_ms // 1000)
+        depth = max(4, int(queue_seconds * 1000 / chunk_ms))
+        self._queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=depth)
+        self.overflows = 0
+        self.dropped = 0
+        self.samples_out = 0
+        self._warned_at = -float("inf")
+        self._warned_lost = 0
+        self._stream = None
+
+    def _pick_rate(self, info: dict) -> int:
+        sd = self._sd
+        try:
+            sd.check_input_settings(device=self.device, channels=1, dtype="float32", samplerate=self.rate)
+            return self.rate
+        except (ValueError, sd.PortAudioError):
+            # Many USB microphones only do 44.1/48 kHz: open natively, resample in the consumer.
+            native = int(info["default_samplerate"])
+            log.info("%s refuses %d Hz; recording at %d Hz and resampling", info["name"], self.rate, native)
+            return native
+
+    def _callback(self, indata: np.ndarray, frames: int, time_info, status) -> None:
+        if status.input_overflow:
+            self.overflows += 1
+        try:
+            self._queue.put_nowait(indata[:, 0].copy())
+        except queue.Full:
+            self.dropped += 1
+
+    def __enter__(self) -> MicrophoneSource:
+        sd = self._sd
+        try:
+            self._stream = sd.InputStream(device=self.device, samplerate=self.device_rate, channels=1,
+                                          dtype="float32", blocksize=self.blocksize, callback=self._callback)
+            self._stream.start()
+        except sd.PortAudioError as exc:
+            raise KwsError(f"cannot open input device {self.device_name!r}: {exc}") from None
+        log.info("listening on %r at %d Hz", self.device_name, self.device_rate)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._stream is not None:
+            try:
+                self._stream.stop()
+                self._stream.close()
+            except self._sd.PortAudioError as exc:
+                log.debug("closing the input stream: %s", exc)
+            self._stream = None
+
+    @property
+    def lost_blocks(self) -> int:
+        return self.overflows + self.dropped
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if self._stream is None:
+            raise RuntimeError("use MicrophoneSource as a context manager")
+        waited = 0.0
+        poll = 0.5
+        while True:
+            try:
+                block = self._queue.get(timeout=poll)
+            except queue.Empty:
+                waited += poll
+                if not self._stream.active or waited >= self.stall_seconds:
+                    heard = self.samples_out / self.rate
+                    raise KwsError(f"input device {self.device_name!r} stopped delivering audio "
+                                   f"(unplugged or lost?) after {heard:.1f} s") from None
+                continue
+            waited = 0.0
+            self._maybe_warn()
+            out = self._resample(block)
+            if len(out):
+                self.samples_out += len(out)
+                yield out
+
+    def _maybe_warn(self) -> None:
+        lost = self.lost_blocks
+        if lost > self._warned_lost and self.samples_out - self._warned_at >= self.warn_every * self.rate:
+            self._warned_at = self.samples_out
+            self._warned_lost = lost
+            log.warning("audio input overflow: %d blocks lost so far (%d by the device, %d because "
+                        "processing fell behind); listening goes on", lost, self.overflows, self.dropped)

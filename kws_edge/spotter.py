@@ -1,0 +1,230 @@
+"""Streaming keyword spotting: ring buffer -> VAD gate -> model every hop -> smoothing -> events.
+
+The clock is the number of samples consumed, never wall time: replaying the same audio gives the
+same events whatever the chunk sizes fed in, with or without batching.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .detection import Detection
+from .errors import KwsError
+from .onnx_model import OnnxModel, load_model
+from .ring_buffer import RingBuffer
+from .vad import VadOptions, make_vad
+
+log = logging.getLogger(__name__)
+
+DEFAULT_THRESHOLD = 0.7
+
+
+@dataclass(frozen=True)
+class SpotterOptions:
+    """Settings of the streaming detector (times in milliseconds of stream time)."""
+
+    # Score the last window every `hop_ms` (default chosen by measurement: docs/runtime.md).
+    hop_ms: int = 100
+    # Threshold for every keyword; None -> the model's calibrated per-class `thresholds`, if any,
+    # else DEFAULT_THRESHOLD.
+    threshold: float | None = None
+    # Posterior smoothing: mean of the probabilities of the windows scored in the last `smooth_ms`.
+    smooth_ms: int = 300
+    # One utterance fires once: no new event until `refractory_ms` after the previous one.
+    refractory_ms: int = 1000
+    vad: VadOptions = field(default_factory=VadOptions)
+    # Windows scored per model call. 1 for live audio (lowest latency); file mode batches, which
+    # changes speed only: events are the same.
+    batch_windows: int = 1
+
+    def __post_init__(self) -> None:
+        if self.hop_ms <= 0:
+            raise KwsError(f"--hop-ms must be positive, got {self.hop_ms}")
+        if self.threshold is not None and not 0.0 < self.threshold <= 1.0:
+            raise KwsError(f"--threshold must be in (0, 1], got {self.threshold}")
+        if self.smooth_ms < 0 or self.refractory_ms < 0:
+            raise KwsError("smoothing and refractory times must not be negative")
+        if self.batch_windows < 1:
+            raise KwsError(f"batch_windows must be at least 1, got {self.batch_windows}")
+
+
+@dataclass
+class SpotterStats:
+    samples: int = 0
+    hops: int = 0
+    windows_scored: int = 0
+    windows_skipped: int = 0
+    model_calls: int = 0
+    detections: int = 0
+
+
+ScoreHook = Callable[[int, np.ndarray], None]
+
+
+class KeywordSpotter:
+    """`process(chunk) -> list[Detection]` over a stream of mono float32 at the model's rate."""
+
+    def __init__(self, model: OnnxModel | str | Path | None = None,
+                 options: SpotterOptions | None = None, score_hook: ScoreHook | None = None) -> None:
+        self.model = model if isinstance(model, OnnxModel) else load_model(model)
+        self.options = options or SpotterOptions()
+        self.score_hook = score_hook
+        rate = self.model.sample_rate
+        self.sample_rate = rate
+        self.window = self.model.window_samples
+        self.hop = rate * self.options.hop_ms // 1000
+        if not 0 < self.hop <= self.window:
+            raise KwsError(f"--hop-ms {self.options.hop_ms} must be between 1 ms and the window "
+                           f"({1000 * self.window // rate} ms)")
+        self.labels = list(self.model.labels)
+        self._unknown = self.labels.index(self.model.unknown_label)
+        self.thresholds = self._class_thresholds()
+        self.smooth_n = max(1, round(self.options.smooth_ms / self.options.hop_ms))
+        self.refractory = rate * self.options.refractory_ms // 1000
+        self.vad = make_vad(self.options.vad, rate)
+        self._ring = RingBuffer(self.window)
+        n_classes = len(self.labels)
+        self._history = np.zeros((self.smooth_n, n_classes), dtype=np.float64)
+        self._batch = np.zeros((self.options.batch_windows, self.window), dtype=np.float32)
+        # Pending hops in order: (end_sample, batch row or -1 for a window the VAD skipped).
+        self._queue: list[tuple[int, int]] = []
+        self.reset()
+
+    def _class_thresholds(self) -> np.ndarray:
+        default = self.options.threshold
+        calibrated = self.model.thresholds if default is None else None
+        fallback = DEFAULT_THRESHOLD if default is None else default
+        out = np.array([(calibrated or {}).get(label, fallback) for label in self.labels])
+        out[self._unknown] = np.inf  # the reject class is never reported
+        return out
+
+    def reset(self) -> None:
+        """Forget the stream: the clock restarts at zero."""
+        self._ring.reset()
+        if self.vad is not None:
+            self.vad.reset()
+        self._since_hop = 0
+        self._queue.clear()
+        self._n_batched = 0
+        self._clear_history()
+        self._next_allowed = 0
+        self.stats = SpotterStats()
+
+    @property
+    def seconds(self) -> float:
+        return self.stats.samples / self.sample_rate
+
+    def process(self, chunk: np.ndarray) -> list[Detection]:
+        """Consume samples (any length); return the events that fired inside them."""
+        chunk = np.asarray(chunk, dtype=np.float32).reshape(-1)
+        events: list[Detection] = []
+        pos, n = 0, len(chunk)
+        while pos < n:
+            # Split at hop boundaries so the VAD state at each hop never depends on chunking.
+            take = min(n - pos, self.hop - self._since_hop)
+            piece = chunk[pos:pos + take]
+            self._ring.write(piece)
+            if self.vad is not None:
+                self.vad.process(piece)
+            pos += take
+            self._since_hop += take
+            self.stats.samples += take
+            if self._since_hop == self.hop:
+                self._since_hop = 0
+                self._on_hop(events)
+        return events
+
+    def flush(self) -> list[Detection]:
+        """Score windows still waiting for a full batch (call at the end of a file)."""
+        events: list[Detection] = []
+        self._run_queue(events)
+        return events
+
+    def _on_hop(self, events: list[Detection]) -> None:
+        self.stats.hops += 1
+        end = self.stats.samples
+        speech = self.vad is None or self.vad.last_speech_end > end - self.window
+        if not speech:
+            self.stats.windows_skipped += 1
+            if self._queue:
+                self._queue.append((end, -1))
+            else:
+                self._clear_history()
+            return
+        row = self._n_batched
+        self._ring.latest(self.window, out=self._batch[row])
+        self._n_batched += 1
+        self._queue.append((end, row))
+        if self._n_batched == len(self._batch):
+            self._run_queue(events)
+
+    def _run_queue(self, events: list[Detection]) -> None:
+        if not self._queue:
+            return
+        probs = self.model.predict(self._batch[:self._n_batched]) if self._n_batched else None
+        if self._n_batched:
+            self.stats.model_calls += 1
+            self.stats.windows_scored += self._n_batched
+        for end, row in self._queue:
+            if row < 0:
+                self._clear_history()
+                continue
+            if self.score_hook is not None:
+                self.score_hook(end, probs[row])
+            self._postprocess(end, probs[row], events)
+        self._queue.clear()
+        self._n_batched = 0
+
+    def _clear_history(self) -> None:
+        self._hist_len = 0
+        self._hist_pos = 0
+
+    def _postprocess(self, end: int, probs: np.ndarray, events: list[Detection]) -> None:
+        self._history[self._hist_pos] = probs
+        self._hist_pos = (self._hist_pos + 1) % self.smooth_n
+        self._hist_len = min(self._hist_len + 1, self.smooth_n)
+        # Filled rows are always [0, hist_len): clearing also rewinds the write position.
+        smoothed = self._history[:self._hist_len].mean(axis=0)
+        margin = smoothed - self.thresholds
+        best = int(np.argmax(margin))
+        if margin[best] < 0 or end < self._next_allowed:
+            return
+        rate = self.sample_rate
+        event = Detection(time=end / rate, label=self.labels[best], score=float(smoothed[best]),
+                          start=max(0, end - self.window) / rate, end=end / rate)
+        self._next_allowed = end + self.refractory
+        self.stats.detections += 1
+        log.debug("detection %s", event)
+        events.append(event)
+
+    def run(self, chunks: Iterator[np.ndarray]) -> Iterator[Detection]:
+        """Feed an iterator of chunks; yield events as they fire, then flush at its end."""
+        for chunk in chunks:
+            yield from self.process(chunk)
+        yield from self.flush()
+
+
+def spot_file(path: str | Path, model: OnnxModel | str | Path | None = None,
+              options: SpotterOptions | None = None, realtime: bool = False,
+              chunk_ms: int = 1000) -> Iterator[Detection]:
+    """Events in an audio file (any format/rate/channels soundfile reads), streamed in chunks."""
+    from .sources import FileSource
+
+    spotter = KeywordSpotter(model, options)
+    with FileSource(path, spotter.sample_rate, chunk_ms=chunk_ms, realtime=realtime) as source:
+        yield from spotter.run(iter(source))
+
+
+def spot_microphone(model: OnnxModel | str | Path | None = None, options: SpotterOptions | None = None,
+                    device: int | str | None = None, chunk_ms: int = 100) -> Iterator[Detection]:
+    """Events from a live input device until the caller stops iterating (or Ctrl-C)."""
+    from .sources import MicrophoneSource
+
+    spotter = KeywordSpotter(model, options)
+    with MicrophoneSource(device, spotter.sample_rate, chunk_ms=chunk_ms) as source:
+        yield from spotter.run(iter(source))

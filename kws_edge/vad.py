@@ -1,0 +1,213 @@
+"""Voice activity detection on short frames, used to skip inference when nobody is speaking.
+
+`EnergyVad` needs only numpy: frame energy against an adaptive noise floor (minimum statistics
+over the last few seconds), with hysteresis (a higher level to start speech than to keep it) and
+a hang-over so short pauses inside a word do not end it. Like silero-vad's VADIterator it is a
+small stateful object, `process(chunk)` + `reset()`, whose clock is the number of samples
+consumed, so a replay gives the same decisions whatever the chunk sizes.
+
+`WebRtcVad` wraps the optional `webrtcvad` package (pip install webrtcvad-wheels) behind the same
+interface, with the same hang-over.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import KwsError
+from .labels import SAMPLE_RATE
+
+VAD_KINDS = ("energy", "webrtc", "off")
+
+
+@dataclass(frozen=True)
+class VadOptions:
+    kind: str = "energy"
+    frame_ms: int = 20
+    # Levels above the noise floor: start speech above `start_db`, keep it while above `keep_db`.
+    start_db: float = 9.0
+    keep_db: float = 5.0
+    start_frames: int = 2
+    hangover_ms: int = 300
+    # Frames quieter than this are never speech (digital silence, a muted microphone).
+    min_level_dbfs: float = -60.0
+    # The noise floor is the quietest frame of the last `floor_seconds` (minimum statistics).
+    floor_seconds: float = 3.0
+    webrtc_mode: int = 2
+
+    def __post_init__(self) -> None:
+        if self.kind not in VAD_KINDS:
+            raise KwsError(f"--vad: unknown VAD {self.kind!r} (choose from {', '.join(VAD_KINDS)})")
+        if self.frame_ms not in (10, 20, 30):
+            raise KwsError(f"VAD frame must be 10, 20 or 30 ms, got {self.frame_ms}")
+        if self.keep_db > self.start_db:
+            raise KwsError("VAD keep_db must not exceed start_db (hysteresis)")
+
+
+class _FramedVad:
+    """Shared framing: splits any chunking into whole frames and keeps the sample clock."""
+
+    def __init__(self, options: VadOptions, sample_rate: int) -> None:
+        self.options = options
+        self.sample_rate = sample_rate
+        self.frame_samples = sample_rate * options.frame_ms // 1000
+        self.hangover_frames = max(1, math.ceil(options.hangover_ms / options.frame_ms))
+        self._pending = np.zeros(self.frame_samples, dtype=np.float32)
+        self.reset()
+
+    def reset(self) -> None:
+        self._n_pending = 0
+        self.samples_consumed = 0
+        self.frames_done = 0
+        self.in_speech = False
+        # Sample index just past the last frame judged speech; -1 = none yet.
+        self.last_speech_end = -1
+        self._hang = 0
+        self._reset_detector()
+
+    def _reset_detector(self) -> None:
+        pass
+
+    def process(self, chunk: np.ndarray) -> np.ndarray:
+        """Consume samples; return one bool per frame completed by this chunk (True = speech)."""
+        chunk = np.asarray(chunk, dtype=np.float32)
+        self.samples_consumed += len(chunk)
+        fs = self.frame_samples
+        pieces = []
+        pos = 0
+        if self._n_pending:
+            take = min(fs - self._n_pending, len(chunk))
+            self._pending[self._n_pending:self._n_pending + take] = chunk[:take]
+            self._n_pending += take
+            pos = take
+            if self._n_pending == fs:
+                pieces.append(self._pending[None, :].copy())
+                self._n_pending = 0
+        whole = (len(chunk) - pos) // fs
+        if whole:
+            pieces.append(chunk[pos:pos + whole * fs].reshape(whole, fs))
+            pos += whole * fs
+        rest = len(chunk) - pos
+        if rest:
+            self._pending[:rest] = chunk[pos:]
+            self._n_pending = rest
+        if not pieces:
+            return np.zeros(0, dtype=bool)
+        frames = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+        flags = self._decide(frames)
+        if flags.any():
+            last = int(np.flatnonzero(flags)[-1])
+            self.last_speech_end = (self.frames_done + last + 1) * fs
+        self.frames_done += len(frames)
+        return flags
+
+    def _decide(self, frames: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _hysteresis(self, raw_start: np.ndarray, raw_keep: np.ndarray) -> np.ndarray:
+        """Speech flags from per-frame 'loud enough to start' / 'loud enough to keep' decisions."""
+        flags = np.zeros(len(raw_start), dtype=bool)
+        need = self.options.start_frames
+        for i in range(len(raw_start)):
+            if self.in_speech:
+                if raw_keep[i]:
+                    self._hang = self.hangover_frames
+                else:
+                    self._hang -= 1
+                    if self._hang <= 0:
+                        self.in_speech = False
+                        self._run = 0
+                        continue
+                flags[i] = True
+            elif raw_start[i]:
+                self._run += 1
+                if self._run >= need:
+                    self.in_speech = True
+                    self._hang = self.hangover_frames
+                    flags[max(0, i - need + 1):i + 1] = True
+            else:
+                self._run = 0
+        return flags
+
+
+class EnergyVad(_FramedVad):
+    """Energy against an adaptive noise floor; numpy only."""
+
+    def __init__(self, options: VadOptions | None = None, sample_rate: int = SAMPLE_RATE) -> None:
+        super().__init__(options or VadOptions(), sample_rate)
+
+    def _reset_detector(self) -> None:
+        opts = self.options
+        # Minimum statistics in sub-blocks: the floor is the minimum over the last few blocks, so
+        # it follows a noise that gets louder within `floor_seconds` and never settles on speech.
+        frames_per_second = 1000 // opts.frame_ms
+        self._block_frames = max(1, frames_per_second // 2)
+        self._n_blocks = max(1, round(opts.floor_seconds * 2))
+        self._block_mins = np.full(self._n_blocks, np.inf)
+        self._block_idx = 0
+        self._cur_min = math.inf
+        self._in_block = 0
+        self._past_min = math.inf
+        self._run = 0
+
+    def _levels(self, frames: np.ndarray) -> np.ndarray:
+        power = np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / frames.shape[1]
+        return 10.0 * np.log10(power + 1e-12)
+
+    def _decide(self, frames: np.ndarray) -> np.ndarray:
+        opts = self.options
+        levels = self._levels(frames)
+        floors = np.empty(len(levels))
+        for i, level in enumerate(levels.tolist()):
+            if level < self._cur_min:
+                self._cur_min = level
+            floors[i] = self._cur_min if self._cur_min < self._past_min else self._past_min
+            self._in_block += 1
+            if self._in_block == self._block_frames:
+                self._block_mins[self._block_idx] = self._cur_min
+                self._block_idx = (self._block_idx + 1) % self._n_blocks
+                self._past_min = float(self._block_mins.min())
+                self._cur_min = math.inf
+                self._in_block = 0
+        loud = levels > opts.min_level_dbfs
+        raw_start = loud & (levels > floors + opts.start_db)
+        raw_keep = loud & (levels > floors + opts.keep_db)
+        return self._hysteresis(raw_start, raw_keep)
+
+
+class WebRtcVad(_FramedVad):
+    """Google's WebRTC VAD (optional: pip install webrtcvad-wheels), with the same hang-over."""
+
+    def __init__(self, options: VadOptions | None = None, sample_rate: int = SAMPLE_RATE) -> None:
+        try:
+            import webrtcvad
+        except ImportError:
+            raise KwsError("--vad webrtc needs the webrtcvad package: pip install webrtcvad-wheels") from None
+        if sample_rate not in (8000, 16000, 32000, 48000):
+            raise KwsError(f"webrtc VAD does not support {sample_rate} Hz")
+        options = options or VadOptions(kind="webrtc")
+        self._vad = webrtcvad.Vad(options.webrtc_mode)
+        super().__init__(options, sample_rate)
+
+    def _reset_detector(self) -> None:
+        self._run = 0
+
+    def _decide(self, frames: np.ndarray) -> np.ndarray:
+        pcm = (np.clip(frames, -1.0, 1.0) * 32767.0).astype("<i2")
+        loud = 10.0 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12) \
+            > self.options.min_level_dbfs
+        raw = np.array([bool(ok) and self._vad.is_speech(row.tobytes(), self.sample_rate)
+                        for ok, row in zip(loud, pcm, strict=True)], dtype=bool)
+        return self._hysteresis(raw, raw)
+
+
+def make_vad(options: VadOptions, sample_rate: int = SAMPLE_RATE) -> EnergyVad | WebRtcVad | None:
+    """The VAD named by `options.kind`; None for 'off' (score every window)."""
+    if options.kind == "off":
+        return None
+    if options.kind == "webrtc":
+        return WebRtcVad(options, sample_rate)
+    return EnergyVad(options, sample_rate)
