@@ -1,0 +1,78 @@
+"""Augmentation of whole batches on the training device: time shift, gain, background noise.
+
+Working on `[B, L]` tensors where the data already lives (GPU or CPU) replaces a per-sample
+Python Dataset/DataLoader, which is what made the original tutorial loop slow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+from kws_edge.labels import SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    shift_ms: float = 100.0  # random shift in [-shift, +shift], zero-filled
+    gain_db: float = 6.0  # random gain in [-gain, +gain]
+    noise_prob: float = 0.8  # share of a batch that gets background noise
+    snr_low_db: float = 3.0
+    snr_high_db: float = 30.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class BatchAugmenter:
+    """Callable on a float batch `[B, L]`; draws from its own generator so runs are reproducible."""
+
+    def __init__(self, config: AugmentConfig, noise_bank: torch.Tensor | None, device: torch.device,
+                 seed: int) -> None:
+        self.config = config
+        self.device = device
+        self.noise = noise_bank if noise_bank is not None and len(noise_bank) else None
+        self.gen = torch.Generator(device=device)
+        self.gen.manual_seed(seed)
+
+    def reseed(self, seed: int) -> None:
+        self.gen.manual_seed(seed)
+
+    def _rand(self, *shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=self.gen, device=self.device)
+
+    def shift(self, x: torch.Tensor) -> torch.Tensor:
+        b, n = x.shape
+        max_shift = int(self.config.shift_ms * SAMPLE_RATE / 1000)
+        if max_shift <= 0:
+            return x
+        shifts = (self._rand(b, 1) * (2 * max_shift + 1)).long() - max_shift
+        src = torch.arange(n, device=self.device).unsqueeze(0) - shifts
+        valid = (src >= 0) & (src < n)
+        return torch.gather(x, 1, src.clamp(0, n - 1)) * valid
+
+    def add_noise(self, x: torch.Tensor) -> torch.Tensor:
+        b, n = x.shape
+        if self.noise is not None:
+            pick = (self._rand(b) * len(self.noise)).long()
+            noise = self.noise[pick]
+        else:
+            # No recordings: white or brown (integrated) noise made on the device.
+            noise = torch.randn(b, n, generator=self.gen, device=self.device)
+            brown = torch.cumsum(noise, dim=1)
+            brown = brown - brown.mean(dim=1, keepdim=True)
+            noise = torch.where(self._rand(b, 1) < 0.5, noise, brown)
+        lo, hi = self.config.snr_low_db, self.config.snr_high_db
+        snr_db = lo + self._rand(b, 1) * (hi - lo)
+        sig_rms = x.pow(2).mean(dim=1, keepdim=True).sqrt()
+        noise_rms = noise.pow(2).mean(dim=1, keepdim=True).sqrt().clamp_min(1e-8)
+        scale = sig_rms / noise_rms * torch.pow(10.0, -snr_db / 20)
+        use = (self._rand(b, 1) < self.config.noise_prob).to(x.dtype)
+        return x + use * scale * noise
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.shift(x)
+        gain = torch.pow(10.0, (self._rand(x.shape[0], 1) * 2 - 1) * self.config.gain_db / 20)
+        x = self.add_noise(x * gain)
+        return x.clamp(-1.0, 1.0)

@@ -1,0 +1,303 @@
+"""Dataset discovery (Speech Commands layout, custom folder or ZIP) and fast clip loading.
+
+Policy for bad input (also in `kws-train --help`): a file inside a class folder that cannot be
+decoded (corrupt, empty, not audio, unsupported format) is skipped with a warning and counted;
+structural problems (missing path, unsafe ZIP, empty class folder, a class with fewer than 2
+clips, one class only, no audio at all) are errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import zipfile
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from kws_edge.audio import decode
+from kws_edge.errors import KwsError
+from kws_edge.labels import KEYWORDS, UNKNOWN_LABEL, WINDOW_SAMPLES
+
+from .audio_io import decode_bytes, fit_window, to_16k
+from .zip_safe import ZipMember, list_members, read_member
+
+log = logging.getLogger(__name__)
+
+NOISE_FOLDER = "_background_noise_"
+SPLIT_LISTS = {"val": "validation_list.txt", "test": "testing_list.txt"}
+# Files that sit in class folders of real datasets and are not clips.
+_IGNORED_NAMES = {"readme", "readme.md", "readme.txt", "license", "license.txt", ".ds_store", "thumbs.db"}
+
+
+@dataclass
+class DatasetIndex:
+    """What is in a dataset, before any audio is decoded. Keys are `<folder>/<file>` (POSIX)."""
+
+    source: Path
+    is_zip: bool
+    prefix: str  # wrapping folder ("" or "dataset/") inside the folder or ZIP
+    layout: str  # "speech_commands" | "custom"
+    clips: dict[str, list[str]] = field(default_factory=dict)  # class folder -> keys
+    noise: list[str] = field(default_factory=list)  # _background_noise_ keys
+    split_lists: dict[str, set[str]] = field(default_factory=dict)
+    zip_members: dict[str, ZipMember] = field(default_factory=dict)
+
+    @property
+    def folders(self) -> list[str]:
+        return sorted(self.clips)
+
+
+def _is_hidden(part: str) -> bool:
+    return part.startswith(".") or part == "__MACOSX"
+
+
+def _list_files(path: Path) -> tuple[list[str], dict[str, ZipMember]]:
+    """All regular files under a folder or in a ZIP, as POSIX paths relative to it."""
+    if path.is_dir():
+        files = []
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames[:] = [d for d in dirnames if not _is_hidden(d)]
+            rel = Path(dirpath).relative_to(path)
+            files += [(rel / f).as_posix() for f in filenames if not _is_hidden(f)]
+        return files, {}
+    if zipfile.is_zipfile(path):
+        members = list_members(path)
+        kept = {m.name: m for m in members if not any(_is_hidden(p) for p in PurePosixPath(m.name).parts)}
+        return list(kept), kept
+    raise KwsError(f"{path}: not a dataset folder or a ZIP archive")
+
+
+def _find_prefix(files: list[str]) -> str:
+    """"" if files sit at `<class>/<file>`; "wrap/" if all sit under one wrapping folder."""
+    if any(len(PurePosixPath(f).parts) == 2 for f in files):
+        return ""
+    tops = {PurePosixPath(f).parts[0] for f in files if len(PurePosixPath(f).parts) >= 3}
+    if len(tops) == 1:
+        return tops.pop() + "/"
+    return ""
+
+
+def scan_dataset(path: str | Path) -> DatasetIndex:
+    """Find class folders, noise recordings and split lists; no audio is decoded here."""
+    path = Path(path)
+    if not path.exists():
+        raise KwsError(f"{path}: no such dataset folder or ZIP")
+    files, members = _list_files(path)
+    prefix = _find_prefix(files)
+    index = DatasetIndex(source=path, is_zip=bool(members), prefix=prefix, layout="custom",
+                         zip_members={m.name[len(prefix):]: m for m in members.values()
+                                      if m.name.startswith(prefix)})
+    folders_seen: set[str] = set()
+    for f in files:
+        if not f.startswith(prefix):
+            continue
+        parts = PurePosixPath(f[len(prefix):]).parts
+        if len(parts) == 1 and parts[0] in SPLIT_LISTS.values():
+            index.split_lists[parts[0]] = set()
+            continue
+        if len(parts) < 2:
+            continue
+        folders_seen.add(parts[0])
+        if len(parts) != 2 or parts[1].lower() in _IGNORED_NAMES:
+            continue
+        key = "/".join(parts)
+        if parts[0] == NOISE_FOLDER:
+            index.noise.append(key)
+        else:
+            index.clips.setdefault(parts[0], []).append(key)
+    for name in list(index.split_lists):
+        which = "val" if name == SPLIT_LISTS["val"] else "test"
+        index.split_lists[which] = set(_read_text(index, name).split())
+        del index.split_lists[name]
+    empty = sorted(folders_seen - set(index.clips) - {NOISE_FOLDER})
+    if empty:
+        raise KwsError(f"{path}: class folder {prefix}{empty[0]}/ has no clips")
+    if not index.clips:
+        raise KwsError(f"{path}: no class folders with audio (expected <word>/*.wav, optionally inside "
+                       "one wrapping folder)")
+    names_sc = any("_nohash_" in k for keys in index.clips.values() for k in keys)
+    if index.split_lists or names_sc:
+        index.layout = "speech_commands"
+    for folder in index.clips:
+        index.clips[folder].sort()
+    index.noise.sort()
+    return index
+
+
+def _read_text(index: DatasetIndex, name: str) -> str:
+    if index.is_zip:
+        with zipfile.ZipFile(index.source) as zf:
+            data = read_member(zf, index.zip_members[name])
+    else:
+        data = (index.source / index.prefix / name).read_bytes()
+    return data.decode("utf-8", errors="replace")
+
+
+def choose_words(index: DatasetIndex, words: Sequence[str] | None = None) -> list[str]:
+    """Keyword classes: `words` if given; else every folder (custom) or every Speech Commands word."""
+    folders = [f for f in index.folders if f != UNKNOWN_LABEL]
+    if words:
+        missing = [w for w in words if w not in folders]
+        if missing:
+            raise KwsError(f"{index.source}: no folder for word(s) {', '.join(missing)}")
+        return sorted(set(words))
+    if index.layout == "speech_commands":
+        return [f for f in folders if f in KEYWORDS]
+    return folders
+
+
+def labels_for(words: Iterable[str]) -> list[str]:
+    """The label set: words sorted, `_unknown_` last."""
+    return sorted(set(words) - {UNKNOWN_LABEL}) + [UNKNOWN_LABEL]
+
+
+def class_of(folder: str, labels: Sequence[str]) -> str | None:
+    """The label a clip from `folder` trains: itself, `_unknown_` for other speech, None to skip."""
+    if folder in labels:
+        return folder
+    return UNKNOWN_LABEL if UNKNOWN_LABEL in labels else None
+
+
+class _Reader:
+    """Decodes keys of one dataset; one ZipFile handle per thread (ZipFile is not thread-safe)."""
+
+    def __init__(self, index: DatasetIndex) -> None:
+        self.index = index
+        self._local = threading.local()
+
+    def full(self, key: str) -> np.ndarray:
+        """The whole file as float32 at 16 kHz; KwsError if it is not usable audio."""
+        idx = self.index
+        if idx.is_zip:
+            zf = getattr(self._local, "zf", None)
+            if zf is None:
+                zf = self._local.zf = zipfile.ZipFile(idx.source)
+            name = f"{idx.source}:{idx.prefix}{key}"
+            audio, rate = decode_bytes(read_member(zf, idx.zip_members[key]), name)
+        else:
+            audio, rate = decode(idx.source / idx.prefix / key)
+        return to_16k(audio, rate)
+
+    def window(self, key: str) -> np.ndarray:
+        return fit_window(self.full(key))
+
+
+def _workers() -> int:
+    # soundfile and torchaudio release the GIL; more threads than cores only queue up on a 2-core box.
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def load_windows(index: DatasetIndex, keys: Sequence[str], *,
+                 progress: bool = False) -> tuple[np.ndarray, list[str], list[str]]:
+    """Decode `keys` in a thread pool. Returns (float32 [N, WINDOW_SAMPLES], loaded keys, skipped keys).
+
+    Unusable files are skipped with one warning each; the caller reports the count.
+    """
+    reader = _Reader(index)
+
+    def one(key: str) -> np.ndarray | None:
+        try:
+            return reader.window(key)
+        except KwsError as exc:
+            log.warning("skipped %s", exc)
+            return None
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(keys), desc="loading clips", unit="clip", leave=False, disable=None)
+    out = np.zeros((len(keys), WINDOW_SAMPLES), dtype=np.float32)
+    ok = np.zeros(len(keys), dtype=bool)
+    with ThreadPoolExecutor(max_workers=_workers()) as pool:
+        for i, clip in enumerate(pool.map(one, keys, chunksize=16)):
+            if clip is not None:
+                out[i] = clip
+                ok[i] = True
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    loaded = [k for k, good in zip(keys, ok, strict=True) if good]
+    skipped = [k for k, good in zip(keys, ok, strict=True) if not good]
+    return out[ok], loaded, skipped
+
+
+def load_noise_windows(index: DatasetIndex,
+                       keys: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Cut long noise recordings into non-overlapping 1-s windows; keys `<file>@<window>`."""
+    reader = _Reader(index)
+    windows: list[np.ndarray] = []
+    names: list[str] = []
+    for key in index.noise if keys is None else keys:
+        try:
+            audio = reader.full(key)
+        except KwsError as exc:
+            log.warning("skipped %s", exc)
+            continue
+        n = audio.shape[0] // WINDOW_SAMPLES
+        if n == 0:
+            windows.append(fit_window(audio))
+            names.append(f"{key}@0")
+            continue
+        windows.extend(audio[: n * WINDOW_SAMPLES].reshape(n, WINDOW_SAMPLES))
+        names += [f"{key}@{i}" for i in range(n)]
+    if not windows:
+        return np.zeros((0, WINDOW_SAMPLES), dtype=np.float32), []
+    return np.stack(windows).astype(np.float32), names
+
+
+def load_noise_dir(path: str | Path) -> np.ndarray:
+    """`--noise DIR`: every audio file in DIR (not recursive) cut into 1-s windows."""
+    path = Path(path)
+    if not path.is_dir():
+        raise KwsError(f"{path}: --noise must be a folder of noise recordings")
+    files = sorted(p.name for p in path.iterdir() if p.is_file() and not _is_hidden(p.name))
+    index = DatasetIndex(source=path, is_zip=False, prefix="", layout="custom", noise=files)
+    windows, _ = load_noise_windows(index)
+    if windows.shape[0] == 0:
+        raise KwsError(f"{path}: no readable noise recordings")
+    return windows
+
+
+def load_labelled_clips(path: str | Path, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Every clip of a dataset (any accepted layout, folder or ZIP) with its label index.
+
+    Returns float32 `[N, 16000]`, int64 `[N]` indices into `labels` and the clip paths. Folders not
+    in `labels` count as `_unknown_` when `labels` has it, else they are skipped; in Speech Commands
+    layout the `_background_noise_` windows count as `_unknown_` too.
+    """
+    labels = list(labels)
+    index = scan_dataset(path)
+    keys: list[str] = []
+    targets: list[int] = []
+    for folder in index.folders:
+        cls = class_of(folder, labels)
+        if cls is None:
+            continue
+        keys += index.clips[folder]
+        targets += [labels.index(cls)] * len(index.clips[folder])
+    x, loaded, skipped = load_windows(index, keys)
+    keep = set(loaded)
+    y = [t for k, t in zip(keys, targets, strict=True) if k in keep]
+    names = [str(index.source / index.prefix / k) for k in loaded]
+    if skipped:
+        log.warning("%s: skipped %d unreadable file(s)", path, len(skipped))
+    if index.layout == "speech_commands" and UNKNOWN_LABEL in labels and index.noise:
+        noise, noise_keys = load_noise_windows(index)
+        x = np.concatenate([x, noise])
+        y += [labels.index(UNKNOWN_LABEL)] * len(noise_keys)
+        names += [str(index.source / index.prefix / k) for k in noise_keys]
+    if x.shape[0] == 0:
+        raise KwsError(f"{path}: no usable audio for labels {', '.join(labels)}")
+    return x, np.asarray(y, dtype=np.int64), names
+
+
+def class_counts(keys_by_class: dict[str, list[str]]) -> Counter:
+    return Counter({c: len(k) for c, k in keys_by_class.items()})

@@ -1,0 +1,84 @@
+"""Seeded, stratified train/val/test splits and the split.json that makes them reproducible."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from kws_edge.errors import KwsError
+
+SPLIT_VERSION = 1
+SPLITS = ("train", "val", "test")
+
+
+def stratified_split(keys: Sequence[str], classes: Sequence[str], *, seed: int, test_fraction: float = 0.2,
+                     val_fraction: float = 0.1) -> dict[str, list[str]]:
+    """Per class: `test_fraction` to test, then `val_fraction` of the rest to val, at least one each.
+
+    Keys are sorted within a class before shuffling, so the result depends only on the set of
+    files and the seed, never on directory listing order. A class of 2 clips gives 1 train + 1 test.
+    """
+    by_class: dict[str, list[str]] = defaultdict(list)
+    for key, cls in zip(keys, classes, strict=True):
+        by_class[cls].append(key)
+    out: dict[str, list[str]] = {s: [] for s in SPLITS}
+    for cls in sorted(by_class):
+        items = sorted(by_class[cls])
+        # One generator per class, derived from the seed and the class name: adding a class does
+        # not reshuffle the others.
+        digest = hashlib.sha256(f"{seed}:{cls}".encode()).digest()
+        rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+        order = [items[i] for i in rng.permutation(len(items))]
+        n = len(order)
+        n_test = min(max(1, round(n * test_fraction)), n - 1) if n >= 2 and test_fraction > 0 else 0
+        rest = order[n_test:]
+        n_val = round(len(rest) * val_fraction)
+        if len(rest) >= 3 and val_fraction > 0:
+            n_val = max(1, n_val)
+        n_val = max(0, min(n_val, len(rest) - 1))
+        out["test"] += order[:n_test]
+        out["val"] += rest[:n_val]
+        out["train"] += rest[n_val:]
+    return {s: sorted(v) for s, v in out.items()}
+
+
+def split_hash(split: dict[str, list[str]]) -> str:
+    blob = json.dumps({s: sorted(split.get(s, [])) for s in SPLITS}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def write_split(path: str | Path, split: dict[str, list[str]], *, seed: int, data: str, source: str) -> str:
+    """Write split.json atomically; returns its content hash (stored in the checkpoint)."""
+    path = Path(path)
+    digest = split_hash(split)
+    doc = {"version": SPLIT_VERSION, "seed": seed, "data": data, "source": source, "sha256": digest,
+           **{s: sorted(split.get(s, [])) for s in SPLITS}}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(doc, fh, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return digest
+
+
+def read_split(path: str | Path) -> dict[str, list[str]]:
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise KwsError(f"{path}: no such split file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise KwsError(f"{path}: not a split.json ({exc})") from None
+    if not isinstance(doc, dict) or not all(isinstance(doc.get(s), list) for s in SPLITS):
+        raise KwsError(f"{path}: not a split.json (needs lists 'train', 'val', 'test')")
+    return {s: [str(k) for k in doc[s]] for s in SPLITS}

@@ -1,0 +1,249 @@
+"""`kws-train`: train M5 (or fine-tune a checkpoint) on a folder or ZIP of 1-s clips."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from kws_edge.errors import KwsError, run_cli, setup_logging
+
+log = logging.getLogger("kws_edge.training.train_cli")
+
+# The seed's recipe (from scratch) and the fine-tuning recipe chosen by measurement
+# (docs/training.md); flags given on the command line always win over both.
+SCRATCH_DEFAULTS = {"epochs": 60, "batch_size": 128, "lr": 1e-3, "lr_step": 20, "lr_gamma": 0.1,
+                    "patience": 10, "freeze": "0"}
+FINETUNE_DEFAULTS = {"epochs": 30, "batch_size": 64, "lr": 1e-3, "lr_step": 20, "lr_gamma": 0.1,
+                     "patience": 8, "freeze": "1"}
+
+EPILOG = """\
+datasets (--data PATH, a folder or a .zip):
+  custom:           PATH/<word>/*.wav            (one wrapping folder is fine: dataset/<word>/*.wav)
+  Speech Commands:  PATH/<word>/<speaker>_nohash_<n>.wav, with validation_list.txt / testing_list.txt
+                    (honoured) and _background_noise_/ (cut into 1-s reject-class windows)
+  PATH/_unknown_/*.wav holds clips of the reject class (noise, other speech) in either layout.
+  Labels = the word folders, sorted, + _unknown_ last (--words picks a subset; the other folders
+  then count as _unknown_). Audio may be WAV/FLAC/OGG, any rate, mono or stereo: it is converted
+  to 16 kHz mono once, and clips are padded / cropped around their loudest second.
+  Without split lists the split is stratified and seeded: 80% train (10% of it validation), 20%
+  test, recorded in OUT/split.json. A dataset with no _unknown_ clips gets generated ones in
+  train/val (silence, coloured and real noise, reversed words, splices of two words).
+
+bad input:
+  an unreadable file inside a class folder (corrupt, empty, not audio) is SKIPPED with a warning
+  and the count is reported; a missing path, an unsafe ZIP, an empty class folder, a class with
+  fewer than 2 clips, a dataset with one class, or a checkpoint that is not one / does not fit
+  is an ERROR (one line, exit status 2, nothing written).
+
+outputs (in --out):
+  model.pt       best checkpoint by validation accuracy (input for kws-export and kws-eval)
+  metrics.json   test accuracy, per-class accuracy, confusion matrix, epochs, seconds, samples/s
+  confusion.png  test confusion matrix
+  split.json     which file went to train / val / test
+  resume.pt      written after every epoch while training; Ctrl-C keeps it, --resume continues
+
+examples:
+  kws-train --data dataset.zip --out runs/mine                  # train from scratch
+  kws-train --data dataset/ --init base --out runs/mine         # fine-tune the shipped model
+  kws-train --data dataset/ --init runs/a/model.pt --words yes,no,stop --freeze conv1,conv2
+  kws-train --out runs/mine --data dataset/ --resume            # continue after Ctrl-C
+  torchrun --nproc-per-node 2 -m kws_edge.training.train_cli --data ... --out ...   # DDP
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kws-train", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Train the M5 keyword-spotting model on a dataset of 1-second clips, or fine-tune an "
+                    "existing checkpoint (--init) on your own recordings. Uses the GPU when there is one.")
+    p.add_argument("--data", required=True, metavar="PATH", help="dataset folder or .zip (layouts below)")
+    p.add_argument("--out", default="runs/kws", metavar="DIR", help="output folder (default: runs/kws)")
+    p.add_argument("--init", metavar="CKPT|base",
+                   help="start from this checkpoint ('base' = the shipped model) and fine-tune; "
+                        "switches to the fine-tuning defaults below")
+    g = p.add_argument_group("training knobs (defaults: from scratch / with --init)")
+    g.add_argument("--epochs", type=int, help="maximum epochs (60 / 30)")
+    g.add_argument("--batch-size", type=int, help="clips per step (128 / 64)")
+    g.add_argument("--lr", type=float, help="Adam learning rate (1e-3 / 1e-3)")
+    g.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay (0)")
+    g.add_argument("--lr-step", type=int, help="StepLR: lower the rate every N epochs (20)")
+    g.add_argument("--lr-gamma", type=float, help="StepLR factor (0.1)")
+    g.add_argument("--patience", type=int, help="stop after N epochs without a better val score (10 / 8)")
+    g.add_argument("--freeze", metavar="N|BLOCKS",
+                   help="freeze the first N conv blocks or named ones, e.g. 2 or conv1,conv2 (0 / 1)")
+    g.add_argument("--seed", type=int, default=0, help="seed for split, init and augmentation (0)")
+    g.add_argument("--no-augment", action="store_true", help="turn off shift/gain/noise augmentation")
+    p.add_argument("--words", metavar="W1,W2,...", help="train only these word folders; others -> _unknown_")
+    p.add_argument("--noise", metavar="DIR", help="folder of long noise recordings for augmentation and "
+                                                  "the generated reject class")
+    p.add_argument("--no-reject-synthesis", action="store_true",
+                   help="do not generate _unknown_ clips when the dataset has none")
+    p.add_argument("--split-file", metavar="JSON", help="reuse a split.json instead of making a new split")
+    p.add_argument("--device", default="auto", help="auto (GPU if present), cpu or cuda (default: auto)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (default: one per core)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/resume.pt")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def _config_from_args(args: argparse.Namespace, saved: dict | None):
+    from .finetune import parse_freeze
+    from .trainer import TrainConfig
+
+    defaults = dict(FINETUNE_DEFAULTS if args.init else SCRATCH_DEFAULTS)
+    if saved:  # resuming: the interrupted run's settings, unless overridden now
+        defaults.update({k: saved[k] for k in defaults if k in saved and k != "freeze"})
+        defaults["freeze"] = ",".join(saved.get("freeze", [])) or "0"
+    pick = {k: getattr(args, k) if getattr(args, k) is not None else defaults[k] for k in defaults}
+    for name in ("epochs", "batch_size", "lr_step", "patience"):
+        if pick[name] < 1:
+            raise KwsError(f"--{name.replace('_', '-')} must be at least 1 (got {pick[name]})")
+    if not pick["lr"] > 0:
+        raise KwsError(f"--lr must be positive (got {pick['lr']})")
+    return TrainConfig(epochs=pick["epochs"], batch_size=pick["batch_size"], lr=pick["lr"],
+                       weight_decay=args.weight_decay, lr_step=pick["lr_step"], lr_gamma=pick["lr_gamma"],
+                       patience=pick["patience"], seed=args.seed, device=args.device,
+                       freeze=parse_freeze(str(pick["freeze"])), threads=args.threads,
+                       augment=not args.no_augment)
+
+
+def _write_json(path: Path, doc: dict) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(doc, fh, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def train(args: argparse.Namespace) -> int:
+    import torch
+
+    from .checkpoint import atomic_save, make_checkpoint
+    from .finetune import model_from_init
+    from .metrics import classification_report, format_report
+    from .model import M5, M5Config, build_m5
+    from .plots import save_confusion_png
+    from .prepare import prepare_dataset
+    from .split import write_split
+    from .trainer import Trainer, dist_from_env, load_resume, predict_logits
+
+    t_start = time.perf_counter()
+    dist = dist_from_env()
+    out = Path(args.out)
+    resume_state = load_resume(out / "resume.pt") if args.resume else None
+    saved_meta = resume_state["meta"] if resume_state else {}
+    if resume_state and args.init is None:
+        args.init = saved_meta.get("init_spec")
+    config = _config_from_args(args, resume_state["train_config"] if resume_state else None)
+    if dist.main:
+        out.mkdir(parents=True, exist_ok=True)
+    if args.resume and args.split_file is None:
+        args.split_file = out / "split.json"
+    words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else None
+    if resume_state and words is None:
+        words = saved_meta.get("words")
+
+    t_load = time.perf_counter()
+    data = prepare_dataset(args.data, words=words, seed=args.seed, split_file=args.split_file,
+                           noise_dir=args.noise, synth_reject=not args.no_reject_synthesis,
+                           progress=dist.main)
+    load_seconds = time.perf_counter() - t_load
+    counts = {s: int(len(data.y[s])) for s in data.y}
+    log.info("data: %s layout, %d labels, train %d / val %d / test %d clips, %d skipped, loaded in %.1f s",
+             data.layout, len(data.labels), counts["train"], counts["val"], counts["test"], data.skipped,
+             load_seconds)
+    if resume_state and saved_meta.get("labels") != data.labels:
+        raise KwsError(f"{out / 'resume.pt'}: was trained for labels {saved_meta.get('labels')}, "
+                       f"the data now gives {data.labels}")
+
+    torch.manual_seed(args.seed)
+    provenance: dict = {"data": str(args.data)}
+    if resume_state:
+        model = M5(M5Config.from_dict(saved_meta["model_config"]))
+        provenance = dict(saved_meta.get("provenance", provenance))
+    elif args.init:
+        model, init_info = model_from_init(args.init, data.labels)
+        provenance.update(init_info)
+    else:
+        model = build_m5(data.labels)
+
+    split_path = out / "split.json"
+    split_digest = None
+    if dist.main:
+        split_digest = write_split(split_path, data.split, seed=args.seed, data=str(args.data),
+                                   source=data.split_source)
+    meta = {"labels": data.labels, "words": words, "init_spec": str(args.init) if args.init else None,
+            "model_config": model.config.to_dict(), "provenance": provenance}
+    trainer = Trainer(model, config, data.x, data.y, data.noise, out_dir=out, dist=dist, resume_meta=meta)
+    if resume_state:
+        trainer.load_state(resume_state)
+        log.info("resuming after epoch %d", trainer.epoch)
+    log.info("training on %s (%d thread(s), world size %d): %s", trainer.device, trainer.threads, dist.world,
+             ", ".join(f"{k}={v}" for k, v in config.to_dict().items() if k != "augment_config"))
+    try:
+        summary = trainer.fit()
+    except KeyboardInterrupt:
+        if dist.main and (out / "resume.pt").exists():
+            print(f"kws-train: interrupted; state after epoch {trainer.epoch} is in {out / 'resume.pt'} "
+                  f"(continue with --resume)", file=sys.stderr)
+        raise
+
+    logits = predict_logits(trainer.model, data.x["test"], trainer.device)
+    report = classification_report(data.y["test"].astype(int), logits.argmax(1).numpy(), data.labels)
+    if dist.world > 1:
+        torch.distributed.barrier()
+    if not dist.main:
+        torch.distributed.destroy_process_group()
+        return 0
+    total = time.perf_counter() - t_start
+    metrics = {
+        "test_accuracy": report["accuracy"],
+        "per_class_accuracy": report["per_class_accuracy"],
+        "test": report,
+        "val_accuracy": summary["best_val_acc"],
+        "epochs": summary["epochs_run"], "best_epoch": summary["best_epoch"],
+        "seconds": total, "train_seconds": summary["train_seconds"], "load_seconds": load_seconds,
+        "samples_per_s": summary["samples_per_s"], "device": summary["device"],
+        "threads": summary["threads"], "world_size": summary["world_size"],
+        "counts": {s: data.counts(s) for s in data.y}, "skipped_files": data.skipped,
+        "generated_reject": data.generated_reject, "split_source": data.split_source,
+        "history": summary["history"],
+    }
+    split_info = {"file": "split.json", "sha256": split_digest, "source": data.split_source,
+                  "seed": args.seed, "counts": counts}
+    train_config = {**config.to_dict(), "data": str(args.data), "words": words,
+                    "init": provenance.get("init")}
+    ckpt = make_checkpoint(trainer.model, data.labels, train_config=train_config,
+                           metrics={k: v for k, v in metrics.items() if k not in ("history", "test")},
+                           split=split_info, provenance=provenance)
+    atomic_save(ckpt, out / "model.pt")
+    _write_json(out / "metrics.json", metrics)
+    title = f"test accuracy {report['accuracy']:.3f}" if report["accuracy"] is not None else ""
+    save_confusion_png(out / "confusion.png", report["confusion"], data.labels, title=title)
+    (out / "resume.pt").unlink(missing_ok=True)
+    if dist.world > 1:
+        torch.distributed.destroy_process_group()
+    for line in format_report(report) if report["n"] else ["no test clips"]:
+        log.info("test %s", line)
+    log.info("done in %.1f s (%d epochs, best %d): %s", total, summary["epochs_run"], summary["best_epoch"],
+             out / "model.pt")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    return run_cli("kws-train", lambda: train(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
