@@ -1,0 +1,265 @@
+"""Text-to-speech voices for kws-synth: discovery (espeak-ng, flite), selection specs, synthesis.
+
+A *voice* is one engine configuration: `espeak:<language voice>[+<variant>]` or `flite:<voice>`.
+Its stable 8-hex `speaker_id` names the files, so a voice's clips all land in one split.
+No torch here: subprocess + numpy + soundfile only, so `kws-synth --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import io
+import logging
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+
+from kws_edge.audio import resample
+from kws_edge.errors import KwsError
+from kws_edge.labels import SAMPLE_RATE
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("espeak", "flite")
+ESPEAK_INSTALL = "sudo apt-get install espeak-ng"
+FLITE_INSTALL = "sudo apt-get install flite"
+
+# `awb_time` is a limited-domain voice: it only speaks clock times.
+FLITE_SKIP = frozenset({"awb_time"})
+
+# Mean F0 (Hz) ranges for flite's `int_f0_target_mean`; rms ignores it (pitch then varies
+# through the tape-speed perturbation only).
+FLITE_F0 = {"kal": (80.0, 150.0), "kal16": (80.0, 150.0), "awb": (80.0, 150.0),
+            "rms": (80.0, 150.0), "slt": (140.0, 260.0)}
+DEFAULT_F0 = (90.0, 200.0)
+
+# The default holdout: never in the base model's training set, kept for the fine-tuning
+# experiment (see docs/synth.md). Whole espeak variants are held out across every accent,
+# because the variant (not the accent) carries a voice's timbre.
+DEFAULT_HOLDOUT = "flite:slt,espeak:*+f4,espeak:*+m5"
+
+PROBE_TEXT = "seven"
+_TIMEOUT_S = 30
+
+
+@dataclass(frozen=True)
+class Voice:
+    engine: str
+    name: str          # espeak: "en-us" or "en-us+f3"; flite: "slt"
+
+    @property
+    def spec(self) -> str:
+        return f"{self.engine}:{self.name}"
+
+    @property
+    def speaker_id(self) -> str:
+        return hashlib.sha1(self.spec.encode()).hexdigest()[:8]
+
+
+def have_espeak() -> bool:
+    return shutil.which("espeak-ng") is not None
+
+
+def have_flite() -> bool:
+    return shutil.which("flite") is not None
+
+
+def _run(cmd: list[str]) -> bytes:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=_TIMEOUT_S, check=False)
+    except FileNotFoundError:
+        hint = ESPEAK_INSTALL if cmd[0] == "espeak-ng" else FLITE_INSTALL
+        raise KwsError(f"{cmd[0]}: not found on PATH; install it with: {hint}") from None
+    except subprocess.TimeoutExpired:
+        raise KwsError(f"{cmd[0]}: no answer within {_TIMEOUT_S} s ({' '.join(cmd[1:4])} ...)") from None
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise KwsError(f"{cmd[0]}: failed ({err[-1] if err else f'exit {proc.returncode}'})")
+    return proc.stdout
+
+
+def _decode_wav(data: bytes, what: str) -> np.ndarray:
+    try:
+        audio, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise KwsError(f"{what}: produced no readable audio ({exc})") from None
+    return resample(audio[:, 0], int(rate), SAMPLE_RATE)
+
+
+def espeak_language_voices() -> list[tuple[str, str]]:
+    """English espeak-ng voices as (language name, voice file name), excluding mbrola (`mb/...`)
+    voices, which need extra packages, and variants listed among them (`!v/...`)."""
+    out = _run(["espeak-ng", "--voices=en"]).decode(errors="replace").splitlines()
+    names: list[tuple[str, str]] = []
+    for line in out[1:]:
+        cols = line.split()
+        if len(cols) < 5 or cols[4].startswith(("mb/", "!v/")):
+            continue
+        if cols[1] not in [n for n, _ in names]:
+            names.append((cols[1], cols[4].rsplit("/", 1)[-1]))
+    return names
+
+
+def espeak_variants() -> list[str]:
+    """Variant names as used after `+` (the file name under `!v/`); names with spaces are unusable."""
+    out = _run(["espeak-ng", "--voices=variant"]).decode(errors="replace").splitlines()
+    names: list[str] = []
+    for line in out[1:]:
+        m = re.search(r"!v/(\S+)\s*(\(|$)", line)
+        if m and m.group(1) not in names:
+            names.append(m.group(1))
+    return names
+
+
+def flite_voices() -> list[str]:
+    out = _run(["flite", "-lv"]).decode(errors="replace")
+    names = out.split(":", 1)[-1].split()
+    return [n for n in names if n not in FLITE_SKIP]
+
+
+def _probe_digest(voice: Voice) -> str | None:
+    try:
+        audio = synthesize(voice, PROBE_TEXT)
+    except KwsError as exc:
+        log.debug("voice %s unusable: %s", voice.spec, exc)
+        return None
+    if audio.size == 0 or float(np.max(np.abs(audio))) < 1e-3:
+        return None
+    return hashlib.sha1(audio.tobytes()).hexdigest()
+
+
+def discover_voices(engines: tuple[str, ...] = ENGINES) -> list[Voice]:
+    """Every usable voice, sorted by spec. Variants that sound the same as the plain voice
+    (several `!v/` files change nothing in this espeak-ng build) are dropped by a probe synthesis."""
+    voices: list[Voice] = []
+    if "espeak" in engines:
+        if not have_espeak():
+            raise KwsError(f"espeak-ng: not found on PATH; install it with: {ESPEAK_INSTALL}")
+        # Some names ignore `+variant` (espeak-ng 1.51: "en-gb" does, its file name "en" does not)
+        # and some are aliases of others ("en-us-nyc" == "en-us"): keep names that take variants,
+        # one per distinct sound.
+        usable_langs: list[str] = []
+        lang_digests: set[str] = set()
+        probe_var = "f3"
+        for lang, file_name in espeak_language_voices():
+            for name in dict.fromkeys((lang, file_name)):
+                plain = _probe_digest(Voice("espeak", name))
+                varied = _probe_digest(Voice("espeak", f"{name}+{probe_var}"))
+                if plain is None or varied is None or plain == varied:
+                    continue
+                if plain not in lang_digests:
+                    lang_digests.add(plain)
+                    usable_langs.append(name)
+                break
+            else:
+                log.debug("espeak voice %s skipped (fails, ignores variants or duplicates another)", lang)
+        if not usable_langs:
+            raise KwsError("espeak-ng: no English voice synthesises audio (is espeak-ng-data installed?)")
+        # Probe variants once, on the first language voice: a variant changes timbre the same way
+        # for every language voice.
+        base = usable_langs[0]
+        seen = {_probe_digest(Voice("espeak", base))}
+        variants: list[str] = []
+        for var in espeak_variants():
+            digest = _probe_digest(Voice("espeak", f"{base}+{var}"))
+            if digest is None or digest in seen:
+                log.debug("espeak variant %s skipped (fails or duplicates another)", var)
+                continue
+            seen.add(digest)
+            variants.append(var)
+        for lang in usable_langs:
+            voices.append(Voice("espeak", lang))
+            voices.extend(Voice("espeak", f"{lang}+{var}") for var in variants)
+    if "flite" in engines:
+        if not have_flite():
+            log.warning("flite not found on PATH: espeak-ng voices only (install: %s)", FLITE_INSTALL)
+        else:
+            for name in flite_voices():
+                if _probe_digest(Voice("flite", name)) is not None:
+                    voices.append(Voice("flite", name))
+    return sorted(voices, key=lambda v: v.spec)
+
+
+def parse_spec(spec: str) -> list[str]:
+    """'flite:slt, espeak:*+f4' -> glob patterns. A pattern without engine matches either engine."""
+    pats = [p.strip() for p in spec.split(",") if p.strip()]
+    for p in pats:
+        if ":" in p and p.split(":", 1)[0] not in ENGINES:
+            raise KwsError(f"voice spec {p!r}: engine must be one of {', '.join(ENGINES)}")
+    return pats
+
+
+def match_voices(voices: list[Voice], patterns: list[str]) -> list[Voice]:
+    def hit(v: Voice, p: str) -> bool:
+        return fnmatch.fnmatchcase(v.spec, p) if ":" in p else fnmatch.fnmatchcase(v.name, p)
+
+    return [v for v in voices if any(hit(v, p) for p in patterns)]
+
+
+def select_voices(available: list[Voice], voices_spec: str | None, holdout_spec: str | None) -> list[Voice]:
+    """`voices_spec` None = all; holdout None = DEFAULT_HOLDOUT unless voices were chosen explicitly."""
+    chosen = available
+    if voices_spec is not None:
+        pats = parse_spec(voices_spec)
+        chosen = match_voices(available, pats)
+        for p in pats:
+            if not match_voices(available, [p]):
+                raise KwsError(f"--voices: {p!r} matches no installed voice (see kws-synth --list-voices)")
+    if holdout_spec is None:
+        holdout_spec = DEFAULT_HOLDOUT if voices_spec is None else ""
+    held = set(match_voices(chosen, parse_spec(holdout_spec)))
+    chosen = [v for v in chosen if v not in held]
+    if not chosen:
+        raise KwsError("no voices left to synthesise with after --voices/--holdout-voices")
+    return chosen
+
+
+def synthesize(voice: Voice, text: str, *, speed: float = 1.0, pitch: float = 0.5,
+               f0_range: float = 1.0, word_gap: int = 0) -> np.ndarray:
+    """Speech for `text` as float32 mono at 16 kHz (untrimmed).
+
+    speed: 1.0 = the engine's normal rate (espeak 175 wpm); pitch: 0..1 across the voice's range;
+    f0_range: intonation width (flite); word_gap: espeak pause between words, in 10-ms units.
+    Text in `[[...]]` is espeak phoneme input (flite never receives it).
+    """
+    if voice.engine == "espeak":
+        cmd = ["espeak-ng", "-v", voice.name, "-s", str(round(175 * speed)),
+               "-p", str(round(99 * min(max(pitch, 0.0), 1.0))), "-g", str(word_gap), "--stdout", text]
+        return _decode_wav(_run(cmd), f"espeak-ng -v {voice.name}")
+    if voice.engine == "flite":
+        lo, hi = FLITE_F0.get(voice.name, DEFAULT_F0)
+        f0 = lo + (hi - lo) * min(max(pitch, 0.0), 1.0)
+        cmd = ["flite", "-voice", voice.name, "-t", text, "-o", "/dev/stdout",
+               "--setf", f"duration_stretch={1.0 / speed:.3f}",
+               "--setf", f"int_f0_target_mean={f0:.1f}",
+               "--setf", f"int_f0_target_stddev={f0 * 0.12 * f0_range:.1f}"]
+        return _decode_wav(_run(cmd), f"flite -voice {voice.name}")
+    raise KwsError(f"unknown engine {voice.engine!r}")
+
+
+def voice_table(voices: list[Voice], held: set[Voice] | None = None) -> str:
+    held = held or set()
+    lines = [f"{v.speaker_id}  {v.spec}{'  (held out)' if v in held else ''}" for v in voices]
+    return "\n".join(lines)
+
+
+def espeak_version() -> str:
+    if not have_espeak():
+        return "missing"
+    return _run(["espeak-ng", "--version"]).decode(errors="replace").strip().split("  Data")[0]
+
+
+def flite_version() -> str:
+    if not have_flite():
+        return "missing"
+    # flite --version exits 1 after printing the version.
+    proc = subprocess.run(["flite", "--version"], capture_output=True, timeout=_TIMEOUT_S, check=False)
+    out = proc.stdout.decode(errors="replace")
+    m = re.search(r"version:\s*(\S+)", out)
+    return m.group(1) if m else out.strip()[:60]
+
