@@ -1,14 +1,16 @@
-"""Loading clips for training: soundfile decodes, torchaudio resamples once, 1-s windows out."""
+"""Loading clips for training: soundfile decodes, torchaudio resamples once, 1-s windows out.
+
+torch is imported lazily so that `kws-eval` on an ONNX model (which resamples with soxr, as the
+runtime does) can load datasets without it.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import torch
-import torchaudio.functional as AF
 
-from kws_edge.audio import decode
+from kws_edge.audio import decode, resample
 from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
 
 
@@ -31,9 +33,7 @@ def fit_window(audio: np.ndarray, length: int = WINDOW_SAMPLES) -> np.ndarray:
 def load_audio_16k(path: str | Path) -> np.ndarray:
     """Decode any soundfile format, mono, resampled to 16 kHz with torchaudio (full length)."""
     audio, rate = decode(path)
-    if rate != SAMPLE_RATE:
-        audio = AF.resample(torch.from_numpy(audio), rate, SAMPLE_RATE).numpy()
-    return audio.astype(np.float32, copy=False)
+    return to_16k(audio, rate)
 
 
 def load_clip(path: str | Path) -> np.ndarray:
@@ -61,8 +61,16 @@ def decode_bytes(data: bytes, name: str) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(mono, dtype=np.float32), int(rate)
 
 
-def to_16k(audio: np.ndarray, rate: int) -> np.ndarray:
-    """Resample decoded audio to 16 kHz with torchaudio (the training side's one resampler)."""
-    if rate != SAMPLE_RATE:
-        audio = AF.resample(torch.from_numpy(audio), rate, SAMPLE_RATE).numpy()
-    return audio.astype(np.float32, copy=False)
+RESAMPLERS = ("torchaudio", "soxr")
+
+
+def to_16k(audio: np.ndarray, rate: int, resampler: str = "torchaudio") -> np.ndarray:
+    """Resample decoded audio to 16 kHz: torchaudio for training, soxr (the runtime's) for ONNX eval."""
+    if rate == SAMPLE_RATE:
+        return audio.astype(np.float32, copy=False)
+    if resampler == "soxr":
+        return resample(audio, rate, SAMPLE_RATE)
+    import torch
+    import torchaudio.functional as AF
+
+    return AF.resample(torch.from_numpy(audio), rate, SAMPLE_RATE).numpy().astype(np.float32, copy=False)

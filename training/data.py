@@ -167,8 +167,9 @@ def class_of(folder: str, labels: Sequence[str]) -> str | None:
 class _Reader:
     """Decodes keys of one dataset; one ZipFile handle per thread (ZipFile is not thread-safe)."""
 
-    def __init__(self, index: DatasetIndex) -> None:
+    def __init__(self, index: DatasetIndex, resampler: str = "torchaudio") -> None:
         self.index = index
+        self.resampler = resampler
         self._local = threading.local()
 
     def full(self, key: str) -> np.ndarray:
@@ -182,7 +183,7 @@ class _Reader:
             audio, rate = decode_bytes(read_member(zf, idx.zip_members[key]), name)
         else:
             audio, rate = decode(idx.source / idx.prefix / key)
-        return to_16k(audio, rate)
+        return to_16k(audio, rate, self.resampler)
 
     def window(self, key: str) -> np.ndarray:
         return fit_window(self.full(key))
@@ -193,13 +194,13 @@ def _workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-def load_windows(index: DatasetIndex, keys: Sequence[str], *,
-                 progress: bool = False) -> tuple[np.ndarray, list[str], list[str]]:
+def load_windows(index: DatasetIndex, keys: Sequence[str], *, progress: bool = False,
+                 resampler: str = "torchaudio") -> tuple[np.ndarray, list[str], list[str]]:
     """Decode `keys` in a thread pool. Returns (float32 [N, WINDOW_SAMPLES], loaded keys, skipped keys).
 
     Unusable files are skipped with one warning each; the caller reports the count.
     """
-    reader = _Reader(index)
+    reader = _Reader(index, resampler)
 
     def one(key: str) -> np.ndarray | None:
         try:
@@ -229,10 +230,10 @@ def load_windows(index: DatasetIndex, keys: Sequence[str], *,
     return out[ok], loaded, skipped
 
 
-def load_noise_windows(index: DatasetIndex,
-                       keys: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
+def load_noise_windows(index: DatasetIndex, keys: Sequence[str] | None = None,
+                       resampler: str = "torchaudio") -> tuple[np.ndarray, list[str]]:
     """Cut long noise recordings into non-overlapping 1-s windows; keys `<file>@<window>`."""
-    reader = _Reader(index)
+    reader = _Reader(index, resampler)
     windows: list[np.ndarray] = []
     names: list[str] = []
     for key in index.noise if keys is None else keys:

@@ -164,7 +164,8 @@ def _add_reject(data: PreparedData, seed: int) -> None:
 
 
 def load_eval_clips(path: str | Path, labels: Sequence[str], *, split_name: str = "all",
-                    split_file: str | Path | None = None) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+                    split_file: str | Path | None = None,
+                    resampler: str = "torchaudio") -> tuple[np.ndarray, np.ndarray, list[str], int]:
     """Clips of a dataset (or of one split recorded in split.json) against a model's labels.
 
     Returns (windows, label indices, keys, skipped count). Dataset words the model lacks count
@@ -173,8 +174,8 @@ def load_eval_clips(path: str | Path, labels: Sequence[str], *, split_name: str 
     labels = list(labels)
     index = scan_dataset(path)
     key_class = _keys_by_class(index, labels)
-    noise_windows, noise_keys = (load_noise_windows(index) if index.layout == "speech_commands"
-                                 and index.noise and UNKNOWN_LABEL in labels else (None, []))
+    with_noise = index.layout == "speech_commands" and index.noise and UNKNOWN_LABEL in labels
+    noise_windows, noise_keys = load_noise_windows(index, resampler=resampler) if with_noise else (None, [])
     noise_by_key = dict(zip(noise_keys, noise_windows, strict=True)) if noise_keys else {}
     key_class.update(dict.fromkeys(noise_keys, UNKNOWN_LABEL))
     keys = sorted(key_class)
@@ -187,7 +188,7 @@ def load_eval_clips(path: str | Path, labels: Sequence[str], *, split_name: str 
             raise KwsError(f"{split_file}: none of its {split_name} clips are in {index.source}")
         keys = [k for k in wanted if k in key_class]
     clip_keys = [k for k in keys if k not in noise_by_key]
-    x, loaded, skipped = load_windows(index, clip_keys, progress=True)
+    x, loaded, skipped = load_windows(index, clip_keys, progress=True, resampler=resampler)
     parts = [x] + [noise_by_key[k][None] for k in keys if k in noise_by_key]
     all_keys = loaded + [k for k in keys if k in noise_by_key]
     x = np.concatenate(parts) if len(parts) > 1 else x

@@ -1,0 +1,180 @@
+"""`kws-eval`: accuracy of a model (.pt or .onnx) on a dataset of clips, or on a labelled stream."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from kws_edge.errors import KwsError, run_cli, setup_logging
+
+log = logging.getLogger("kws_edge.training.eval_cli")
+
+EPILOG = """\
+clip mode (--data): every clip of the dataset (same layouts as kws-train: folder or .zip of
+  <word>/*.wav, Speech Commands layout) is scored as one 1-s window. Words the model does not know
+  count as _unknown_ truth. --split train|val|test scores only that part of the split.json that
+  kws-train wrote next to the model (or --split-file). Unreadable files are skipped with a
+  warning and counted; a missing path or a model file that is not one is an error.
+stream mode (--stream FILE.wav --truth FILE.csv): runs the streaming detector over a long
+  recording and scores its detections against the truth CSV (header start_s,end_s,label).
+
+examples:
+  kws-eval --model runs/mine/model.pt --data dataset/ --split test
+  kws-eval --model model.onnx --data dataset.zip --json
+  kws-eval --model model.onnx --stream session.wav --truth session.csv
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kws-eval", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Measure a keyword model: accuracy, per-class accuracy and a confusion matrix on a "
+                    "dataset, or detection quality on a labelled recording. The same output for a "
+                    "training checkpoint (.pt) and an exported model (.onnx).")
+    p.add_argument("--model", required=True, metavar="FILE",
+                   help="model.pt (kws-train) or model.onnx (kws-export)")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--data", metavar="PATH", help="dataset folder or .zip to score clip by clip")
+    mode.add_argument("--stream", metavar="WAV", help="long recording to score as a stream (needs --truth)")
+    p.add_argument("--truth", metavar="CSV", help="truth for --stream: start_s,end_s,label per line")
+    p.add_argument("--split", default="all", choices=("all", "train", "val", "test"),
+                   help="which part of the dataset to score (default: all)")
+    p.add_argument("--split-file", metavar="JSON",
+                   help="split.json to use (default: the one next to --model)")
+    p.add_argument("--confusion", metavar="PNG", help="also write the confusion matrix as a PNG")
+    p.add_argument("--threshold", type=float, help="stream mode: detection threshold (default: the model's)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+class _TorchModel:
+    """A checkpoint behind the OnnxModel interface: `.labels`, `.predict(windows) -> probs`."""
+
+    def __init__(self, path: Path) -> None:
+        import torch
+
+        from .checkpoint import load_checkpoint, model_from_checkpoint
+        from .trainer import set_threads
+
+        ckpt = load_checkpoint(path)
+        self.model = model_from_checkpoint(ckpt, path)
+        self.labels = list(ckpt["labels"])
+        self.split_info = ckpt.get("split")
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.model.to(self.device)
+        from .trainer import DistInfo, TrainConfig
+
+        set_threads(TrainConfig(), DistInfo())
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        from .trainer import predict_logits
+
+        return predict_logits(self.model, windows, self.device).softmax(dim=1).numpy()
+
+
+def _load_model(path: Path):
+    if not path.is_file():
+        raise KwsError(f"{path}: no such model file")
+    if path.suffix == ".onnx":
+        from kws_edge.onnx_model import OnnxModel
+
+        return OnnxModel(path), "soxr"
+    return _TorchModel(path), "torchaudio"
+
+
+def _predict_batched(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    from tqdm import tqdm
+
+    outs = []
+    for i in tqdm(range(0, len(x), batch), desc="scoring", unit="batch", leave=False, disable=None):
+        outs.append(np.asarray(model.predict(x[i:i + batch])))
+    return np.concatenate(outs)
+
+
+def eval_clips(args: argparse.Namespace) -> dict:
+    from .metrics import classification_report
+    from .prepare import load_eval_clips
+
+    model_path = Path(args.model)
+    model, resampler = _load_model(model_path)
+    split_file = args.split_file
+    if split_file is None and args.split != "all":
+        split_file = model_path.parent / "split.json"
+        if not split_file.is_file():
+            raise KwsError(f"{split_file}: --split {args.split} needs the split.json kws-train wrote next to "
+                           "the model (or give --split-file)")
+    x, y, keys, skipped = load_eval_clips(args.data, model.labels, split_name=args.split,
+                                          split_file=split_file, resampler=resampler)
+    probs = _predict_batched(model, x)
+    if probs.shape != (len(x), len(model.labels)):
+        expected = (len(x), len(model.labels))
+        raise KwsError(f"{model_path}: model returned shape {probs.shape}, expected {expected}")
+    report = classification_report(y, probs.argmax(axis=1), model.labels)
+    report.update({"model": str(model_path), "data": str(args.data), "split": args.split,
+                   "skipped_files": skipped})
+    if args.confusion:
+        from .plots import save_confusion_png
+
+        save_confusion_png(args.confusion, report["confusion"], model.labels,
+                           title=f"{model_path.name}: accuracy {report['accuracy']:.3f}")
+    return report
+
+
+def eval_stream(args: argparse.Namespace) -> dict:
+    if not args.truth:
+        raise KwsError("--stream needs --truth FILE.csv (header start_s,end_s,label)")
+    try:
+        from kws_edge.stream_eval import evaluate_stream_file
+    except ImportError:
+        raise KwsError("stream evaluation is not available in this installation "
+                       "(kws_edge.stream_eval is missing)") from None
+    options = {} if args.threshold is None else {"threshold": args.threshold}
+    return evaluate_stream_file(args.model, args.stream, args.truth, **options)
+
+
+def _print_human(result: dict, stream: bool) -> None:
+    if stream:
+        for key, value in result.items():
+            if isinstance(value, float):
+                value = f"{value:.4f}"
+            elif isinstance(value, (dict, list)):
+                value = json.dumps(value)
+            print(f"{key}: {value}")
+        return
+    from .metrics import format_report
+
+    print(f"model {result['model']} on {result['data']} (split {result['split']}, "
+          f"{result['skipped_files']} unreadable file(s) skipped)")
+    for line in format_report(result):
+        print(line)
+    labels = result["labels"]
+    width = max(len(label) for label in labels)
+    print("confusion (rows: truth, columns: predicted in label order)")
+    for label, row in zip(labels, result["confusion"], strict=True):
+        if sum(row):
+            print(f"  {label:<{width}} " + " ".join(f"{v:3d}" for v in row))
+
+
+def run(args: argparse.Namespace) -> int:
+    result = eval_stream(args) if args.stream else eval_clips(args)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        _print_human(result, bool(args.stream))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    return run_cli("kws-eval", lambda: run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
