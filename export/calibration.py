@@ -1,0 +1,113 @@
+"""Clips for quantization: finding the data, splitting calibration from held-out, feeding onnxruntime."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from onnxruntime.quantization import CalibrationDataReader
+
+from kws_edge.errors import KwsError
+
+log = logging.getLogger(__name__)
+
+# Enough windows for stable min/max ranges of a small conv net; more only slows calibration.
+MAX_CALIBRATION_CLIPS = 400
+CALIBRATION_SEED = 0
+
+
+@dataclass
+class ClipSet:
+    x: np.ndarray  # float32 [N, window]
+    y: np.ndarray  # int64 [N] indices into labels
+    paths: list[str]
+
+    def take(self, idx: np.ndarray) -> ClipSet:
+        return ClipSet(self.x[idx], self.y[idx], [self.paths[i] for i in idx])
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+
+def resolve_calibration_data(arg: str | Path | None, ckpt: dict) -> Path:
+    """`--calibration-data`, else the checkpoint's own training data if still reachable."""
+    if arg is not None:
+        path = Path(arg)
+        if not path.exists():
+            raise KwsError(f"{path}: no such calibration data (a folder or .zip of <word>/*.wav)")
+        return path
+    train_config = ckpt.get("train_config") if isinstance(ckpt.get("train_config"), dict) else {}
+    recorded = train_config.get("data")
+    if recorded and Path(str(recorded)).exists():
+        log.info("calibrating on the checkpoint's training data %s", recorded)
+        return Path(str(recorded))
+    where = f" (the checkpoint's training data {recorded} is gone)" if recorded else ""
+    raise KwsError(f"--quantize needs --calibration-data PATH (a folder or .zip of <word>/*.wav){where}")
+
+
+def load_clip_set(path: str | Path, labels: list[str]) -> ClipSet:
+    from kws_edge.training.data import load_labelled_clips
+
+    x, y, paths = load_labelled_clips(path, labels)
+    if len(x) < 2:
+        raise KwsError(f"{path}: {len(x)} usable clip(s); calibration needs at least 2")
+    return ClipSet(np.ascontiguousarray(x, dtype=np.float32), np.asarray(y, dtype=np.int64), list(paths))
+
+
+def _clip_key(path: str) -> str:
+    """`<folder>/<file>`, how split.json names a clip."""
+    parts = Path(path).parts
+    return "/".join(parts[-2:])
+
+
+def split_for_calibration(clips: ClipSet, ckpt: dict) -> tuple[ClipSet, ClipSet, str]:
+    """(calibration, held-out, how). Uses the checkpoint's test split when these are its clips;
+    otherwise a seeded stratified half/half split, so the int8 accuracy is never measured on the
+    clips that set its ranges."""
+    split = ckpt.get("split")
+    keys = [_clip_key(p) for p in clips.paths]
+    if isinstance(split, dict) and isinstance(split.get("test"), list) and split["test"]:
+        test = {str(k) for k in split["test"]}
+        held = np.array([i for i, k in enumerate(keys) if k in test], dtype=np.int64)
+        rest = np.array([i for i, k in enumerate(keys) if k not in test], dtype=np.int64)
+        if len(held) > 0 and len(rest) > 0:
+            return _cap(clips.take(rest)), clips.take(held), "checkpoint test split"
+    from kws_edge.training.split import stratified_split
+
+    # Unique keys even when one file yields several windows (noise recordings).
+    unique = [f"{k}#{i}" for i, k in enumerate(keys)]
+    parts = stratified_split(unique, [str(c) for c in clips.y], seed=CALIBRATION_SEED, test_fraction=0.5,
+                             val_fraction=0.0)
+    index = {k: i for i, k in enumerate(unique)}
+    cal = np.array([index[k] for k in parts["train"] + parts["val"]], dtype=np.int64)
+    held = np.array([index[k] for k in parts["test"]], dtype=np.int64)
+    if len(cal) == 0 or len(held) == 0:
+        raise KwsError("calibration data too small to keep clips aside for the int8 check")
+    return _cap(clips.take(np.sort(cal))), clips.take(np.sort(held)), "stratified half split"
+
+
+def _cap(clips: ClipSet) -> ClipSet:
+    if len(clips) <= MAX_CALIBRATION_CLIPS:
+        return clips
+    rng = np.random.default_rng(CALIBRATION_SEED)
+    return clips.take(np.sort(rng.choice(len(clips), MAX_CALIBRATION_CLIPS, replace=False)))
+
+
+class WindowReader(CalibrationDataReader):
+    """Feeds calibration windows to onnxruntime's calibrator in small batches."""
+
+    def __init__(self, windows: np.ndarray, input_name: str = "audio", batch: int = 16) -> None:
+        self._batches = [np.ascontiguousarray(windows[i:i + batch]) for i in range(0, len(windows), batch)]
+        self._input = input_name
+        self._pos = 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self._pos >= len(self._batches):
+            return None
+        self._pos += 1
+        return {self._input: self._batches[self._pos - 1]}
+
+    def rewind(self) -> None:
+        self._pos = 0

@@ -1,0 +1,212 @@
+"""`kws-export`: checkpoint -> self-describing ONNX (fp32, or static int8 with an accuracy check)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from kws_edge.errors import KwsError, run_cli, setup_logging
+from kws_edge.labels import SAMPLE_RATE
+
+from .calibration import ClipSet, load_clip_set, resolve_calibration_data, split_for_calibration
+from .onnx_export import (
+    PARITY_TOLERANCE,
+    build_metadata,
+    check_graph,
+    export_torch,
+    file_sha256,
+    save_onnx,
+    set_metadata,
+    verify_parity,
+)
+from .quantize import QuantOptions, quantize_int8
+from .report import compare, format_report, write_report
+
+log = logging.getLogger("kws_edge.export.cli")
+
+PROG = "kws-export"
+DEFAULT_MAX_DROP = 1.0
+MAX_PARITY_CLIPS = 128
+
+EPILOG = """\
+examples:
+  kws-export runs/model.pt -o model.onnx
+      fp32 ONNX; parity with PyTorch checked on the checkpoint's training clips if still reachable,
+      else on synthetic test signals.
+  kws-export runs/model.pt -o model.onnx --quantize --calibration-data my_words/ --report q.json
+      static int8 (QDQ, per-channel), calibrated on half of my_words/ and checked on the other half
+      (or on the checkpoint's test split when my_words/ is its training data).
+  kws-export base -o base.onnx --quantize --calibration-data speech.zip
+
+what the file carries (read by kws-listen / kws-eval, no sidecar files): input 'audio' float32
+[N, 16000] at 16 kHz, output 'probs' float32 [N, C] (softmax inside), and metadata labels,
+sample_rate, window_samples, unknown_label, model, version, quantization, metrics, test_accuracy,
+thresholds (when the checkpoint has calibrated ones) and source (checkpoint path + sha256).
+
+refusal: with --quantize, when int8 accuracy on the held-out clips is more than
+--max-accuracy-drop points below fp32, nothing is written at OUT; the fp32 model is written BESIDE
+it as OUT with '.fp32.onnx' (model.onnx -> model.fp32.onnx), the report (if asked) is written, and
+the exit status is 2. Any other failure leaves no output file at all.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Export a trained kws-edge M5 checkpoint to ONNX for the streaming runtime; "
+                    "optionally quantize it to int8 and prove it lost no accuracy.")
+    p.add_argument("checkpoint", metavar="CKPT",
+                   help="checkpoint .pt written by kws-train, or 'base' for the shipped base checkpoint")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.onnx",
+                   help="ONNX file to write (its folder must exist; written atomically)")
+    p.add_argument("--quantize", action="store_true",
+                   help="write a static int8 model (onnxruntime QDQ) instead of fp32")
+    p.add_argument("--calibration-data", metavar="PATH",
+                   help="folder or .zip of <word>/*.wav used to calibrate int8 ranges and to check "
+                        "accuracy (default: the checkpoint's training data, if still on disk)")
+    p.add_argument("--report", metavar="FILE.json",
+                   help="with --quantize: write the fp32-vs-int8 comparison as JSON")
+    p.add_argument("--max-accuracy-drop", type=float, default=DEFAULT_MAX_DROP, metavar="POINTS",
+                   help=f"refuse int8 when it is this many accuracy points below fp32 on held-out "
+                        f"clips (default {DEFAULT_MAX_DROP})")
+    p.add_argument("--per-tensor", action="store_true",
+                   help="one int8 scale per weight tensor instead of per output channel")
+    p.add_argument("--calibrate-method", choices=("minmax", "percentile", "entropy"), default="minmax",
+                   help="how activation ranges are chosen from the calibration clips (default minmax)")
+    p.add_argument("--no-fold", action="store_true",
+                   help="keep the resampler as its own conv instead of folding it into conv1 "
+                        "(slower; for debugging the export)")
+    p.add_argument("--parity-tolerance", type=float, default=PARITY_TOLERANCE, metavar="DP",
+                   help=f"max |p_torch - p_onnx| allowed for the fp32 export (default {PARITY_TOLERANCE:g})")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def _check_output(path: Path, what: str) -> None:
+    if path.is_dir():
+        raise KwsError(f"{path}: is a folder; {what} must be a file path")
+    if not path.parent.is_dir():
+        raise KwsError(f"{path}: output folder {path.parent} does not exist")
+
+
+def fp32_fallback_path(out: Path) -> Path:
+    return out.with_name(f"{out.stem}.fp32{out.suffix or '.onnx'}")
+
+
+def synthetic_windows(window: int, seed: int = 0) -> np.ndarray:
+    """Deterministic test signals for the parity check when no clips are available: silence,
+    noise at several levels, tones and a chirp, so both the RMS floor and normal levels are hit."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(window, dtype=np.float64) / SAMPLE_RATE
+    sigs = [np.zeros(window), 1e-4 * rng.standard_normal(window)]
+    sigs += [amp * rng.standard_normal(window) for amp in (0.01, 0.1, 0.5)]
+    sigs += [0.3 * np.sin(2 * np.pi * f * t) for f in (200.0, 700.0, 2500.0)]
+    sigs.append(0.3 * np.sin(2 * np.pi * (100 * t + 1900 * t ** 2)))
+    return np.clip(np.stack(sigs), -1, 1).astype(np.float32)
+
+
+def _parity_windows(clips: ClipSet | None, window: int) -> tuple[np.ndarray, str]:
+    if clips is None:
+        return synthetic_windows(window), "synthetic signals (no clips given)"
+    idx = np.linspace(0, len(clips) - 1, min(len(clips), MAX_PARITY_CLIPS)).astype(int)
+    return clips.x[np.unique(idx)], "clips"
+
+
+def _optional_clips(args, ckpt: dict, labels: list[str]) -> tuple[ClipSet | None, Path | None]:
+    try:
+        path = resolve_calibration_data(args.calibration_data, ckpt)
+    except KwsError:
+        if args.quantize or args.calibration_data is not None:
+            raise
+        return None, None
+    log.info("loading clips from %s", path)
+    return load_clip_set(path, labels), path
+
+
+def run(args: argparse.Namespace) -> int:
+    from kws_edge.training.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint_path
+
+    out = Path(args.output)
+    _check_output(out, "-o/--output")
+    report_path = Path(args.report) if args.report else None
+    if report_path is not None:
+        if not args.quantize:
+            raise KwsError("--report needs --quantize (it compares fp32 with int8)")
+        _check_output(report_path, "--report")
+    if not 0 <= args.max_accuracy_drop <= 100:
+        raise KwsError(f"--max-accuracy-drop must be within [0, 100] points, got {args.max_accuracy_drop}")
+
+    started = time.perf_counter()
+    ckpt_path = resolve_checkpoint_path(args.checkpoint)
+    ckpt = load_checkpoint(args.checkpoint)
+    model = model_from_checkpoint(ckpt, ckpt_path)
+    labels = [str(x) for x in ckpt["labels"]]
+    window = model.config.window_samples
+
+    clips, data_path = _optional_clips(args, ckpt, labels)
+
+    log.info("[1/%d] exporting %s (%d labels) to ONNX", 3 if args.quantize else 2, ckpt_path, len(labels))
+    fp32, front_end = export_torch(model, fold=not args.no_fold)
+    set_metadata(fp32, build_metadata(ckpt, source=str(ckpt_path), source_sha256=file_sha256(ckpt_path),
+                                      front_end=front_end))
+    check_graph(fp32, len(labels), window, "fp32 export")
+    log.info("[2/%d] checking parity with PyTorch", 3 if args.quantize else 2)
+    windows, kind = _parity_windows(clips, window)
+    diff = verify_parity(model, fp32, windows, args.parity_tolerance)
+
+    if not args.quantize:
+        save_onnx(fp32, out)
+        print(f"wrote {out} (fp32, {out.stat().st_size / 1024:.1f} KB, {len(labels)} labels, parity "
+              f"max |dp| {diff:.1e} on {len(windows)} {kind}) in {time.perf_counter() - started:.0f} s")
+        return 0
+
+    if clips is None:  # resolve_calibration_data raised already; kept for type checkers
+        raise KwsError("--quantize needs --calibration-data PATH")
+    cal, held, how = split_for_calibration(clips, ckpt)
+    options = QuantOptions(per_channel=not args.per_tensor, calibrate_method=args.calibrate_method)
+    log.info("[3/3] int8: calibrating on %d clips, checking on %d held-out clips (%s)",
+             len(cal), len(held), how)
+    int8 = quantize_int8(fp32, cal.x, len(labels), window, options)
+    report = compare(fp32, int8, held.x, held.y, labels)
+    report.update({
+        "checkpoint": str(ckpt_path), "calibration_data": str(data_path), "held_out": how,
+        "calibration_clips": len(cal), "quantization": options.label(), "per_channel": options.per_channel,
+        "calibrate_method": options.calibrate_method, "front_end": front_end,
+        "fp32_parity_max_abs_diff": diff, "max_accuracy_drop": args.max_accuracy_drop,
+    })
+    accepted = report["accuracy_drop_points"] <= args.max_accuracy_drop
+    report["accepted"] = accepted
+    print(format_report(report))
+    set_metadata(int8, {"quantization_check": json.dumps({
+        "held_out_clips": report["clips"], "fp32_accuracy": report["accuracy"]["fp32"],
+        "int8_accuracy": report["accuracy"]["int8"], "top1_agreement": report["top1_agreement"]})})
+
+    if not accepted:
+        fallback = fp32_fallback_path(out)
+        save_onnx(fp32, fallback)
+        if report_path is not None:
+            write_report(report, report_path)
+        raise KwsError(f"int8 lost {report['accuracy_drop_points']:.2f} accuracy points on {report['clips']} "
+                       f"held-out clips (> --max-accuracy-drop {args.max_accuracy_drop:g}); wrote no int8 "
+                       f"model, kept fp32 at {fallback}")
+    save_onnx(int8, out)
+    if report_path is not None:
+        write_report(report, report_path)
+    print(f"wrote {out} (int8, {out.stat().st_size / 1024:.1f} KB) in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    if not args.verbose:
+        # The exporter and quantizer narrate every pass at INFO (and torch warns about torchvision
+        # ops this model never uses); our own progress lines are what a user needs.
+        for name in ("onnx_ir", "onnxscript", "onnxruntime", "torch.onnx"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    return run_cli(PROG, lambda: run(args))
