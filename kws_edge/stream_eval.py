@@ -1,0 +1,163 @@
+"""Scoring a long stream against a truth CSV: recall, false alarms per hour, wrong words, latency.
+
+Matching rule: a detection belongs to a truth segment when the detection's window
+[time - window, time] overlaps the segment [start_s, end_s], i.e. it fired after the word began
+and less than one window after it ended. Detections are taken in time order, each against the
+earliest overlapping keyword segment not yet matched:
+- same label -> a hit (latency = time - end_s, from the end of the word to the event);
+- another keyword -> a wrong-word detection;
+- no free keyword segment overlaps (silence, noise, `other` speech, or a second event for an
+  already matched word) -> a false alarm. False alarms per hour use the stream's duration.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .detection import Detection
+from .errors import KwsError
+from .labelled_stream import OTHER_LABEL, TruthRow
+
+TRUTH_HEADER = ("start_s", "end_s", "label")
+
+
+def read_truth_csv(path: str | Path) -> list[TruthRow]:
+    """Rows of a `start_s,end_s,label` CSV, sorted by start; one-line KwsError on any bad row."""
+    path = Path(path)
+    if not path.is_file():
+        raise KwsError(f"{path}: no such truth CSV")
+    try:
+        with path.open(newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None or tuple(h.strip() for h in header) != TRUTH_HEADER:
+                raise KwsError(f"{path}: header must be '{','.join(TRUTH_HEADER)}', got {header}")
+            rows = []
+            for lineno, fields in enumerate(reader, start=2):
+                if not fields or all(not x.strip() for x in fields):
+                    continue
+                if len(fields) != 3:
+                    raise KwsError(f"{path}:{lineno}: expected 3 fields, got {len(fields)}")
+                try:
+                    start, end = float(fields[0]), float(fields[1])
+                except ValueError:
+                    raise KwsError(f"{path}:{lineno}: start_s/end_s must be numbers") from None
+                label = fields[2].strip()
+                if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
+                    raise KwsError(f"{path}:{lineno}: need 0 <= start_s < end_s, got {start}, {end}")
+                if not label:
+                    raise KwsError(f"{path}:{lineno}: empty label")
+                rows.append(TruthRow(start, end, label))
+    except UnicodeDecodeError:
+        raise KwsError(f"{path}: not a text CSV file") from None
+    return sorted(rows, key=lambda r: (r.start_s, r.end_s))
+
+
+def score_detections(detections: Sequence[Detection], truth: Sequence[TruthRow], duration_s: float,
+                     window_s: float = 1.0) -> dict:
+    """Stream metrics for `detections` against `truth` (see the module doc for the rule)."""
+    keywords = [r for r in truth if r.label != OTHER_LABEL]
+    matched = [False] * len(keywords)
+    latencies: list[float] = []
+    wrong: list[dict] = []
+    false_alarms: list[dict] = []
+    per_label: dict[str, dict[str, int]] = {}
+    for row in keywords:
+        per_label.setdefault(row.label, {"segments": 0, "hits": 0})["segments"] += 1
+    for det in sorted(detections, key=lambda d: d.time):
+        lo = det.time - window_s
+        free = [i for i, r in enumerate(keywords)
+                if not matched[i] and r.start_s < det.time and r.end_s > lo]
+        if not free:
+            false_alarms.append({"time": det.time, "label": det.label})
+            continue
+        same = [i for i in free if keywords[i].label == det.label]
+        if same:
+            i = same[0]
+            matched[i] = True
+            per_label[keywords[i].label]["hits"] += 1
+            latencies.append(det.time - keywords[i].end_s)
+        else:
+            wrong.append({"time": det.time, "label": det.label, "truth": keywords[free[0]].label})
+    hits = sum(matched)
+    hours = duration_s / 3600.0
+    lat = np.array(latencies)
+    return {
+        "duration_s": round(duration_s, 3),
+        "keyword_segments": len(keywords),
+        "other_segments": len(truth) - len(keywords),
+        "detections": len(detections),
+        "hits": hits,
+        "recall": round(hits / len(keywords), 4) if keywords else None,
+        "wrong_word": len(wrong),
+        "false_alarms": len(false_alarms),
+        "false_alarms_per_hour": round(len(false_alarms) / hours, 2) if hours > 0 else None,
+        "latency_median_s": round(float(np.median(lat)), 3) if len(lat) else None,
+        "latency_p90_s": round(float(np.percentile(lat, 90)), 3) if len(lat) else None,
+        "per_label": per_label,
+        "wrong_word_events": wrong,
+        "false_alarm_events": false_alarms,
+    }
+
+
+def _spotter_options(options: dict):
+    from .spotter import SpotterOptions
+    from .vad import VadOptions
+
+    known = {f.name for f in dataclasses.fields(SpotterOptions)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise KwsError(f"unknown stream option(s) {unknown}; known: {sorted(known)}")
+    options = dict(options)
+    if isinstance(options.get("vad"), str):
+        options["vad"] = VadOptions(kind=options["vad"])
+    options.setdefault("batch_windows", 16)
+    return SpotterOptions(**options)
+
+
+def evaluate_stream_file(model_path: str | Path | None, wav_path: str | Path, truth_csv_path: str | Path,
+                         **options) -> dict:
+    """Run the streaming detector over a WAV and score it against its truth CSV.
+
+    `options` are `SpotterOptions` fields (hop_ms, threshold, smooth_ms, refractory_ms, vad as a
+    kind name or VadOptions, batch_windows). Returns the metrics of `score_detections` plus the
+    model, the options used and the detector's window statistics.
+    """
+    from .onnx_model import load_model
+    from .sources import FileSource
+    from .spotter import KeywordSpotter
+
+    spot_options = _spotter_options(options)
+    model = load_model(model_path)
+    truth = read_truth_csv(truth_csv_path)
+    allowed = set(model.labels) - {model.unknown_label} | {OTHER_LABEL}
+    bad = sorted({r.label for r in truth} - allowed)
+    if bad:
+        raise KwsError(f"{truth_csv_path}: labels {bad} are neither '{OTHER_LABEL}' nor keywords of "
+                       f"the model (label non-keyword speech '{OTHER_LABEL}')")
+    spotter = KeywordSpotter(model, spot_options)
+    with FileSource(wav_path, spotter.sample_rate) as source:
+        detections = list(spotter.run(iter(source)))
+    duration = spotter.seconds
+    late = [r for r in truth if r.end_s > duration + 1e-3]
+    if late:
+        raise KwsError(f"{truth_csv_path}: segment {late[0].start_s}-{late[0].end_s} s lies past the end "
+                       f"of {wav_path} ({duration:.2f} s)")
+    result = score_detections(detections, truth, duration, window_s=spotter.window / spotter.sample_rate)
+    stats = spotter.stats
+    result.update({
+        "model": str(model.path),
+        "stream": str(wav_path),
+        "truth": str(truth_csv_path),
+        "options": {**dataclasses.asdict(spot_options)},
+        "windows_scored": stats.windows_scored,
+        "hops": stats.hops,
+        "detection_events": [d.to_dict() for d in detections],
+    })
+    return result
