@@ -148,7 +148,7 @@ class KeywordSpotter:
     def _on_hop(self, events: list[Detection]) -> None:
         self.stats.hops += 1
         end = self.stats.samples
-        speech = self.vad is None or self.vad.last_speech_end > end - self.window
+        speech = self.vad is None or self.vad.last_speech_end > max(0, end - self.window)
         if not speech:
             self.stats.windows_skipped += 1
             if self._queue:

@@ -1,0 +1,155 @@
+"""The streaming detector: equals whole-clip scoring, chunk-size invariance, thresholds, refractory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from audiogen import noise, tone, write_wav
+from onnx_tiny import random_model, tone_model
+
+from kws_edge.errors import KwsError
+from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
+from kws_edge.onnx_model import OnnxModel
+from kws_edge.spotter import KeywordSpotter, SpotterOptions, spot_file
+from kws_edge.vad import VadOptions
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("models")
+    return {"tone": OnnxModel(tone_model(d / "tone.onnx")), "random": OnnxModel(random_model(d / "r.onnx"))}
+
+
+def _gap(seconds: float, seed: int) -> np.ndarray:
+    return noise(seconds, amp=0.005, seed=seed)
+
+
+@pytest.fixture(scope="module")
+def stream() -> np.ndarray:
+    """Quiet noise with two 'yes' tones, one 'no' tone, a loud noise burst; ~12.3 s."""
+    return np.concatenate([
+        _gap(2.0, 1), tone(1000, 0.6) + _gap(0.6, 2), _gap(2.0, 3), tone(2000, 0.7), _gap(1.5, 4),
+        noise(0.5, amp=0.2, seed=5), _gap(1.5, 6), tone(1000, 0.5), _gap(3.0, 7), np.zeros(1234, np.float32),
+    ])
+
+
+def _events(model, audio, chunk, **opts):
+    spotter = KeywordSpotter(model, SpotterOptions(**opts))
+    out = []
+    for i in range(0, len(audio), chunk):
+        out += spotter.process(audio[i:i + chunk])
+    out += spotter.flush()
+    return out, spotter
+
+
+def test_streaming_equals_whole_clip_scoring(models, stream):
+    """Every scored window's probabilities equal predict() on the same slice of the whole clip."""
+    model = models["random"]
+    seen: list[tuple[int, np.ndarray]] = []
+    spotter = KeywordSpotter(model, SpotterOptions(vad=VadOptions(kind="off")),
+                             score_hook=lambda end, p: seen.append((end, p.copy())))
+    for i in range(0, len(stream), 777):
+        spotter.process(stream[i:i + 777])
+    padded = np.concatenate([np.zeros(WINDOW_SAMPLES, np.float32), stream])
+    ends = [end for end, _ in seen]
+    hop = SAMPLE_RATE // 10
+    assert ends == list(range(hop, len(stream) + 1, hop))
+    whole = model.predict(np.stack([padded[e:e + WINDOW_SAMPLES] for e in ends]))
+    np.testing.assert_array_equal(np.stack([p for _, p in seen]), whole)
+
+
+@pytest.mark.parametrize("vad", ["energy", "off"])
+def test_events_do_not_depend_on_chunk_size(models, stream, vad):
+    runs = {}
+    for chunk in (160, 1000, 4096, 16000, len(stream)):
+        events, spotter = _events(models["tone"], stream, chunk, vad=VadOptions(kind=vad))
+        runs[chunk] = (events, spotter.stats.windows_scored)
+    reference = runs[160]
+    assert [e.label for e in reference[0]] == ["yes", "no", "yes"]
+    for chunk, got in runs.items():
+        assert got == reference, f"chunk {chunk} differs"
+
+
+def test_batching_gives_the_same_events(models, stream):
+    plain, s1 = _events(models["tone"], stream, 1000, batch_windows=1)
+    batched, s16 = _events(models["tone"], stream, 1000, batch_windows=16)
+    assert plain == batched
+    assert s16.stats.model_calls < s1.stats.model_calls
+
+
+def test_event_timing_and_fields(models, stream):
+    events, spotter = _events(models["tone"], stream, 1600)
+    first = events[0]
+    # The first tone spans 2.0-2.6 s: the detector fires once the window holds enough of it.
+    assert 2.0 < first.time <= 3.6
+    assert first.end == first.time and first.start == pytest.approx(first.time - 1.0)
+    assert 0.7 <= first.score <= 1.0
+    assert all(round(e.time * SAMPLE_RATE) % (SAMPLE_RATE // 10) == 0 for e in events)
+    assert spotter.seconds == pytest.approx(len(stream) / SAMPLE_RATE)
+
+
+def test_refractory_makes_one_utterance_fire_once(models):
+    long_tone = np.concatenate([_gap(1.0, 0), tone(1000, 3.0), _gap(1.0, 1)])
+    once, _ = _events(models["tone"], long_tone, 4000, refractory_ms=5000)
+    assert [e.label for e in once] == ["yes"]
+    several, _ = _events(models["tone"], long_tone, 4000, refractory_ms=1000)
+    assert len(several) >= 2
+    times = [e.time for e in several]
+    assert all(b - a >= 1.0 - 1e-9 for a, b in zip(times, times[1:], strict=False))
+
+
+def test_thresholds_from_metadata_and_override(tmp_path, stream):
+    strict = OnnxModel(tone_model(tmp_path / "t.onnx", thresholds={"yes": 0.99, "no": 0.5}))
+    events, _ = _events(strict, stream, 4000)
+    assert [e.label for e in events] == ["no"]  # yes needs 0.99 which the short tones never reach
+    overridden, _ = _events(strict, stream, 4000, threshold=0.6)
+    assert [e.label for e in overridden] == ["yes", "no", "yes"]
+
+
+def test_unknown_is_never_reported(models):
+    events, spotter = _events(models["tone"], noise(5.0, amp=0.3), 8000, threshold=0.05,
+                              vad=VadOptions("off"))
+    assert spotter.stats.windows_scored == 50
+    assert all(e.label != "_unknown_" for e in events)
+
+
+def test_vad_skips_silence_and_reset_restarts_clock(models):
+    quiet = np.zeros(5 * SAMPLE_RATE, np.float32)
+    events, spotter = _events(models["tone"], quiet, 16000)
+    assert events == [] and spotter.stats.windows_scored == 0 and spotter.stats.hops == 50
+    spotter.reset()
+    assert spotter.stats.samples == 0 and spotter.seconds == 0.0
+
+
+def test_smoothing_delays_a_short_peak(models):
+    blip = np.concatenate([_gap(2.0, 0), tone(1000, 0.7), _gap(2.0, 1)])
+    raw, _ = _events(models["tone"], blip, 1600, smooth_ms=0)
+    smooth, _ = _events(models["tone"], blip, 1600, smooth_ms=500)
+    assert raw and smooth and smooth[0].time >= raw[0].time
+
+
+def test_bad_options():
+    with pytest.raises(KwsError):
+        SpotterOptions(hop_ms=0)
+    with pytest.raises(KwsError):
+        SpotterOptions(threshold=1.5)
+    with pytest.raises(KwsError):
+        VadOptions(kind="magic")
+
+
+def test_hop_longer_than_window_is_refused(models):
+    with pytest.raises(KwsError, match="hop-ms"):
+        KeywordSpotter(models["tone"], SpotterOptions(hop_ms=1500))
+
+
+def test_spot_file_resamples_any_rate_and_channels(models, tmp_path, stream):
+    ref, _ = _events(models["tone"], stream, 16000)
+    import soxr
+
+    stereo44 = soxr.resample(stream, SAMPLE_RATE, 44100)
+    stereo44 = np.stack([stereo44, stereo44], axis=1)
+    path = write_wav(tmp_path / "s44.wav", stereo44, rate=44100, subtype="FLOAT")
+    got = list(spot_file(path, models["tone"], chunk_ms=333))
+    assert [e.label for e in got] == [e.label for e in ref]
+    for a, b in zip(got, ref, strict=True):
+        assert abs(a.time - b.time) <= 0.1 + 1e-9
