@@ -135,7 +135,8 @@ class EffectRanges:
     rt60: tuple[float, float] = (0.15, 0.9)
     drr_db: tuple[float, float] = (-2.0, 12.0)
     p_mic: float = 0.85
-    p_clean: float = 0.15            # no added noise at all (still mic + reverb)
+    p_clean: float = 0.15            # only a faint noise floor (still mic + reverb)
+    clean_snr_db: tuple[float, float] = (45.0, 65.0)
     p_real_noise: float = 0.6        # of the noisy clips, when a noise bank is loaded
     snr_db: tuple[float, float] = (5.0, 40.0)
     peak_dbfs: tuple[float, float] = (-28.0, -1.0)
@@ -169,10 +170,14 @@ def render(rng: np.random.Generator, speech: np.ndarray, window: int, bank: Nois
     # Reverb redistributes the energy; keep the SNR referenced to the dry speech level.
     clip *= np.sqrt(speech_power / (np.mean(np.square(clip[offset:offset + speech.shape[0]])) + _EPS))
 
-    if rng.random() >= ranges.p_clean:
+    if rng.random() < ranges.p_clean:
+        # "Clean" still has a microphone's self-noise: digital silence never occurs in recordings.
+        snr = rng.uniform(*ranges.clean_snr_db)
+        noise = colour_noise(rng, window, str(rng.choice(["white", "pink"])))
+    else:
         snr = rng.uniform(*ranges.snr_db)
         noise = background(rng, window, bank, ranges.p_real_noise)
-        clip = clip + noise * np.sqrt(speech_power) * db_to_gain(-snr)
+    clip = clip + noise * np.sqrt(speech_power) * db_to_gain(-snr)
 
     if rng.random() < ranges.p_mic:
         clip = np.fft.irfft(np.fft.rfft(clip, n_fft) * mic_response(rng, n_fft), n_fft)[:window]
