@@ -115,6 +115,12 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
         which = "val" if name == SPLIT_LISTS["val"] else "test"
         index.split_lists[which] = set(_read_text(index, name).split())
         del index.split_lists[name]
+    if not members:  # a folder: empty class folders hold no files, so look for them directly
+        base = path / prefix
+        folders_seen |= {d.name for d in base.iterdir() if d.is_dir() and not _is_hidden(d.name)}
+    else:
+        folders_seen |= {PurePosixPath(m.name[len(prefix):]).parts[0] for m in members.values()
+                         if m.name.startswith(prefix) and len(PurePosixPath(m.name[len(prefix):]).parts) >= 2}
     empty = sorted(folders_seen - set(index.clips) - {NOISE_FOLDER})
     if empty:
         raise KwsError(f"{path}: class folder {prefix}{empty[0]}/ has no clips")

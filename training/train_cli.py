@@ -69,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "switches to the fine-tuning defaults below")
     g = p.add_argument_group("training knobs (defaults: from scratch / with --init)")
     g.add_argument("--epochs", type=int, help="maximum epochs (60 / 30)")
-    g.add_argument("--batch-size", type=int, help="clips per step (128 / 64)")
+    g.add_argument("--batch-size", type=int,
+                   help="clips per step (128 / 64; x8 on a GPU; smaller for tiny datasets so that an epoch "
+                        "has at least 8 steps)")
     g.add_argument("--lr", type=float, help="Adam learning rate (1e-3 / 1e-3)")
     g.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay (0)")
     g.add_argument("--lr-step", type=int, help="StepLR: lower the rate every N epochs (20)")
@@ -111,6 +113,16 @@ def _config_from_args(args: argparse.Namespace, saved: dict | None):
                        patience=pick["patience"], seed=args.seed, device=args.device,
                        freeze=parse_freeze(str(pick["freeze"])), threads=args.threads,
                        augment=not args.no_augment)
+
+
+def auto_batch_size(base: int, n_train: int, device: str) -> int:
+    """GPUs want big batches (a step costs launch overhead, not arithmetic); a tiny dataset wants
+    several steps per epoch, or early stopping judges after one update."""
+    import torch
+
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        base *= 8
+    return int(max(16, min(base, n_train // 8)))
 
 
 def _write_json(path: Path, doc: dict) -> None:
@@ -183,6 +195,8 @@ def train(args: argparse.Namespace) -> int:
                                    source=data.split_source)
     meta = {"labels": data.labels, "words": words, "init_spec": str(args.init) if args.init else None,
             "model_config": model.config.to_dict(), "provenance": provenance}
+    if args.batch_size is None and not resume_state:
+        config.batch_size = auto_batch_size(config.batch_size, len(data.y["train"]), config.device)
     trainer = Trainer(model, config, data.x, data.y, data.noise, out_dir=out, dist=dist, resume_meta=meta)
     if resume_state:
         trainer.load_state(resume_state)

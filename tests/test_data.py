@@ -1,0 +1,190 @@
+"""Dataset discovery and loading: layouts, formats, bad files, split determinism, reject synthesis."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from audiogen import noise, tone, write_wav
+from kws_edge.training.data import load_labelled_clips, scan_dataset
+from kws_edge.training.prepare import prepare_dataset
+from kws_edge.training.split import stratified_split
+from kws_edge.training.unknown import make_reject_clips
+
+from kws_edge.errors import KwsError
+from kws_edge.labels import SAMPLE_RATE, UNKNOWN_LABEL, WINDOW_SAMPLES
+
+FREQS = {"alpha": 300.0, "beta": 700.0, "gamma": 1500.0}
+
+
+def tone_dataset(root: Path, per_class: int = 6, words: dict[str, float] = FREQS) -> Path:
+    for w, f in words.items():
+        for i in range(per_class):
+            write_wav(root / w / f"clip{i:02d}.wav", tone(f * (1 + 0.01 * i), seconds=0.8))
+    return root
+
+
+def zip_folder(folder: Path, zpath: Path, arc_prefix: str = "") -> Path:
+    with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in sorted(folder.rglob("*")):
+            if f.is_file():
+                zf.write(f, arc_prefix + f.relative_to(folder).as_posix())
+    return zpath
+
+
+def test_custom_folder_labels_and_shapes(tmp_path):
+    root = tone_dataset(tmp_path / "ds")
+    x, y, names = load_labelled_clips(root, ["alpha", "beta", "gamma", UNKNOWN_LABEL])
+    assert x.shape == (18, WINDOW_SAMPLES) and x.dtype == np.float32
+    assert y.dtype == np.int64 and sorted(set(y.tolist())) == [0, 1, 2]
+    assert all(Path(n).is_file() for n in names)
+    # A 300 Hz tone stays a 300 Hz tone after padding: dominant FFT bin.
+    i = names.index(str(root / "alpha" / "clip00.wav"))
+    spec = np.abs(np.fft.rfft(x[i]))
+    assert abs(np.argmax(spec) * SAMPLE_RATE / WINDOW_SAMPLES - 300) < 3
+
+
+def test_words_not_in_labels_become_unknown_or_are_skipped(tmp_path):
+    root = tone_dataset(tmp_path / "ds")
+    x, y, _ = load_labelled_clips(root, ["alpha", UNKNOWN_LABEL])
+    assert len(y) == 18 and (y == 1).sum() == 12
+    x, y, _ = load_labelled_clips(root, ["alpha", "beta"])
+    assert len(y) == 12
+
+
+@pytest.mark.parametrize("wrap", ["", "dataset/"])
+def test_zip_and_wrapping_folder_give_the_same_clips(tmp_path, wrap):
+    root = tone_dataset(tmp_path / "ds")
+    labels = ["alpha", "beta", "gamma", UNKNOWN_LABEL]
+    xf, yf, _ = load_labelled_clips(root, labels)
+    zx, zy, znames = load_labelled_clips(zip_folder(root, tmp_path / "ds.zip", wrap), labels)
+    np.testing.assert_array_equal(xf, zx)
+    np.testing.assert_array_equal(yf, zy)
+    assert all(".zip" in n for n in znames)
+
+
+def test_formats_rates_and_channels(tmp_path):
+    """44.1 kHz stereo, 8-bit, 24-bit, float, FLAC and a long clip all become 1-s 16 kHz windows."""
+    root = tmp_path / "ds"
+    t = np.arange(int(1.5 * 44100)) / 44100
+    st = np.stack([0.3 * np.sin(2 * np.pi * 500 * t)] * 2, axis=1).astype(np.float32)
+    (root / "a").mkdir(parents=True)
+    sf.write(root / "a" / "stereo44k.wav", st, 44100)
+    write_wav(root / "a" / "u8.wav", tone(500), subtype="PCM_U8")
+    write_wav(root / "a" / "p24.wav", tone(500), subtype="PCM_24")
+    write_wav(root / "b" / "float.wav", tone(900), subtype="FLOAT")
+    sf.write(root / "b" / "flac.flac", tone(900), SAMPLE_RATE, format="FLAC")
+    x, y, names = load_labelled_clips(root, ["a", "b"])
+    assert x.shape == (5, WINDOW_SAMPLES)
+    for row, name in zip(x, names, strict=True):
+        peak_hz = np.argmax(np.abs(np.fft.rfft(row))) * SAMPLE_RATE / WINDOW_SAMPLES
+        assert abs(peak_hz - (500 if "/a/" in name else 900)) < 5, name
+
+
+def test_corrupt_and_non_audio_files_are_skipped_and_counted(tmp_path, caplog):
+    root = tone_dataset(tmp_path / "ds")
+    (root / "alpha" / "notes.txt").write_text("not audio")
+    (root / "beta" / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")
+    (root / "gamma" / "empty.wav").write_bytes(b"")
+    data = prepare_dataset(root, seed=0)
+    assert data.skipped == 3
+    assert sum(len(v) for v in data.y.values()) >= 18
+    assert "skipped 3 unreadable" in caplog.text
+
+
+def test_structural_errors(tmp_path):
+    with pytest.raises(KwsError, match="no such dataset"):
+        scan_dataset(tmp_path / "missing")
+    one = tone_dataset(tmp_path / "one", words={"alpha": 300.0})
+    with pytest.raises(KwsError, match="only one class"):
+        prepare_dataset(one)
+    few = tone_dataset(tmp_path / "few", per_class=1, words={"alpha": 300.0, "beta": 600.0})
+    with pytest.raises(KwsError, match="at least 2"):
+        prepare_dataset(few)
+    empty = tone_dataset(tmp_path / "empty")
+    (empty / "delta").mkdir()
+    with pytest.raises(KwsError, match="delta/ has no clips"):
+        prepare_dataset(empty)
+    only_bad = tone_dataset(tmp_path / "bad")
+    for f in (only_bad / "gamma").iterdir():
+        f.write_bytes(b"junk")
+    with pytest.raises(KwsError, match="'gamma' has 0 readable"):
+        prepare_dataset(only_bad)
+
+
+def test_speech_commands_layout(tmp_path):
+    root = tmp_path / "sc"
+    for w, f in (("yes", 400.0), ("no", 800.0), ("wolf", 1200.0)):  # wolf: not a keyword -> _unknown_
+        for s in range(5):
+            write_wav(root / w / f"spk{s}_nohash_0.wav", tone(f + s))
+    write_wav(root / "_background_noise_" / "hum.wav", noise(3.5, seed=1))
+    (root / "validation_list.txt").write_text("yes/spk0_nohash_0.wav\nno/spk0_nohash_0.wav\n")
+    (root / "testing_list.txt").write_text(
+        "yes/spk1_nohash_0.wav\nno/spk1_nohash_0.wav\nwolf/spk1_nohash_0.wav\n")
+    data = prepare_dataset(root, seed=0, synth_reject=False)
+    assert data.layout == "speech_commands"
+    assert data.labels == ["no", "yes", UNKNOWN_LABEL]
+    assert data.split["val"] == ["no/spk0_nohash_0.wav", "yes/spk0_nohash_0.wav"]
+    assert sorted(data.split["test"]) == ["no/spk1_nohash_0.wav", "wolf/spk1_nohash_0.wav",
+                                          "yes/spk1_nohash_0.wav"]
+    # three 1-s noise windows join the reject class in train, and the augmentation bank
+    assert sum(k.startswith("_background_noise_/") for k in data.split["train"]) == 3
+    assert data.noise.shape == (3, WINDOW_SAMPLES)
+    assert data.counts("train")[UNKNOWN_LABEL] == 4 + 3
+
+
+def test_split_is_deterministic_stratified_and_seeded():
+    keys = [f"{c}/{i}.wav" for c in "abc" for i in range(30)]
+    classes = [k[0] for k in keys]
+    s1 = stratified_split(keys, classes, seed=3)
+    s2 = stratified_split(list(reversed(keys)), list(reversed(classes)), seed=3)
+    assert s1 == s2
+    assert stratified_split(keys, classes, seed=4) != s1
+    for c in "abc":
+        assert sum(k[0] == c for k in s1["test"]) == 6
+        assert sum(k[0] == c for k in s1["val"]) >= 1
+    assert set(s1["train"]) | set(s1["val"]) | set(s1["test"]) == set(keys)
+    assert not set(s1["train"]) & set(s1["test"])
+
+
+def test_split_file_written_by_training_reproduces(tmp_path):
+    from kws_edge.training.split import write_split
+
+    root = tone_dataset(tmp_path / "ds", per_class=10)
+    a = prepare_dataset(root, seed=5)
+    write_split(tmp_path / "split.json", a.split, seed=5, data=str(root), source=a.split_source)
+    b = prepare_dataset(root, seed=99, split_file=tmp_path / "split.json")
+    assert a.split == b.split
+    for s in ("train", "val", "test"):  # real clips come first; generated reject clips follow
+        n = len(a.split[s])
+        np.testing.assert_array_equal(a.x[s][:n], b.x[s][:n])
+        np.testing.assert_array_equal(a.y[s][:n], b.y[s][:n])
+
+
+def test_reject_clips_are_generated_only_when_missing(tmp_path):
+    root = tone_dataset(tmp_path / "ds", per_class=10)
+    data = prepare_dataset(root, seed=0)
+    unk = data.labels.index(UNKNOWN_LABEL)
+    assert (data.y["train"] == unk).sum() > 0 and (data.y["test"] == unk).sum() == 0
+    assert set(data.generated_reject["train"]) <= {"silence", "coloured_noise", "reversed", "splice"}
+    for i in range(3):
+        write_wav(root / UNKNOWN_LABEL / f"n{i}.wav", noise(1.0, seed=i))
+    for i in range(20):
+        write_wav(root / UNKNOWN_LABEL / f"m{i}.wav", noise(1.0, seed=10 + i))
+    data = prepare_dataset(root, seed=0)
+    assert "train" not in data.generated_reject
+
+
+def test_make_reject_clips_kinds():
+    rng = np.random.default_rng(0)
+    words = rng.normal(0, 0.1, (10, WINDOW_SAMPLES)).astype(np.float32)
+    classes = np.repeat(np.arange(5), 2)
+    bank = rng.normal(0, 0.05, (4, WINDOW_SAMPLES)).astype(np.float32)
+    clips, made = make_reject_clips(words, classes, 200, seed=1, noise_bank=bank)
+    assert clips.shape == (200, WINDOW_SAMPLES) and clips.dtype == np.float32
+    assert set(made) == {"silence", "coloured_noise", "real_noise", "reversed", "splice"}
+    assert sum(made.values()) == 200
+    assert np.all(np.isfinite(clips)) and np.abs(clips).max() <= 1.0 + 1e-6
