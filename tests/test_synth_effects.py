@@ -7,13 +7,13 @@ import hashlib
 import numpy as np
 import pytest
 import soundfile as sf
-
-from kws_edge.errors import KwsError
-from kws_edge.labels import KEYWORDS, SAMPLE_RATE, WINDOW_SAMPLES
 from kws_edge.training import synth_effects as fx
 from kws_edge.training.synth import which_set
 from kws_edge.training.synth_voices import Voice, match_voices, parse_spec, select_voices
 from kws_edge.training.synth_words import FILLER_WORDS, HOMOPHONES, NEAR_MISSES, keyword_texts
+
+from kws_edge.errors import KwsError
+from kws_edge.labels import KEYWORDS, SAMPLE_RATE, WINDOW_SAMPLES
 
 
 def _band_power(x: np.ndarray, lo: float, hi: float) -> float:
@@ -111,7 +111,7 @@ def test_word_lists_hold_no_keyword_or_homophone() -> None:
 def test_which_set_is_per_speaker_and_about_10_10_80() -> None:
     ids = [hashlib.sha1(str(i).encode()).hexdigest()[:8] for i in range(4000)]
     sets = [which_set(f"yes/{s}_nohash_0.wav") for s in ids]
-    assert all(which_set(f"no/{s}_nohash_7.wav") == got for s, got in zip(ids, sets))
+    assert all(which_set(f"no/{s}_nohash_7.wav") == got for s, got in zip(ids, sets, strict=True))
     share = {k: sets.count(k) / len(sets) for k in ("validation", "testing", "training")}
     assert share["validation"] == pytest.approx(0.1, abs=0.02)
     assert share["testing"] == pytest.approx(0.1, abs=0.02)
@@ -121,7 +121,8 @@ def test_voice_specs_select_and_hold_out() -> None:
     voices = [Voice("espeak", n) for n in ("en-us", "en-us+f3", "en-us+f4", "en-029+f4", "en-029+m5")]
     voices += [Voice("flite", n) for n in ("kal", "slt")]
     assert {v.spec for v in match_voices(voices, parse_spec("flite:*"))} == {"flite:kal", "flite:slt"}
-    assert {v.spec for v in match_voices(voices, parse_spec("*+f4"))} == {"espeak:en-us+f4", "espeak:en-029+f4"}
+    f4 = {v.spec for v in match_voices(voices, parse_spec("*+f4"))}
+    assert f4 == {"espeak:en-us+f4", "espeak:en-029+f4"}
     default = {v.spec for v in select_voices(voices, None, None)}
     assert default == {"espeak:en-us", "espeak:en-us+f3", "flite:kal"}   # DEFAULT_HOLDOUT left out
     # Explicitly chosen voices are generated even when they are in the default holdout.
