@@ -125,9 +125,11 @@ class _FramedVad:
             elif raw_start[i]:
                 self._run += 1
                 if self._run >= need:
+                    # Flag from the confirming frame on; not retroactively, which would make the
+                    # decisions depend on where chunk boundaries fall.
                     self.in_speech = True
                     self._hang = self.hangover_frames
-                    flags[max(0, i - need + 1):i + 1] = True
+                    flags[i] = True
             else:
                 self._run = 0
         return flags
@@ -154,7 +156,8 @@ class EnergyVad(_FramedVad):
         self._run = 0
 
     def _levels(self, frames: np.ndarray) -> np.ndarray:
-        power = np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / frames.shape[1]
+        # Row-wise float64 mean: the same result per frame whatever the number of frames.
+        power = np.square(frames, dtype=np.float64).mean(axis=1)
         return 10.0 * np.log10(power + 1e-12)
 
     def _decide(self, frames: np.ndarray) -> np.ndarray:

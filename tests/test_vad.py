@@ -1,0 +1,126 @@
+"""The energy VAD (and the optional webrtc one): frames, hysteresis, hang-over, adaptive floor."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+from audiogen import espeak, noise, tone
+from conftest import requires_espeak
+
+from kws_edge.labels import SAMPLE_RATE
+from kws_edge.vad import EnergyVad, VadOptions, WebRtcVad, make_vad
+
+FRAME = SAMPLE_RATE * 20 // 1000
+
+
+def _flags(vad, audio, chunk):
+    out = [vad.process(audio[i:i + chunk]) for i in range(0, len(audio), chunk)]
+    return np.concatenate(out) if out else np.zeros(0, bool)
+
+
+def _frames_of(seconds: float) -> int:
+    return int(round(seconds * SAMPLE_RATE)) // FRAME
+
+
+def test_silence_and_steady_noise_are_not_speech():
+    vad = EnergyVad()
+    assert not _flags(vad, np.zeros(3 * SAMPLE_RATE, np.float32), 1600).any()
+    assert vad.last_speech_end == -1
+    vad.reset()
+    steady = noise(10.0, amp=0.05, seed=3)
+    flags = _flags(vad, steady, 1600)
+    assert flags.mean() < 0.01
+
+
+def test_loud_burst_over_noise_is_speech_with_hangover():
+    bg = noise(6.0, amp=0.01, seed=1)
+    audio = bg.copy()
+    s, e = 3 * SAMPLE_RATE, int(3.5 * SAMPLE_RATE)
+    audio[s:e] += tone(300, 0.5, amp=0.3)
+    vad = EnergyVad(VadOptions(hangover_ms=200))
+    flags = _flags(vad, audio, 480)
+    speech = np.flatnonzero(flags)
+    assert speech.size
+    first, last = speech[0], speech[-1]
+    assert abs(first - _frames_of(3.0)) <= 2                 # onset within 40 ms
+    assert _frames_of(3.5) + 5 <= last <= _frames_of(3.5) + 12  # 200 ms hang-over after the end
+    assert vad.last_speech_end == (last + 1) * FRAME
+    assert not flags[:_frames_of(2.9)].any()
+
+
+def test_hysteresis_keeps_speech_through_a_softer_tail():
+    bg = noise(5.0, amp=0.01, seed=2)
+    audio = bg.copy()
+    loud = slice(2 * SAMPLE_RATE, int(2.3 * SAMPLE_RATE))
+    soft = slice(int(2.3 * SAMPLE_RATE), int(3.0 * SAMPLE_RATE))
+    audio[loud] += tone(300, 0.3, amp=0.2)
+    # ~7 dB over the floor: above keep (5 dB), below start (9 dB).
+    audio[soft] += tone(300, 0.7, amp=0.028)
+    flags = _flags(EnergyVad(VadOptions(hangover_ms=100)), audio, 320)
+    assert flags[_frames_of(2.5):_frames_of(2.95)].all()
+    # The same soft tone alone never starts speech.
+    alone = bg.copy()
+    alone[soft] += tone(300, 0.7, amp=0.028)
+    assert not _flags(EnergyVad(), alone, 320)[_frames_of(2.2):].any()
+
+
+def test_floor_adapts_to_louder_noise():
+    audio = np.concatenate([noise(3.0, amp=0.005, seed=4), noise(8.0, amp=0.05, seed=5)])
+    flags = _flags(EnergyVad(VadOptions(floor_seconds=3.0)), audio, 1600)
+    assert flags[_frames_of(3.0):_frames_of(3.3)].any()        # the step is heard at first ...
+    assert not flags[_frames_of(7.5):].any()                    # ... and becomes the new floor
+
+
+@pytest.mark.parametrize("kind", ["energy", "webrtc"])
+def test_decisions_do_not_depend_on_chunking(kind):
+    if kind == "webrtc" and importlib.util.find_spec("webrtcvad") is None:
+        pytest.skip("webrtcvad not installed (optional: pip install webrtcvad-wheels)")
+    audio = np.concatenate([noise(2.0, 0.01, 1), tone(500, 0.4, 0.2), noise(2.0, 0.01, 2)])
+    ref = _flags(make_vad(VadOptions(kind=kind)), audio, len(audio))
+    for chunk in (1, 160, 333, 4096):
+        if chunk == 1:
+            audio_part = audio[:8000]
+            small = _flags(make_vad(VadOptions(kind=kind)), audio_part, chunk)
+            assert np.array_equal(small, ref[:len(small)])
+            continue
+        vad = make_vad(VadOptions(kind=kind))
+        assert np.array_equal(_flags(vad, audio, chunk), ref)
+        assert vad.samples_consumed == len(audio) and vad.frames_done == len(audio) // FRAME
+
+
+def test_off_means_no_vad():
+    assert make_vad(VadOptions(kind="off")) is None
+
+
+def test_reset_forgets_state():
+    vad = EnergyVad()
+    audio = np.concatenate([noise(1.0, 0.01, 1), tone(500, 0.5, 0.3)])
+    first = _flags(vad, audio, 1600)
+    assert vad.in_speech and vad.samples_consumed == len(audio)
+    vad.reset()
+    assert not vad.in_speech and vad.samples_consumed == 0 and vad.last_speech_end == -1
+    assert np.array_equal(_flags(vad, audio, 1600), first)
+
+
+@requires_espeak
+def test_spoken_words_are_found():
+    word = espeak("seven", speed=150)
+    audio = np.concatenate([noise(2.0, 0.003, 1), word + noise(len(word) / SAMPLE_RATE, 0.003, 2),
+                            noise(2.0, 0.003, 3)])
+    flags = _flags(EnergyVad(), audio, 1600)
+    start = _frames_of(2.0)
+    span = slice(start, start + len(word) // FRAME)
+    assert flags[span].mean() > 0.5
+    assert not flags[:start - 2].any()
+
+
+def test_webrtc_missing_package_is_a_clear_error(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "webrtcvad", None)
+    from kws_edge.errors import KwsError
+
+    with pytest.raises(KwsError, match="pip install webrtcvad-wheels"):
+        WebRtcVad()
