@@ -62,14 +62,41 @@ def _clip_key(path: str) -> str:
     return "/".join(parts[-2:])
 
 
-def split_for_calibration(clips: ClipSet, ckpt: dict) -> tuple[ClipSet, ClipSet, str]:
+def recorded_test_keys(ckpt: dict, ckpt_path: str | Path | None) -> set[str]:
+    """The checkpoint's test clips (`<folder>/<file>`): listed inline, or in the split.json that
+    kws-train writes beside model.pt (used only if its sha256 matches the checkpoint's)."""
+    split = ckpt.get("split")
+    if not isinstance(split, dict):
+        return set()
+    if isinstance(split.get("test"), list):
+        return {str(k) for k in split["test"]}
+    name = split.get("file")
+    if not name or ckpt_path is None:
+        return set()
+    path = Path(ckpt_path).parent / str(name)
+    if not path.is_file():
+        return set()
+    from kws_edge.training.split import read_split, split_hash
+
+    try:
+        recorded = read_split(path)
+    except KwsError as exc:
+        log.warning("ignoring %s: %s", path, exc)
+        return set()
+    if split.get("sha256") and split_hash(recorded) != split["sha256"]:
+        log.warning("ignoring %s: it is not the split this checkpoint was trained with", path)
+        return set()
+    return set(recorded["test"])
+
+
+def split_for_calibration(clips: ClipSet, ckpt: dict,
+                          ckpt_path: str | Path | None = None) -> tuple[ClipSet, ClipSet, str]:
     """(calibration, held-out, how). Uses the checkpoint's test split when these are its clips;
     otherwise a seeded stratified half/half split, so the int8 accuracy is never measured on the
     clips that set its ranges."""
-    split = ckpt.get("split")
     keys = [_clip_key(p) for p in clips.paths]
-    if isinstance(split, dict) and isinstance(split.get("test"), list) and split["test"]:
-        test = {str(k) for k in split["test"]}
+    test = recorded_test_keys(ckpt, ckpt_path)
+    if test:
         held = np.array([i for i, k in enumerate(keys) if k in test], dtype=np.int64)
         rest = np.array([i for i, k in enumerate(keys) if k not in test], dtype=np.int64)
         if len(held) > 0 and len(rest) > 0:

@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
 
     if clips is None:  # resolve_calibration_data raised already; kept for type checkers
         raise KwsError("--quantize needs --calibration-data PATH")
-    cal, held, how = split_for_calibration(clips, ckpt)
+    cal, held, how = split_for_calibration(clips, ckpt, ckpt_path)
     options = QuantOptions(per_channel=not args.per_tensor, calibrate_method=args.calibrate_method)
     log.info("[3/3] int8: calibrating on %d clips, checking on %d held-out clips (%s)",
              len(cal), len(held), how)
@@ -210,3 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("onnx_ir", "onnxscript", "onnxruntime", "torch.onnx"):
             logging.getLogger(name).setLevel(logging.ERROR)
     return run_cli(PROG, lambda: run(args))
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

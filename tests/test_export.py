@@ -1,0 +1,216 @@
+"""kws-export end to end on a briefly trained M5: checker, parity, metadata, int8 accuracy, runtime loading.
+
+The checkpoint comes from the real `kws-train` on espeak-ng speech generated here (5 words).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from audiogen import make_word_dataset, tone, write_wav
+from conftest import requires_espeak
+from kws_edge.export import export_cli
+from kws_edge.export.onnx_export import (
+    OPSET,
+    check_graph,
+    export_torch,
+    file_sha256,
+    run_onnx,
+    torch_probs,
+)
+from kws_edge.training import train_cli
+from kws_edge.training.audio_io import load_clip
+from kws_edge.training.checkpoint import atomic_save, load_checkpoint, model_from_checkpoint
+from onnx import helper
+
+from kws_edge.errors import KwsError
+from kws_edge.labels import SAMPLE_RATE, UNKNOWN_LABEL, WINDOW_SAMPLES
+from kws_edge.onnx_model import OnnxModel
+
+pytestmark = requires_espeak
+
+WORDS = ["yes", "no", "up", "down", "stop"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict:
+    """A real kws-train run (30 quick epochs) plus an independent held-out set of other renditions."""
+    root = tmp_path_factory.mktemp("export")
+    data = make_word_dataset(root / "train_data", WORDS, per_word=20, seed=1)
+    out = root / "run"
+    code = train_cli.main(["--data", str(data), "--out", str(out), "--epochs", "30", "--lr", "0.01",
+                           "--seed", "0", "--device", "cpu"])
+    assert code == 0
+    heldout = make_word_dataset(root / "heldout", WORDS, per_word=12, seed=7)
+    return {"root": root, "data": data, "ckpt": out / "model.pt", "split": out / "split.json",
+            "heldout": heldout}
+
+
+def _clips(folder: Path, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    x, y = [], []
+    for path in sorted(folder.glob("*/*.wav")):
+        x.append(load_clip(path))
+        y.append(labels.index(path.parent.name))
+    return np.stack(x), np.array(y)
+
+
+def _meta(path: Path) -> dict[str, str]:
+    return {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+
+
+def test_fp32_export_checker_parity_and_metadata(trained, tmp_path):
+    out = tmp_path / "model.onnx"
+    assert export_cli.main([str(trained["ckpt"]), "-o", str(out)]) == 0
+    proto = onnx.load(str(out))
+    onnx.checker.check_model(proto, full_check=True)
+    assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [OPSET]
+
+    (inp,), (outp,) = proto.graph.input, proto.graph.output
+    assert inp.name == "audio" and outp.name == "probs"
+    in_dims = inp.type.tensor_type.shape.dim
+    assert in_dims[0].dim_param and in_dims[1].dim_value == WINDOW_SAMPLES  # dynamic batch, fixed window
+
+    ckpt = load_checkpoint(trained["ckpt"])
+    meta = _meta(out)
+    assert json.loads(meta["labels"]) == ckpt["labels"]
+    assert meta["sample_rate"] == str(SAMPLE_RATE) and meta["window_samples"] == str(WINDOW_SAMPLES)
+    assert meta["unknown_label"] == UNKNOWN_LABEL and meta["model"] == "M5"
+    assert meta["quantization"] == "none"
+    assert json.loads(meta["source"])["sha256"] == file_sha256(trained["ckpt"])
+    assert float(meta["test_accuracy"]) == pytest.approx(ckpt["metrics"]["test_accuracy"])
+    assert json.loads(meta["metrics"])["test_accuracy"] == pytest.approx(ckpt["metrics"]["test_accuracy"])
+    assert "stack_trace" not in out.read_bytes().decode("latin-1")  # exporter debug info stripped
+
+    # Parity on clips the CLI never saw, at batch sizes 1 and 7, plus quiet and loud versions.
+    model = model_from_checkpoint(ckpt)
+    x, _ = _clips(trained["heldout"], ckpt["labels"])
+    x = np.concatenate([x[:7], 0.01 * x[7:14], np.clip(4 * x[14:21], -1, 1)]).astype(np.float32)
+    ref = torch_probs(model, x)
+    for batch in (1, 7):
+        got = run_onnx(proto, x, batch=batch)
+        assert got.shape == ref.shape
+        assert np.max(np.abs(got - ref)) < 1e-4
+    assert np.allclose(got.sum(axis=1), 1.0, atol=1e-5)  # softmax is inside the graph
+
+
+def test_folded_front_end_equals_resampler_graph(trained):
+    model = model_from_checkpoint(load_checkpoint(trained["ckpt"]))
+    folded, kind = export_torch(model, fold=True)
+    plain, plain_kind = export_torch(model, fold=False)
+    assert kind.startswith("folded") and plain_kind == "resampler"
+    conv_weights = {n.input[1] for n in folded.graph.node if n.op_type == "Conv"}
+    assert not any("resample" in name for name in conv_weights)  # the resampler conv is gone
+    assert any("resample" in n.input[1] for n in plain.graph.node if n.op_type == "Conv")
+    rng = np.random.default_rng(0)
+    x = np.concatenate([0.1 * rng.standard_normal((4, WINDOW_SAMPLES)),
+                        np.stack([tone(f) for f in (300.0, 1200.0, 3700.0)])]).astype(np.float32)
+    assert np.max(np.abs(run_onnx(folded, x) - run_onnx(plain, x))) < 1e-5
+
+
+def test_check_graph_catches_an_output_shape_drift(trained):
+    model = model_from_checkpoint(load_checkpoint(trained["ckpt"]))
+    proto, _ = export_torch(model)
+    n_classes = len(load_checkpoint(trained["ckpt"])["labels"])
+    check_graph(proto, n_classes, WINDOW_SAMPLES, "ok")
+    # The trap quant_pre_process once set: [N, C] became [N, 1, C].
+    last = proto.graph.node[-1]
+    last.output[0] = "probs_2d"
+    proto.graph.initializer.append(onnx.numpy_helper.from_array(np.array([1], dtype=np.int64), "ax1"))
+    proto.graph.node.append(helper.make_node("Unsqueeze", ["probs_2d", "ax1"], ["probs"]))
+    del proto.graph.output[0].type.tensor_type.shape.dim[:]
+    with pytest.raises(KwsError, match=r"output shape \[3, 1, 6\]"):
+        check_graph(proto, n_classes, WINDOW_SAMPLES, "drifted")
+
+
+def test_int8_keeps_metadata_accuracy_and_loads_in_the_runtime(trained, tmp_path):
+    out = tmp_path / "int8.onnx"
+    report_path = tmp_path / "report.json"
+    # Default calibration data: the checkpoint's own training data; held out = its test split.
+    assert export_cli.main([str(trained["ckpt"]), "-o", str(out), "--quantize",
+                            "--report", str(report_path)]) == 0
+    fp32_path = tmp_path / "fp32.onnx"
+    assert export_cli.main([str(trained["ckpt"]), "-o", str(fp32_path)]) == 0
+
+    meta8, meta32 = _meta(out), _meta(fp32_path)
+    assert meta8["quantization"] == "int8-static-qdq"
+    for key in ("labels", "sample_rate", "window_samples", "unknown_label", "model", "version", "metrics",
+                "test_accuracy", "source"):
+        assert meta8[key] == meta32[key], key
+    int8_ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= int8_ops
+    assert out.stat().st_size < 0.5 * fp32_path.stat().st_size
+
+    report = json.loads(report_path.read_text())
+    assert report["accepted"] is True and report["held_out"] == "checkpoint test split"
+    assert report["clips"] == len(json.loads(trained["split"].read_text())["test"])
+    assert report["accuracy_drop_points"] <= 1.0
+    assert set(report["latency"]) >= {"fp32", "int8", "speedup"}
+
+    # Independently: on renditions neither training nor calibration saw, through the runtime loader.
+    copy = tmp_path / "alone" / "model.onnx"  # the file alone, no sidecars
+    copy.parent.mkdir()
+    shutil.copy(out, copy)
+    m8, m32 = OnnxModel(copy), OnnxModel(fp32_path)
+    labels = json.loads(meta32["labels"])
+    assert m8.labels == labels and m8.unknown_label == UNKNOWN_LABEL
+    assert (m8.sample_rate, m8.window_samples) == (SAMPLE_RATE, WINDOW_SAMPLES)
+    assert m8.quantization == "int8-static-qdq"
+    x, y = _clips(trained["heldout"], labels)
+    acc8 = float((m8.predict(x).argmax(1) == y).mean())
+    acc32 = float((m32.predict(x).argmax(1) == y).mean())
+    assert acc32 >= 0.6, "the briefly trained model should recognise most held-out renditions"
+    # One clip of the held-out set is the resolution; int8 may not lose more than that.
+    assert acc32 - acc8 <= max(0.01, 1.0 / len(y)) + 1e-9
+    assert (m8.predict(x).argmax(1) == m32.predict(x).argmax(1)).mean() >= 0.9
+
+
+def test_thresholds_travel_to_the_runtime(trained, tmp_path):
+    ckpt = load_checkpoint(trained["ckpt"])
+    ckpt["metrics"] = {**ckpt["metrics"], "thresholds": {"yes": 0.8, "stop": 0.65}}
+    path = tmp_path / "with_thresholds.pt"
+    atomic_save(ckpt, path)
+    out = tmp_path / "t.onnx"
+    assert export_cli.main([str(path), "-o", str(out)]) == 0
+    assert OnnxModel(out).thresholds == {"yes": 0.8, "stop": 0.65}
+
+
+def test_int8_refused_when_calibration_is_unrepresentative(trained, tmp_path):
+    """Calibrating on tones (the test clips kept as speech) clips speech activations; the drop must
+    be caught: exit 2, no int8 at OUT, fp32 beside it, report written."""
+    data = tmp_path / "tones"
+    shutil.copytree(trained["data"], data)
+    test = set(json.loads(trained["split"].read_text())["test"])
+    for i, path in enumerate(sorted(data.glob("*/*.wav"))):
+        if f"{path.parent.name}/{path.name}" not in test:
+            write_wav(path, tone(300.0 + 40 * i, 1.0, 0.3))
+    out = tmp_path / "m.onnx"
+    report = tmp_path / "r.json"
+    code = export_cli.main([str(trained["ckpt"]), "-o", str(out), "--quantize", "--calibration-data",
+                            str(data), "--report", str(report)])
+    assert code == 2
+    assert not out.exists()
+    fallback = tmp_path / "m.fp32.onnx"
+    assert _meta(fallback)["quantization"] == "none"
+    doc = json.loads(report.read_text())
+    assert doc["accepted"] is False and doc["accuracy_drop_points"] > 1.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.fp32.onnx", "r.json", "tones"]
+
+
+def test_torch_is_not_needed_to_run_the_export(trained, tmp_path):
+    """The exported file runs in a process that never imports torch (the runtime's situation)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "m.onnx"
+    assert export_cli.main([str(trained["ckpt"]), "-o", str(out)]) == 0
+    code = ("import sys, numpy as np\nfrom kws_edge.onnx_model import OnnxModel\n"
+            f"m = OnnxModel({str(out)!r})\np = m.predict(np.zeros((2, m.window_samples), np.float32))\n"
+            "assert p.shape == (2, len(m.labels)) and 'torch' not in sys.modules\nprint('ok')")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "ok"
