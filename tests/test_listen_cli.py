@@ -1,0 +1,130 @@
+"""kws-listen end to end on files: output formats, errors as one line, --realtime pacing, SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from audiogen import noise, tone, write_wav
+from onnx_tiny import tone_model
+
+from kws_edge.listen_cli import main
+
+LISTEN = [sys.executable, "-m", "kws_edge.listen_cli"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("listen")
+    gap = lambda s, seed: noise(s, amp=0.005, seed=seed)  # noqa: E731
+    audio = np.concatenate([gap(1.5, 1), tone(1000, 0.6), gap(1.5, 2), tone(2000, 0.6), gap(1.5, 3)])
+    return {
+        "model": tone_model(d / "tone.onnx"),
+        "wav": write_wav(d / "two.wav", audio),
+        "flac": write_wav(d / "two.flac", np.stack([audio, audio], axis=1), subtype="PCM_24"),
+        "dir": d,
+    }
+
+
+def test_human_lines(files, capsys):
+    assert main(["--model", str(files["model"]), "--input", str(files["wav"])]) == 0
+    out, err = capsys.readouterr()
+    lines = out.strip().splitlines()
+    assert [line.split()[1] for line in lines] == ["yes", "no"]
+    for line in lines:
+        assert re.fullmatch(r"\d\d:\d\d\.\d{3}  (yes|no)  [01]\.\d\d", line), line
+    assert "2 detections" in err and "5.7 s listened" in err and "0 overflows" in err
+
+
+def test_json_lines(files, capsys):
+    argv = ["--model", str(files["model"]), "--input", str(files["flac"]), "--json", "--vad", "off"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    events = [json.loads(line) for line in out.strip().splitlines()]
+    assert [e["label"] for e in events] == ["yes", "no"]
+    for e in events:
+        assert set(e) == {"time", "label", "score", "start", "end"}
+        assert e["end"] == e["time"] and e["start"] == pytest.approx(e["time"] - 1.0)
+        assert 0.7 <= e["score"] <= 1.0
+    assert 1.5 < events[0]["time"] < 3.2 and 3.6 < events[1]["time"] < 5.3
+
+
+def test_threshold_flag_changes_events(files, capsys):
+    assert main(["--model", str(files["model"]), "--input", str(files["wav"]), "--threshold", "0.999"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def _one_line_error(err: str, pattern: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("kws-listen: error: ") and re.search(pattern, lines[0]), lines[0]
+
+
+@pytest.mark.parametrize("case", ["bad_model", "missing_model", "bad_input", "missing_input",
+                                  "bad_threshold", "realtime_without_input", "bad_hop"])
+def test_user_mistakes_are_one_line_errors(files, capsys, case):
+    d = files["dir"]
+    junk = d / "junk.bin"
+    junk.write_bytes(b"\x00garbage" * 100)
+    model, wav = str(files["model"]), str(files["wav"])
+    argv, pattern = {
+        "bad_model": (["--model", str(junk), "--input", wav], r"junk\.bin: not a loadable ONNX model"),
+        "missing_model": (["--model", str(d / "nope.onnx"), "--input", wav], r"nope\.onnx: no such"),
+        "bad_input": (["--model", model, "--input", str(junk)], r"junk\.bin: not a readable audio file"),
+        "missing_input": (["--model", model, "--input", str(d / "nope.wav")], r"nope\.wav: no such"),
+        "bad_threshold": (["--model", model, "--input", wav, "--threshold", "2"], r"--threshold"),
+        "realtime_without_input": (["--model", model, "--realtime"], r"--realtime"),
+        "bad_hop": (["--model", model, "--input", wav, "--hop-ms", "5000"], r"--hop-ms"),
+    }[case]
+    assert main(argv) == 2
+    _one_line_error(capsys.readouterr().err, pattern)
+
+
+def test_help_explains_itself():
+    res = subprocess.run([*LISTEN, "--help"], capture_output=True, text=True, check=True)
+    for flag in ("--model", "--input", "--device", "--list-devices", "--threshold", "--hop-ms", "--vad",
+                 "--json", "--realtime", "examples:"):
+        assert flag in res.stdout
+
+
+def test_list_devices_never_tracebacks():
+    res = subprocess.run([*LISTEN, "--list-devices"], capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in res.stderr
+    if res.returncode == 0:
+        assert "default input" in res.stdout
+    else:
+        assert res.returncode in (1, 2) and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_realtime_is_paced_and_sigterm_stops_cleanly(files):
+    long = files["dir"] / "long.wav"
+    write_wav(long, np.concatenate([noise(1.0, 0.005, 1), tone(1000, 0.6), noise(8.0, 0.005, 2)]))
+    proc = subprocess.Popen([*LISTEN, "--model", str(files["model"]), "--input", str(long), "--realtime"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    first = proc.stdout.readline()  # the tone fires ~2 s into the stream: real time, not instantly
+    t_first = time.monotonic()
+    assert " yes " in first
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    summary = err.strip().splitlines()[-1]
+    assert summary.startswith("kws-listen: terminated: 1 detections")
+    listened = float(re.search(r"([\d.]+) s listened", summary).group(1))
+    assert 1.5 <= listened < 6.0
+    assert time.monotonic() - t_first < 10
+
+
+def test_duration_stops_early(files, capsys):
+    assert main(["--model", str(files["model"]), "--input", str(files["wav"]), "--duration", "2.5"]) == 0
+    out, err = capsys.readouterr()
+    assert "2.5 s listened" in err and "--duration" in err
+    assert [line.split()[1] for line in out.strip().splitlines()] == ["yes"]

@@ -1,0 +1,55 @@
+"""The runtime never loads torch: checked in fresh interpreters, where nothing else imported it."""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+import subprocess
+import sys
+
+import numpy as np
+from audiogen import noise, tone, write_wav
+from onnx_tiny import tone_model
+
+import kws_edge
+
+HEAVY = ("torch", "torchaudio", "kws_edge.training", "kws_edge.export", "onnx", "matplotlib")
+
+
+def _runtime_modules() -> list[str]:
+    names = ["kws_edge"]
+    for info in pkgutil.iter_modules(kws_edge.__path__):
+        if info.name not in ("training", "export"):
+            names.append(f"kws_edge.{info.name}")
+    return names
+
+
+def test_every_runtime_module_imports_without_torch():
+    modules = _runtime_modules()
+    expected = {"kws_edge.spotter", "kws_edge.onnx_model", "kws_edge.listen_cli", "kws_edge.stream_eval"}
+    assert expected <= set(modules)
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r} "
+        f"or m in {HEAVY!r})))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(res.stdout) == []
+
+
+def test_kws_listen_run_never_loads_torch(tmp_path):
+    model = tone_model(tmp_path / "tone.onnx")
+    audio = np.concatenate([noise(1.0, 0.005), tone(1000, 0.6), noise(1.0, 0.005)])
+    wav = write_wav(tmp_path / "s.wav", audio)
+    code = (
+        "import json, sys\n"
+        "from kws_edge.listen_cli import main\n"
+        f"rc = main(['--model', {str(model)!r}, '--input', {str(wav)!r}, '--json'])\n"
+        f"loaded = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r} or m in {HEAVY!r})\n"
+        "print(json.dumps({'rc': rc, 'loaded': loaded}), file=sys.stderr)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    report = json.loads(res.stderr.strip().splitlines()[-1])
+    assert report == {"rc": 0, "loaded": []}
+    assert json.loads(res.stdout.strip().splitlines()[0])["label"] == "yes"
