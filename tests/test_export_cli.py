@@ -1,0 +1,134 @@
+"""kws-export on bad input, as a user runs it: a subprocess, one line on stderr, exit 2, no files left."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from audiogen import noise, write_wav
+from kws_edge.training.checkpoint import atomic_save, make_checkpoint
+from kws_edge.training.model import build_m5
+
+from kws_edge.labels import UNKNOWN_LABEL
+
+KWS_EXPORT = Path(sys.executable).parent / "kws-export"
+LABELS = ["no", "yes", UNKNOWN_LABEL]
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    cmd = [str(KWS_EXPORT)] if KWS_EXPORT.exists() else [sys.executable, "-m", "kws_edge.export.export_cli"]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def ckpt_dir(tmp_path_factory) -> Path:
+    """An untrained but valid checkpoint (bad-input handling needs no accuracy), and its variants."""
+    root = tmp_path_factory.mktemp("cli")
+    torch.manual_seed(0)
+    model = build_m5(LABELS)
+    ckpt = make_checkpoint(model, LABELS, train_config={"data": str(root / "gone")}, metrics={},
+                           split={"sha256": "0"})
+    atomic_save(ckpt, root / "ok.pt")
+    other = dict(ckpt, model="ResNet8")
+    atomic_save(other, root / "resnet.pt")
+    wrong_shape = dict(ckpt, model_config={**ckpt["model_config"], "n_channel": 48})
+    atomic_save(wrong_shape, root / "wrong_shape.pt")
+    atomic_save({"weights": torch.zeros(3)}, root / "plain_dict.pt")
+    (root / "text.pt").write_text("not a checkpoint\n")
+    write_wav(root / "audio.wav", noise(0.2)).rename(root / "audio.pt")
+    return root
+
+
+def _assert_one_line_error(res: subprocess.CompletedProcess, match: str) -> None:
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    errors = [ln for ln in lines if ln.startswith("kws-export: error:")]
+    assert len(errors) == 1, res.stderr
+    assert "Traceback" not in res.stderr
+    assert match in errors[0], errors[0]
+
+
+def _files(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+@pytest.mark.parametrize("ckpt, match", [
+    ("missing.pt", "no such checkpoint file"),
+    ("text.pt", "not a kws-edge checkpoint"),
+    ("audio.pt", "not a kws-edge checkpoint"),
+    ("plain_dict.pt", "not a kws-edge checkpoint (missing"),
+    ("resnet.pt", "checkpoint is for model 'ResNet8'"),
+    ("wrong_shape.pt", "checkpoint weights do not fit M5"),
+])
+def test_bad_checkpoints(ckpt_dir, tmp_path, ckpt, match):
+    res = _run(str(ckpt_dir / ckpt), "-o", str(tmp_path / "m.onnx"), cwd=tmp_path)
+    _assert_one_line_error(res, match)
+    assert _files(tmp_path) == set()
+
+
+def test_output_folder_missing(ckpt_dir, tmp_path):
+    res = _run(str(ckpt_dir / "ok.pt"), "-o", str(tmp_path / "nope" / "m.onnx"), cwd=tmp_path)
+    _assert_one_line_error(res, "does not exist")
+    assert _files(tmp_path) == set()
+
+
+def test_quantize_without_calibration_data(ckpt_dir, tmp_path):
+    res = _run(str(ckpt_dir / "ok.pt"), "-o", str(tmp_path / "m.onnx"), "--quantize", cwd=tmp_path)
+    _assert_one_line_error(res, "--quantize needs --calibration-data")
+    assert "is gone" in res.stderr  # says why the checkpoint's own data could not be used
+    assert _files(tmp_path) == set()
+
+
+def test_calibration_data_without_usable_audio(ckpt_dir, tmp_path):
+    data = tmp_path / "data"
+    for word in ("yes", "no"):
+        (data / word).mkdir(parents=True)
+        for i in range(3):
+            (data / word / f"{i}.wav").write_bytes(b"RIFF garbage, not audio" * 10)
+    before = _files(tmp_path)
+    res = _run(str(ckpt_dir / "ok.pt"), "-o", str(tmp_path / "m.onnx"), "--quantize",
+               "--calibration-data", str(data), cwd=tmp_path)
+    _assert_one_line_error(res, str(data))
+    assert _files(tmp_path) == before
+
+
+def test_report_needs_quantize(ckpt_dir, tmp_path):
+    res = _run(str(ckpt_dir / "ok.pt"), "-o", str(tmp_path / "m.onnx"), "--report", str(tmp_path / "r.json"),
+               cwd=tmp_path)
+    _assert_one_line_error(res, "--report needs --quantize")
+    assert _files(tmp_path) == set()
+
+
+def test_good_export_and_the_runtime_rejects_non_onnx(ckpt_dir, tmp_path):
+    out = tmp_path / "m.onnx"
+    res = _run(str(ckpt_dir / "ok.pt"), "-o", str(out), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "synthetic signals" in res.stdout  # no clips reachable: parity ran on test signals
+    assert _files(tmp_path) == {"m.onnx"}  # no temp files left beside it
+    probe = ("import numpy as np\nfrom kws_edge.onnx_model import OnnxModel\n"
+             f"m = OnnxModel({str(out)!r})\nprint(m.labels, m.predict(np.zeros((1, m.window_samples), "
+             "np.float32)).shape)")
+    ok = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "(1, 3)" in ok.stdout and "'_unknown_'" in ok.stdout, ok.stderr
+
+    from kws_edge.export.onnx_export import load_onnx
+
+    from kws_edge.errors import KwsError
+    from kws_edge.onnx_model import OnnxModel
+
+    bogus = tmp_path / "bogus.onnx"
+    bogus.write_bytes(np.arange(1000, dtype=np.int32).tobytes())
+    for load in (OnnxModel, load_onnx):
+        with pytest.raises(KwsError, match="bogus.onnx: not"):
+            load(bogus)
+
+
+def test_help_explains_refusal_and_inputs():
+    res = _run("--help", cwd=Path.cwd())
+    assert res.returncode == 0
+    for text in ("--calibration-data", "--max-accuracy-drop", ".fp32.onnx", "base", "metadata"):
+        assert text in res.stdout
