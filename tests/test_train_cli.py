@@ -1,0 +1,102 @@
+"""kws-train end to end on espeak-ng speech: train, evaluate, fine-tune with another label set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from audiogen import make_word_dataset
+from conftest import requires_espeak
+from kws_edge.training import eval_cli, train_cli
+from kws_edge.training.checkpoint import load_checkpoint, model_from_checkpoint
+from kws_edge.training.finetune import model_from_init
+from kws_edge.training.split import read_split, split_hash
+
+from kws_edge.labels import UNKNOWN_LABEL
+
+WORDS = ["yes", "no", "seven", "stop"]
+
+pytestmark = requires_espeak
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory) -> Path:
+    return make_word_dataset(tmp_path_factory.mktemp("speech") / "ds", WORDS, per_word=16, seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained(speech, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    rc = train_cli.main(["--data", str(speech), "--out", str(out), "--epochs", "40", "--patience", "12"])
+    assert rc == 0
+    return out
+
+
+def test_outputs_and_real_accuracy(trained, speech):
+    for name in ("model.pt", "metrics.json", "confusion.png", "split.json"):
+        assert (trained / name).is_file(), name
+    assert not (trained / "resume.pt").exists()
+    assert not [p for p in trained.iterdir() if p.name.startswith(".")]  # no temp files left
+    metrics = json.loads((trained / "metrics.json").read_text())
+    # 4 words + _unknown_: chance is 0.2-0.25; espeak voices are seen in training, so this must be high.
+    assert metrics["test_accuracy"] >= 0.75, metrics["test_accuracy"]
+    assert metrics["counts"]["test"][UNKNOWN_LABEL] == 0
+    assert metrics["generated_reject"]["train"]
+    ckpt = load_checkpoint(trained / "model.pt")
+    assert ckpt["labels"] == sorted(WORDS) + [UNKNOWN_LABEL]
+    assert ckpt["split"]["sha256"] == split_hash(read_split(trained / "split.json"))
+    model_from_checkpoint(ckpt)
+
+
+def test_eval_pt_matches_training_metrics(trained, speech, capsys):
+    capsys.readouterr()
+    rc = eval_cli.main(["--model", str(trained / "model.pt"), "--data", str(speech), "--split", "test",
+                        "--json"])
+    assert rc == 0
+    result = json.loads(capsys.readouterr().out)
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert result["n"] == metrics["test"]["n"]
+    assert result["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-9)
+    assert result["confusion"] == metrics["test"]["confusion"]
+    rc = eval_cli.main(["--model", str(trained / "model.pt"), "--data", str(speech)])
+    text = capsys.readouterr().out
+    assert rc == 0 and "accuracy" in text and "confusion" in text
+
+
+def test_finetune_on_a_subset_keeps_rows_and_freezes_conv1(trained, speech, tmp_path):
+    init = trained / "model.pt"
+    source = model_from_checkpoint(load_checkpoint(init))
+    model, info = model_from_init(init, ["no", "yes", UNKNOWN_LABEL])
+    assert info["carried_labels"] == ["no", "yes", UNKNOWN_LABEL]
+    old = load_checkpoint(init)["labels"]
+    assert torch.equal(model.fc1.weight[1], source.fc1.weight[old.index("yes")])
+    assert torch.equal(model.conv3.weight, source.conv3.weight)
+
+    out = tmp_path / "ft"
+    rc = train_cli.main(["--data", str(speech), "--init", str(init), "--words", "yes,no", "--out", str(out),
+                         "--epochs", "6"])
+    assert rc == 0
+    ckpt = load_checkpoint(out / "model.pt")
+    assert ckpt["labels"] == ["no", "yes", UNKNOWN_LABEL]
+    assert ckpt["train_config"]["freeze"] == ["conv1"]  # the fine-tuning default
+    tuned = model_from_checkpoint(ckpt)
+    assert torch.equal(tuned.conv1.weight, source.conv1.weight)  # frozen
+    assert not torch.equal(tuned.conv4.weight, source.conv4.weight)  # trained
+    metrics = json.loads((out / "metrics.json").read_text())
+    # "seven" and "stop" clips are now _unknown_ truth in test
+    assert metrics["counts"]["test"][UNKNOWN_LABEL] > 0
+    assert metrics["test_accuracy"] >= 0.6
+
+
+def test_finetune_with_a_new_word(trained, tmp_path):
+    data = make_word_dataset(tmp_path / "new", ["yes", "house"], per_word=6, seed=3)
+    model, info = model_from_init(trained / "model.pt", ["house", "yes", UNKNOWN_LABEL])
+    assert info["new_labels"] == ["house"] and info["carried_labels"] == ["yes", UNKNOWN_LABEL]
+    out = tmp_path / "ft"
+    assert train_cli.main(["--data", str(data), "--init", str(trained / "model.pt"), "--out", str(out),
+                           "--epochs", "2", "--freeze", "conv1,conv2"]) == 0
+    ckpt = load_checkpoint(out / "model.pt")
+    assert ckpt["labels"] == ["house", "yes", UNKNOWN_LABEL]
+    assert ckpt["provenance"]["new_labels"] == ["house"]
