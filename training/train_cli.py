@@ -156,8 +156,6 @@ def train(args: argparse.Namespace) -> int:
     if resume_state and args.init is None:
         args.init = saved_meta.get("init_spec")
     config = _config_from_args(args, resume_state["train_config"] if resume_state else None)
-    if dist.main:
-        out.mkdir(parents=True, exist_ok=True)
     if args.resume and args.split_file is None:
         args.split_file = out / "split.json"
     words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else None
@@ -188,6 +186,8 @@ def train(args: argparse.Namespace) -> int:
     else:
         model = build_m5(data.labels)
 
+    if dist.main:
+        out.mkdir(parents=True, exist_ok=True)
     split_path = out / "split.json"
     split_digest = None
     if dist.main:

@@ -1,0 +1,172 @@
+"""kws-train / kws-eval as a user runs them: bad input gives one line and exit 2, Ctrl-C then --resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+from audiogen import noise, tone, write_wav
+
+from kws_edge.labels import UNKNOWN_LABEL
+
+PY = sys.executable
+
+
+def tones(root: Path, per_class: int = 8, freqs=(300.0, 700.0, 1500.0)) -> Path:
+    for k, f in enumerate(freqs):
+        for i in range(per_class):
+            audio = tone(f * (1 + 0.02 * i), seconds=0.7) + noise(0.7, amp=0.01, seed=100 * k + i)
+            write_wav(root / f"w{k}" / f"c{i:02d}.wav", audio)
+    return root
+
+
+def run(module: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([PY, "-m", f"kws_edge.training.{module}", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, prog: str, fragment: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith(f"{prog}: error:")]
+    assert len(errors) == 1, proc.stderr
+    assert fragment in errors[0], errors[0]
+    assert "Traceback" not in proc.stderr
+
+
+def no_outputs(out: Path) -> bool:
+    return not out.exists()
+
+
+@pytest.fixture(scope="module")
+def tone_data(tmp_path_factory) -> Path:
+    return tones(tmp_path_factory.mktemp("tones") / "ds")
+
+
+def test_missing_path(tmp_path):
+    proc = run("train_cli", "--data", tmp_path / "nope", "--out", tmp_path / "out")
+    assert_one_line_error(proc, "kws-train", "nope: no such dataset")
+    assert no_outputs(tmp_path / "out")
+
+
+def test_zip_slip_is_refused(tmp_path):
+    z = tmp_path / "evil.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("yes/a.wav", b"x")
+        zf.writestr("../../escape.wav", b"x")
+    proc = run("train_cli", "--data", z, "--out", tmp_path / "out")
+    assert_one_line_error(proc, "kws-train", "unsafe member path")
+    assert not (tmp_path.parent / "escape.wav").exists()
+    assert no_outputs(tmp_path / "out")
+
+
+def test_one_class_and_too_few_clips(tmp_path):
+    one = tones(tmp_path / "one", freqs=(440.0,))
+    proc = run("train_cli", "--data", one, "--out", tmp_path / "o1")
+    assert_one_line_error(proc, "kws-train", "only one class")
+    few = tones(tmp_path / "few", per_class=1)
+    proc = run("train_cli", "--data", few, "--out", tmp_path / "o2")
+    assert_one_line_error(proc, "kws-train", "at least 2")
+    assert no_outputs(tmp_path / "o1") and no_outputs(tmp_path / "o2")
+
+
+def test_corrupt_files_are_skipped_with_a_count(tone_data, tmp_path):
+    data = tmp_path / "ds"
+    tones(data)
+    (data / "w0" / "broken.wav").write_bytes(b"RIFF....WAVEjunk")
+    (data / "w1" / "readme.pdf").write_bytes(b"%PDF-1.4")
+    proc = run("train_cli", "--data", data, "--out", tmp_path / "out", "--epochs", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "2 skipped" in proc.stderr
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["skipped_files"] == 2
+
+
+def test_bad_checkpoints(tone_data, tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"this is not a checkpoint")
+    proc = run("train_cli", "--data", tone_data, "--init", junk, "--out", tmp_path / "o1")
+    assert_one_line_error(proc, "kws-train", "not a kws-edge checkpoint")
+    # a real checkpoint dict whose weights do not fit M5
+    from kws_edge.training.checkpoint import make_checkpoint
+    from kws_edge.training.model import build_m5
+
+    ckpt = make_checkpoint(build_m5(["a", UNKNOWN_LABEL]), ["a", UNKNOWN_LABEL], train_config={}, metrics={},
+                           split={})
+    ckpt["state_dict"]["conv2.weight"] = torch.zeros(3, 3, 3)
+    torch.save(ckpt, tmp_path / "misfit.pt")
+    proc = run("train_cli", "--data", tone_data, "--init", tmp_path / "misfit.pt", "--out", tmp_path / "o2")
+    assert_one_line_error(proc, "kws-train", "do not fit M5")
+    proc = run("eval_cli", "--model", junk, "--data", tone_data)
+    assert_one_line_error(proc, "kws-eval", "not a kws-edge checkpoint")
+    assert no_outputs(tmp_path / "o1") and no_outputs(tmp_path / "o2")
+
+
+def test_init_base_when_missing_or_present(tone_data, tmp_path):
+    from kws_edge.models import BASE_CHECKPOINT
+
+    proc = run("train_cli", "--data", tone_data, "--init", "base", "--out", tmp_path / "o", "--epochs", "1")
+    if BASE_CHECKPOINT.is_file():
+        assert proc.returncode == 0, proc.stderr
+    else:
+        assert_one_line_error(proc, "kws-train", "base checkpoint is missing")
+
+
+def test_bad_flags(tone_data, tmp_path):
+    proc = run("train_cli", "--data", tone_data, "--out", tmp_path / "o", "--freeze", "conv9")
+    assert_one_line_error(proc, "kws-train", "unknown block")
+    proc = run("train_cli", "--data", tone_data, "--out", tmp_path / "o", "--epochs", "0")
+    assert_one_line_error(proc, "kws-train", "at least 1")
+    proc = run("train_cli", "--data", tone_data, "--out", tmp_path / "o2", "--resume")
+    assert_one_line_error(proc, "kws-train", "nothing to resume")
+
+
+def test_ctrl_c_then_resume(tone_data, tmp_path):
+    out = tmp_path / "out"
+    cmd = [PY, "-m", "kws_edge.training.train_cli", "--data", str(tone_data), "--out", str(out),
+           "--epochs", "400", "--patience", "400", "--batch-size", "4"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while not (out / "resume.pt").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "--resume" in err and "Traceback" not in err
+    assert (out / "resume.pt").is_file() and not (out / "model.pt").exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    done = torch.load(out / "resume.pt", weights_only=True)["epoch"]
+    assert done >= 1
+    resumed = run("train_cli", "--data", tone_data, "--out", out, "--resume", "--epochs", str(done + 2))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming after epoch {done}" in resumed.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == done + 2 and len(metrics["history"]) == done + 2
+    assert not (out / "resume.pt").exists()
+
+
+def test_eval_errors(tone_data, tmp_path):
+    proc = run("eval_cli", "--model", tmp_path / "none.pt", "--data", tone_data)
+    assert_one_line_error(proc, "kws-eval", "no such model file")
+    bogus = tmp_path / "bogus.onnx"
+    bogus.write_bytes(b"not onnx")
+    proc = run("eval_cli", "--model", bogus, "--data", tone_data)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT delivery")
+def test_help_texts():
+    for module, words in (("train_cli", ["--init", "--freeze", "--resume", "SKIPPED", "ERROR"]),
+                          ("eval_cli", ["--model", "--split", "--stream", "--truth"])):
+        proc = run(module, "--help")
+        assert proc.returncode == 0
+        for w in words:
+            assert w in proc.stdout, (module, w)
