@@ -61,7 +61,7 @@ def _list_files(path: Path) -> tuple[list[str], dict[str, ZipMember]]:
     """All regular files under a folder or in a ZIP, as POSIX paths relative to it."""
     if path.is_dir():
         files = []
-        for dirpath, dirnames, filenames in os.walk(path):
+        for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
             dirnames[:] = [d for d in dirnames if not _is_hidden(d)]
             rel = Path(dirpath).relative_to(path)
             files += [(rel / f).as_posix() for f in filenames if not _is_hidden(f)]
