@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,18 +140,22 @@ class MicrophoneSource:
 
     def __init__(self, device: int | str | None, rate: int, chunk_ms: int = 100,
                  queue_seconds: float = 2.0, stall_seconds: float = 5.0,
-                 warn_every_seconds: float = 10.0) -> None:
+                 warn_every_seconds: float = 10.0, device_rate: int | None = None) -> None:
         self._sd = sd = _sounddevice()
         self.device = parse_device(device)
         self.rate = rate
         self.stall_seconds = stall_seconds
+        self.close_timeout = 2.0
+        self.start_seconds = 10.0
+        self._blocks = 0
         self.warn_every = warn_every_seconds
         try:
             info = sd.query_devices(self.device, "input")
         except (ValueError, sd.PortAudioError) as exc:
             raise KwsError(f"--device {device}: {exc} (see kws-listen --list-devices)") from None
         self.device_name = info["name"]
-        self.device_rate = self._pick_rate(info)
+        # device_rate: record at this rate instead of trying the model's rate first.
+        self.device_rate = int(device_rate) if device_rate else self._pick_rate(info)
         self._resample = _Resampler(self.device_rate, rate)
         self.blocksize = max(1, self.device_rate * chunk_ms // 1000)
         depth = max(4, int(queue_seconds * 1000 / chunk_ms))
@@ -196,13 +201,24 @@ class MicrophoneSource:
         self.close()
 
     def close(self) -> None:
-        if self._stream is not None:
-            try:
-                self._stream.stop()
-                self._stream.close()
-            except self._sd.PortAudioError as exc:
-                log.debug("closing the input stream: %s", exc)
-            self._stream = None
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return
+        # A lost device (or a dead sound server) can block PortAudio's stop forever: stop in a
+        # helper thread and give up after a while rather than hang the program on exit.
+        stopper = threading.Thread(target=self._stop, args=(stream,), daemon=True)
+        stopper.start()
+        stopper.join(self.close_timeout)
+        if stopper.is_alive():
+            log.warning("input device %r did not stop within %.0f s; abandoning it",
+                        self.device_name, self.close_timeout)
+
+    def _stop(self, stream) -> None:
+        try:
+            stream.abort()
+            stream.close()
+        except self._sd.PortAudioError as exc:
+            log.debug("closing the input stream: %s", exc)
 
     @property
     def lost_blocks(self) -> int:
@@ -218,12 +234,15 @@ class MicrophoneSource:
                 block = self._queue.get(timeout=poll)
             except queue.Empty:
                 waited += poll
-                if not self._stream.active or waited >= self.stall_seconds:
+                # Some servers (PulseAudio) take a second or two to deliver the first block.
+                limit = self.stall_seconds if self._blocks else max(self.stall_seconds, self.start_seconds)
+                if not self._stream.active or waited >= limit:
                     heard = self.samples_out / self.rate
                     raise KwsError(f"input device {self.device_name!r} stopped delivering audio "
                                    f"(unplugged or lost?) after {heard:.1f} s") from None
                 continue
             waited = 0.0
+            self._blocks += 1
             self._maybe_warn()
             out = self._resample(block)
             if len(out):

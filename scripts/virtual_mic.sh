@@ -45,6 +45,8 @@ fi
 if pactl list short modules | awk '{print $2}' | grep -qx module-suspend-on-idle; then
   pactl unload-module module-suspend-on-idle
 fi
+# ... and one suspended before that (or by hand) stays suspended until told otherwise.
+pactl suspend-sink "$SINK" 0
 pactl set-default-sink "$SINK"
 pactl set-default-source "$SINK.monitor"
 
