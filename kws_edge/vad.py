@@ -36,6 +36,9 @@ class VadOptions:
     min_level_dbfs: float = -60.0
     # The noise floor is the quietest frame of the last `floor_seconds` (minimum statistics).
     floor_seconds: float = 3.0
+    # Decide on the mean power of the last `smooth_frames` frames: steadies the level of noises
+    # that flicker from frame to frame (pink noise, rumble) while words last far longer.
+    smooth_frames: int = 5
     webrtc_mode: int = 2
 
     def __post_init__(self) -> None:
@@ -154,10 +157,24 @@ class EnergyVad(_FramedVad):
         self._in_block = 0
         self._past_min = math.inf
         self._run = 0
+        self._recent = np.zeros(max(0, self.options.smooth_frames - 1))
+        self._n_recent = 0
 
     def _levels(self, frames: np.ndarray) -> np.ndarray:
         # Row-wise float64 mean: the same result per frame whatever the number of frames.
         power = np.square(frames, dtype=np.float64).mean(axis=1)
+        k = self.options.smooth_frames
+        if k > 1:
+            # Causal moving average carrying the last k-1 powers across chunks; before k frames
+            # have been seen, average what there is.
+            history = np.concatenate([self._recent[len(self._recent) - self._n_recent:], power])
+            csum = np.concatenate([[0.0], np.cumsum(history)])
+            idx = np.arange(self._n_recent, len(history)) + 1
+            lo = np.maximum(0, idx - k)
+            power = (csum[idx] - csum[lo]) / (idx - lo)
+            keep = history[-(k - 1):]
+            self._recent[len(self._recent) - len(keep):] = keep
+            self._n_recent = min(k - 1, self._n_recent + len(keep))
         return 10.0 * np.log10(power + 1e-12)
 
     def _decide(self, frames: np.ndarray) -> np.ndarray:
