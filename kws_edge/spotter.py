@@ -93,6 +93,7 @@ class KeywordSpotter:
         self._batch = np.zeros((self.options.batch_windows, self.window), dtype=np.float32)
         # Pending hops in order: (end_sample, batch row or -1 for a window the VAD skipped).
         self._queue: list[tuple[int, int]] = []
+        self._scratch = np.empty(0, dtype=np.float32)
         self.reset()
 
     def _class_thresholds(self) -> np.ndarray:
@@ -123,21 +124,48 @@ class KeywordSpotter:
         """Consume samples (any length); return the events that fired inside them."""
         chunk = np.asarray(chunk, dtype=np.float32).reshape(-1)
         events: list[Detection] = []
-        pos, n = 0, len(chunk)
-        while pos < n:
-            # Split at hop boundaries so the VAD state at each hop never depends on chunking.
-            take = min(n - pos, self.hop - self._since_hop)
-            piece = chunk[pos:pos + take]
-            self._ring.write(piece)
-            if self.vad is not None:
-                self.vad.process(piece)
-            pos += take
-            self._since_hop += take
-            self.stats.samples += take
-            if self._since_hop == self.hop:
-                self._since_hop = 0
-                self._on_hop(events)
+        n = len(chunk)
+        if n == 0:
+            return events
+        start = self.stats.samples
+        ends = range(start + self.hop - self._since_hop, start + n + 1, self.hop)
+        speech_at = self._speech_before(chunk, start, ends)
+        if len(ends):
+            # The stream so far, as one contiguous view: the ring's last window, then the chunk.
+            if len(self._scratch) < self.window + n:
+                self._scratch = np.empty(self.window + n, dtype=np.float32)
+            ext = self._scratch[:self.window + n]
+            self._ring.latest(self.window, out=ext[:self.window])
+            ext[self.window:] = chunk
+            for i, end in enumerate(ends):
+                self._on_hop(end, ext, end - start, speech_at[i], events)
+        self._ring.write(chunk)
+        self.stats.samples = start + n
+        self._since_hop = (self._since_hop + n) % self.hop
         return events
+
+    def _speech_before(self, chunk: np.ndarray, start: int, ends: range) -> np.ndarray:
+        """For each hop end: did the VAD judge any frame inside the window ending there speech?
+
+        The VAD sees the whole chunk at once (fast); its per-frame decisions are causal, so the
+        answer at each hop is exactly what hop-by-hop feeding would give.
+        """
+        if self.vad is None:
+            return np.ones(len(ends), dtype=bool)
+        vad = self.vad
+        before = vad.frames_done
+        last_before = vad.last_speech_end
+        flags = vad.process(chunk)
+        fs = vad.frame_samples
+        hop_ends = np.fromiter(ends, dtype=np.int64, count=len(ends))
+        last = np.full(len(hop_ends), last_before, dtype=np.int64)
+        if len(flags) and flags.any():
+            frame_ends = (before + 1 + np.arange(len(flags), dtype=np.int64)) * fs
+            running = np.maximum.accumulate(np.where(flags, frame_ends, -1))
+            done = np.clip(hop_ends // fs - before, 0, len(flags))
+            has = done > 0
+            last[has] = np.maximum(last_before, running[done[has] - 1])
+        return last > np.maximum(0, hop_ends - self.window)
 
     def flush(self) -> list[Detection]:
         """Score windows still waiting for a full batch (call at the end of a file)."""
@@ -145,10 +173,8 @@ class KeywordSpotter:
         self._run_queue(events)
         return events
 
-    def _on_hop(self, events: list[Detection]) -> None:
+    def _on_hop(self, end: int, ext: np.ndarray, rel: int, speech: bool, events: list[Detection]) -> None:
         self.stats.hops += 1
-        end = self.stats.samples
-        speech = self.vad is None or self.vad.last_speech_end > max(0, end - self.window)
         if not speech:
             self.stats.windows_skipped += 1
             if self._queue:
@@ -157,7 +183,7 @@ class KeywordSpotter:
                 self._clear_history()
             return
         row = self._n_batched
-        self._ring.latest(self.window, out=self._batch[row])
+        self._batch[row] = ext[rel:rel + self.window]
         self._n_batched += 1
         self._queue.append((end, row))
         if self._n_batched == len(self._batch):
@@ -189,7 +215,7 @@ class KeywordSpotter:
         self._hist_pos = (self._hist_pos + 1) % self.smooth_n
         self._hist_len = min(self._hist_len + 1, self.smooth_n)
         # Filled rows are always [0, hist_len): clearing also rewinds the write position.
-        smoothed = self._history[:self._hist_len].mean(axis=0)
+        smoothed = np.add.reduce(self._history[:self._hist_len], axis=0) / self._hist_len
         margin = smoothed - self.thresholds
         best = int(np.argmax(margin))
         if margin[best] < 0 or end < self._next_allowed:

@@ -114,6 +114,10 @@ class _FramedVad:
         """Speech flags from per-frame 'loud enough to start' / 'loud enough to keep' decisions."""
         flags = np.zeros(len(raw_start), dtype=bool)
         need = self.options.start_frames
+        if not self.in_speech and not raw_start.any():
+            # The common case in quiet or steady noise: nothing can start.
+            self._run = 0
+            return flags
         for i in range(len(raw_start)):
             if self.in_speech:
                 if raw_keep[i]:
@@ -181,11 +185,17 @@ class EnergyVad(_FramedVad):
         opts = self.options
         levels = self._levels(frames)
         floors = np.empty(len(levels))
-        for i, level in enumerate(levels.tolist()):
-            if level < self._cur_min:
-                self._cur_min = level
-            floors[i] = self._cur_min if self._cur_min < self._past_min else self._past_min
-            self._in_block += 1
+        i, n = 0, len(levels)
+        # Block by block (not frame by frame): a running minimum inside the current block, and
+        # the minimum of the last few finished blocks.
+        while i < n:
+            take = min(n - i, self._block_frames - self._in_block)
+            running = np.minimum.accumulate(levels[i:i + take])
+            np.minimum(running, self._cur_min, out=running)
+            floors[i:i + take] = np.minimum(running, self._past_min)
+            self._cur_min = float(running[-1])
+            self._in_block += take
+            i += take
             if self._in_block == self._block_frames:
                 self._block_mins[self._block_idx] = self._cur_min
                 self._block_idx = (self._block_idx + 1) % self._n_blocks

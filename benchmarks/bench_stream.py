@@ -1,0 +1,233 @@
+"""Streaming benchmark: file-mode speed, per-window cost, peak RSS and start-up, side by side.
+
+Builds a long WAV (default one hour) of real background noise with real human keyword clips
+dropped in every 5-15 s (../shared/data), then runs each configuration in a fresh process on one
+core and prints one table:
+  runtime, VAD energy, batched    what `kws-listen --input` does
+  runtime, VAD off, batched       every 100-ms hop scored
+  runtime, VAD energy, batch 1    the live-microphone configuration
+  naive loop                      fp32 model on every 100-ms hop, no VAD, list-and-concatenate buffer,
+                                  one predict call per window (the baseline)
+plus the start-up time from launching `python` to the first audio chunk in the spotter.
+
+  .venv/bin/python benchmarks/bench_stream.py --model MODEL_int8.onnx --naive-model MODEL_fp32.onnx
+  (defaults: the shipped kws_edge/models/base.onnx for both)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+ONE_CORE = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def make_stream_file(path: Path, minutes: float, data: Path, seed: int = 0) -> tuple[float, int]:
+    """Write the benchmark WAV block by block (never the whole hour in memory)."""
+    import soundfile as sf
+
+    from kws_edge.audio import load_16k
+    from kws_edge.labels import SAMPLE_RATE
+
+    rng = np.random.default_rng(seed)
+    noises = [load_16k(p) for p in sorted((data / "background_noise").glob("*.wav"))]
+    clips = [load_16k(p) for p in sorted((data / "speech_real").glob("*/*.wav"))]
+    total = int(minutes * 60 * SAMPLE_RATE)
+    block = 60 * SAMPLE_RATE
+    next_word = int(rng.uniform(5, 15) * SAMPLE_RATE)
+    words = 0
+    with sf.SoundFile(str(path), "w", samplerate=SAMPLE_RATE, channels=1, subtype="PCM_16") as f:
+        for start in range(0, total, block):
+            n = min(block, total - start)
+            noise = noises[(start // block) % len(noises)]
+            offset = int(rng.integers(0, len(noise)))
+            out = np.resize(np.roll(noise, -offset), n).astype(np.float32)
+            while next_word < start + n:
+                clip = clips[int(rng.integers(len(clips)))]
+                at = next_word - start
+                seg = clip[:n - at]
+                out[at:at + len(seg)] += seg
+                words += 1
+                next_word += len(clip) + int(rng.uniform(5, 15) * SAMPLE_RATE)
+            f.write(np.clip(out, -1, 1))
+    return total / SAMPLE_RATE, words
+
+
+def _peak_rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def child_runtime(model_path: str, wav: str, vad: str, batch: int) -> dict:
+    from kws_edge.onnx_model import load_model
+    from kws_edge.sources import FileSource
+    from kws_edge.spotter import KeywordSpotter, SpotterOptions
+    from kws_edge.vad import VadOptions
+
+    t0 = time.perf_counter()
+    model = load_model(model_path)
+    predict_time = 0.0
+    inner = model.predict
+
+    def timed(windows):
+        nonlocal predict_time
+        t = time.perf_counter()
+        out = inner(windows)
+        predict_time += time.perf_counter() - t
+        return out
+
+    model.predict = timed
+    spotter = KeywordSpotter(model, SpotterOptions(vad=VadOptions(kind=vad), batch_windows=batch))
+    t1 = time.perf_counter()
+    detections = 0
+    with FileSource(wav, spotter.sample_rate) as source:
+        for chunk in source:
+            detections += len(spotter.process(chunk))
+    detections += len(spotter.flush())
+    wall = time.perf_counter() - t1
+    s = spotter.stats
+    return {"load_s": t1 - t0, "wall_s": wall, "audio_s": spotter.seconds, "hops": s.hops,
+            "windows": s.windows_scored, "calls": s.model_calls, "predict_s": predict_time,
+            "detections": detections, "peak_rss_mb": _peak_rss_mb()}
+
+
+def child_naive(model_path: str, wav: str) -> dict:
+    """The baseline: what a first streaming loop looks like."""
+    import onnxruntime as ort
+    import soundfile as sf
+
+    t0 = time.perf_counter()
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    session = ort.InferenceSession(model_path, opts, providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map
+    window, rate = int(meta["window_samples"]), int(meta["sample_rate"])
+    hop = rate // 10
+    t1 = time.perf_counter()
+    buffer: list[np.ndarray] = [np.zeros(window, np.float32)]
+    windows = predict_time = 0
+    with sf.SoundFile(wav) as f:
+        while True:
+            block = f.read(hop, dtype="float32")
+            if len(block) < hop:
+                break
+            buffer.append(block)
+            audio = np.concatenate(buffer)[-window:]
+            buffer = [audio]
+            t = time.perf_counter()
+            session.run(["probs"], {"audio": audio[None, :]})
+            predict_time += time.perf_counter() - t
+            windows += 1
+    wall = time.perf_counter() - t1
+    return {"load_s": t1 - t0, "wall_s": wall, "audio_s": windows * hop / rate, "hops": windows,
+            "windows": windows, "calls": windows, "predict_s": predict_time, "detections": None,
+            "peak_rss_mb": _peak_rss_mb()}
+
+
+STARTUP_CODE = """
+import sys, time
+from kws_edge.onnx_model import load_model
+from kws_edge.sources import FileSource
+from kws_edge.spotter import KeywordSpotter
+spotter = KeywordSpotter(load_model(sys.argv[1]))
+with FileSource(sys.argv[2], spotter.sample_rate, chunk_ms=100) as source:
+    spotter.process(next(iter(source)))
+    print(time.time())
+"""
+
+
+def measure_startup(model: str, wav: str, runs: int = 5) -> list[float]:
+    out = []
+    for _ in range(runs):
+        t0 = time.time()
+        res = subprocess.run([sys.executable, "-c", STARTUP_CODE, model, wav], capture_output=True,
+                             text=True, check=True, env={**os.environ, **ONE_CORE})
+        out.append(float(res.stdout.strip()) - t0)
+    return out
+
+
+def run_child(args: list[str]) -> dict:
+    cmd = [sys.executable, __file__, "--child", json.dumps(args)]
+    if sys.platform.startswith("linux"):
+        cmd = ["taskset", "-c", "0", *cmd]  # one core, as on a small board
+    res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **ONE_CORE})
+    if res.returncode != 0:
+        raise SystemExit(f"bench_stream: child {args} failed:\n{res.stderr}")
+    return json.loads(res.stdout)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", help="model for the runtime (default: the shipped base.onnx)")
+    p.add_argument("--naive-model", help="fp32 model for the naive loop (default: --model)")
+    p.add_argument("--minutes", type=float, default=60.0, help="stream length (default 60)")
+    p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    p.add_argument("--repeat", type=int, default=1, help="runs per configuration; the fastest counts")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        spec = json.loads(args.child)
+        result = child_naive(*spec[1:]) if spec[0] == "naive" else child_runtime(*spec[1:])
+        print(json.dumps(result))
+        return 0
+
+    model = args.model
+    if model is None:
+        from kws_edge.models import base_model_path
+
+        model = str(base_model_path())
+    naive_model = args.naive_model or model
+    from kws_edge.onnx_model import load_model
+
+    m = load_model(model)
+    m_naive = load_model(naive_model)
+    print(f"model: {model} ({m.name}, {m.quantization}, {len(m.labels)} labels)")
+    print(f"naive: {naive_model} ({m_naive.name}, {m_naive.quantization})")
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = str(Path(tmp) / "stream.wav")
+        t = time.perf_counter()
+        seconds, words = make_stream_file(Path(wav), args.minutes, args.data)
+        print(f"stream: {seconds / 60:.0f} min of real background noise with {words} real keyword clips "
+              f"(built in {time.perf_counter() - t:.1f} s)")
+        configs = [
+            ("runtime, VAD energy, batch 16", ["runtime", model, wav, "energy", 16]),
+            ("runtime, VAD off, batch 16", ["runtime", model, wav, "off", 16]),
+            ("runtime, VAD energy, batch 1", ["runtime", model, wav, "energy", 1]),
+            ("naive loop (fp32, every hop)", ["naive", naive_model, wav]),
+        ]
+        results = {}
+        for name, spec in configs:
+            runs = [run_child(spec) for _ in range(args.repeat)]
+            results[name] = min(runs, key=lambda r: r["wall_s"])
+            print(f"  ran {name}: {results[name]['wall_s']:.2f} s", file=sys.stderr, flush=True)
+        startup = measure_startup(model, wav)
+
+    naive_wall = results["naive loop (fp32, every hop)"]["wall_s"]
+    print(f"\n{'configuration':<31}{'wall s':>8}{'RTF':>9}{'windows':>9}{'us/window':>10}"
+          f"{'model us/w':>11}{'vs naive':>9}{'peak RSS MB':>12}")
+    for name, r in results.items():
+        per_window = 1e6 * r["wall_s"] / max(1, r["windows"])
+        model_per_window = 1e6 * r["predict_s"] / max(1, r["windows"])
+        print(f"{name:<31}{r['wall_s']:>8.2f}{r['wall_s'] / r['audio_s']:>9.5f}{r['windows']:>9d}"
+              f"{per_window:>10.0f}{model_per_window:>11.0f}{naive_wall / r['wall_s']:>8.1f}x"
+              f"{r['peak_rss_mb']:>12.1f}")
+    print(f"\nstart-up to first audio (python launch -> first chunk in the spotter), {len(startup)} runs: "
+          f"median {np.median(startup):.3f} s, max {max(startup):.3f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
