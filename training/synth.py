@@ -88,7 +88,7 @@ class SynthOptions:
     voices: str | None = None             # None: every installed voice
     holdout_voices: str | None = None     # None: DEFAULT_HOLDOUT unless `voices` is given
     engines: tuple[str, ...] = ENGINES
-    flite_share: float = 0.3
+    flite_share: float = 0.4
     overwrite: bool = False
     effects: fx.EffectRanges = field(default_factory=fx.EffectRanges)
 

@@ -59,9 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keywords to generate (default: the 35 Speech Commands words)")
     p.add_argument("--engines", default=",".join(ENGINES), metavar="E1,E2",
                    help=f"TTS engines to use (default {','.join(ENGINES)})")
-    p.add_argument("--flite-share", type=float, default=0.3, metavar="F",
-                   help="fraction of speech clips spoken by flite voices (default 0.3; flite's voices "
+    p.add_argument("--flite-share", type=float, default=0.4, metavar="F",
+                   help="fraction of speech clips spoken by flite voices (default 0.4; flite's voices "
                         "are few but come from recorded human speech)")
+    p.add_argument("--no-effects", action="store_true",
+                   help="the engines' dry sound (no room, microphone, noise or speed change): for "
+                        "listening and comparisons, not for training")
     p.add_argument("--list-voices", action="store_true", help="list the usable voices and exit")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT_DIR")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -107,11 +110,13 @@ def main(argv: list[str] | None = None) -> int:
                 Path(n).expanduser() for n in args.noise if n.lower() != "none")
         # Imported here so --help and argument errors stay instant.
         from .synth import SynthOptions, generate
+        from .synth_effects import EffectRanges
 
         opts = SynthOptions(
             out_dir=args.out_dir, words=_split(args.words) or KEYWORDS, per_word=args.per_word,
             unknown=args.unknown, seed=args.seed, jobs=args.jobs, noise_dirs=noise, voices=args.voices,
-            holdout_voices=holdout, engines=engines, flite_share=args.flite_share, overwrite=args.overwrite)
+            holdout_voices=holdout, engines=engines, flite_share=args.flite_share, overwrite=args.overwrite,
+            effects=EffectRanges.dry() if args.no_effects else EffectRanges())
         generate(opts)
         return 0
 

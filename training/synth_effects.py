@@ -19,6 +19,9 @@ from kws_edge.labels import SAMPLE_RATE
 log = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+# Room noise is mostly pink/brown; white hiss is rarer (and overweights the top octave).
+NOISE_COLOURS = ("white", "pink", "brown")
+NOISE_WEIGHTS = (0.2, 0.45, 0.35)
 _EPS = 1e-12
 
 
@@ -78,13 +81,15 @@ def room_impulse(rng: np.random.Generator, rt60: float, drr_db: float) -> np.nda
 
 def mic_response(rng: np.random.Generator, n_fft: int) -> np.ndarray:
     """Gains over rfft bins for a random cheap-microphone / channel colouration: high-pass,
-    optional band-limit (phone / Bluetooth / 8-kHz-era audio), spectral tilt and one resonance."""
+    band-limit (lossy codecs, phone / Bluetooth / 8-kHz-era audio), spectral tilt, one resonance.
+
+    Ranges follow real Speech Commands clips (synth_compare, docs/synth.md): they carry much less
+    energy below 300 Hz and above 6 kHz than the engines' output."""
     f = np.fft.rfftfreq(n_fft, 1.0 / SAMPLE_RATE)
-    hp = rng.uniform(40.0, 300.0)
+    hp = rng.uniform(80.0, 400.0)
     gain = 1.0 / np.sqrt(1.0 + (hp / np.maximum(f, 1.0)) ** 4)          # 2nd-order high-pass
-    if rng.random() < 0.35:
-        lp = rng.uniform(3400.0, 7000.0)
-        gain = gain / np.sqrt(1.0 + (f / lp) ** 8)                       # 4th-order low-pass
+    lp = rng.uniform(3400.0, 5500.0) if rng.random() < 0.25 else rng.uniform(5500.0, 7800.0)
+    gain = gain / np.sqrt(1.0 + (f / lp) ** 8)                           # 4th-order low-pass
     tilt_db_per_oct = rng.uniform(-3.0, 2.0)
     gain = gain * 10.0 ** (tilt_db_per_oct * np.log2(np.maximum(f, 100.0) / 1000.0) / 20.0)
     centre, width, peak_db = rng.uniform(300.0, 5000.0), rng.uniform(0.3, 1.2), rng.uniform(-6.0, 8.0)
@@ -131,23 +136,29 @@ class NoiseBank:
 @dataclass(frozen=True)
 class EffectRanges:
     """How much each effect varies; the defaults aim at phone / laptop recordings in rooms."""
-    p_reverb: float = 0.6
-    rt60: tuple[float, float] = (0.15, 0.9)
-    drr_db: tuple[float, float] = (-2.0, 12.0)
-    p_mic: float = 0.85
-    p_clean: float = 0.15            # only a faint noise floor (still mic + reverb)
+    p_reverb: float = 0.5
+    rt60: tuple[float, float] = (0.1, 0.7)
+    drr_db: tuple[float, float] = (0.0, 15.0)
+    p_mic: float = 0.9
+    p_clean: float = 0.2             # only a faint noise floor (still mic + reverb)
     clean_snr_db: tuple[float, float] = (45.0, 65.0)
     p_real_noise: float = 0.6        # of the noisy clips, when a noise bank is loaded
-    snr_db: tuple[float, float] = (5.0, 40.0)
-    peak_dbfs: tuple[float, float] = (-28.0, -1.0)
+    snr_db: tuple[float, float] = (8.0, 50.0)
+    peak_dbfs: tuple[float, float] = (-19.0, -0.5)
     tape: tuple[float, float] = (0.92, 1.08)
+
+    @classmethod
+    def dry(cls) -> EffectRanges:
+        """The engines' own sound: no room, microphone, noise or speed change; peak -3 dBFS."""
+        return cls(p_reverb=0.0, p_mic=0.0, p_clean=1.0, clean_snr_db=(90.0, 90.0),
+                   peak_dbfs=(-3.0, -3.0), tape=(1.0, 1.0))
 
 
 def background(rng: np.random.Generator, n: int, bank: NoiseBank | None, p_real: float) -> np.ndarray:
     """Unit-RMS background: a real recording or coloured noise."""
     if bank and rng.random() < p_real:
         return bank.segment(rng, n)
-    return colour_noise(rng, n, str(rng.choice(["white", "pink", "brown"])))
+    return colour_noise(rng, n, NOISE_COLOURS[int(rng.choice(3, p=NOISE_WEIGHTS))])
 
 
 def render(rng: np.random.Generator, speech: np.ndarray, window: int, bank: NoiseBank | None,
