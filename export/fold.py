@@ -8,12 +8,19 @@ the eval-mode bn1 are linear too, so the three compose exactly into a single con
 D * conv1.stride and kernel D * (conv1.kernel - 1) + resampler.kernel. That conv has 32 output
 channels, which onnxruntime's (int8) GEMM runs fast. The maths is unchanged; the export checks
 parity against the unmodified model.
+
+The RMS normalisation is rewritten the same way: x / max(sqrt(mean(x^2)), floor) equals
+(x / max(||x||, floor * sqrt(n))) * sqrt(n), and the constant sqrt(n) moves into the (linear)
+folded conv's weights. The graph then needs ReduceL2, Clip, Div (3 ops) instead of Pow,
+ReduceMean, Sqrt, Clip, Div (5 ops over 16000 samples), which is measurable at ~40 us per window.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import math
+from dataclasses import replace
 
 import torch
 from kws_edge.training.model import M5
@@ -38,8 +45,22 @@ def _bn_scale_shift(bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
     return scale, bn.bias - bn.running_mean * scale
 
 
-def fold_front_end(model: M5) -> M5 | None:
-    """A copy of `model` whose resampler+conv1+bn1 are one conv, or None when the shapes do not allow it."""
+class L2Normalised(nn.Module):
+    """`x / max(||x||_2, floor)` per window, then `body` (an M5 whose own normalisation is off)."""
+
+    def __init__(self, body: M5, floor: float) -> None:
+        super().__init__()
+        self.body = body
+        self.floor = float(floor)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        norm = torch.linalg.vector_norm(audio, 2, dim=1, keepdim=True).clamp_min(self.floor)
+        return self.body(audio / norm)
+
+
+def fold_front_end(model: M5) -> nn.Module | None:
+    """Logits module equal to `model` with resampler+conv1+bn1 as one conv (and the RMS norm as an
+    L2 norm when the model uses it), or None when the shapes do not allow folding."""
     res = model.resample
     conv1 = model.conv1
     orig = getattr(res, "orig_freq", None)
@@ -91,4 +112,11 @@ def fold_front_end(model: M5) -> M5 | None:
     out.resample = nn.Identity()
     out.conv1 = front
     out.bn1 = nn.Identity()
-    return out.eval()
+    if model.config.input_norm != "rms":
+        return out.eval()
+    # rms = ||x|| / sqrt(n): normalising by the L2 norm leaves a factor sqrt(n) that the linear
+    # front conv absorbs (its bias is unaffected: it is added after the weights).
+    out.config = replace(model.config, input_norm="none")
+    with torch.no_grad():
+        front.weight.mul_(math.sqrt(n))
+    return L2Normalised(out, model.config.rms_floor * math.sqrt(n)).eval()

@@ -37,7 +37,7 @@ class QuantOptions:
     activation_type: str = "uint8"  # "uint8" | "int8"
     reduce_range: bool = False
     calibrate_method: str = "minmax"  # "minmax" | "percentile" | "entropy"
-    op_types: tuple[str, ...] = QUANTIZED_OPS
+    op_types: tuple[str, ...] = QUANTIZED_OPS  # () = every op onnxruntime can quantize
     preprocess: bool = True
     keep_single_channel_convs_float: bool = True
 
@@ -66,7 +66,7 @@ def preprocess(model: onnx.ModelProto, n_classes: int, window: int) -> onnx.Mode
     with tempfile.TemporaryDirectory(prefix="kws-quant-") as tmp:
         src, dst = Path(tmp) / "in.onnx", Path(tmp) / "pre.onnx"
         onnx.save(model, str(src))
-        quant_pre_process(str(src), str(dst), skip_symbolic_shape=False)
+        quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
         out = onnx.load(str(dst))
     set_metadata(out, read_metadata(model))
     check_graph(out, n_classes, window, "after quant_pre_process")
@@ -108,7 +108,7 @@ def quantize_int8(fp32: onnx.ModelProto, calibration: np.ndarray, n_classes: int
                 str(src), str(dst), WindowReader(calibration),
                 quant_format=quant_format, activation_type=act_type, weight_type=QuantType.QInt8,
                 per_channel=options.per_channel, reduce_range=options.reduce_range,
-                op_types_to_quantize=list(options.op_types), nodes_to_exclude=exclude,
+                op_types_to_quantize=list(options.op_types) or None, nodes_to_exclude=exclude,
                 calibrate_method=method,
             )
         out = onnx.load(str(dst))
