@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -171,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train_cli.main: spin-waits stall shared CPUs
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     return run_cli("kws-eval", lambda: run(args))

@@ -115,9 +115,11 @@ def predict_logits(model: torch.nn.Module, x: torch.Tensor | np.ndarray, device:
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(np.ascontiguousarray(x))
     outs = []
+    amp = device.type == "cuda"
+    dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
     for i in range(0, x.shape[0], batch_size):
         xb = x[i:i + batch_size].to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with torch.autocast(device.type, dtype=dtype, enabled=amp):
             outs.append(model(xb).float().cpu())
     model.train(was_training)
     return torch.cat(outs) if outs else torch.zeros(0, 0)
@@ -222,8 +224,9 @@ class Trainer:
         perm = torch.randperm(n, generator=gen)
         self.augment.reseed(cfg.seed * 100_003 + self.epoch * 7 + self.dist.rank * 1_000_003 + 1)
         steps = max(1, math.ceil(n / cfg.batch_size))
-        total_loss = 0.0
-        correct = 0
+        # Running sums stay on the device: a .item() per step would stall a GPU on every batch.
+        total_loss = torch.zeros((), device=self.device)
+        correct = torch.zeros((), dtype=torch.long, device=self.device)
         seen = 0
         from tqdm import tqdm
 
@@ -251,12 +254,12 @@ class Trainer:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.opt)
             self.scaler.update()
-            total_loss += float(loss.detach()) * len(yb)
-            correct += int((logits.detach().argmax(1) == yb).sum())
+            total_loss += loss.detach() * len(yb)
+            correct += (logits.detach().argmax(1) == yb).sum()
             seen += len(yb)
             bar.update(1)
         bar.close()
-        return total_loss / max(seen, 1), correct / max(seen, 1), seen
+        return float(total_loss) / max(seen, 1), int(correct) / max(seen, 1), seen
 
     def fit(self) -> dict:
         """Train until `epochs` or early stop; leaves the best weights (by validation) in the model."""
