@@ -206,3 +206,28 @@ def test_help_explains_usage() -> None:
     for flag in ("--per-word", "--unknown", "--seed", "--jobs", "--noise", "--voices", "--holdout-voices",
                  "--words", "--engines", "--list-voices", "examples:"):
         assert flag in res.stdout
+
+
+@requires_espeak
+def test_generated_variants_are_distinct_stable_voices(tmp_path: Path, monkeypatch) -> None:
+    from kws_edge.training import synth_variants
+    from kws_edge.training.synth_voices import synthesize
+
+    names = synth_variants.generated_names()
+    assert len(set(map(synth_variants.variant_text, names))) == len(names)
+    assert synth_variants.variant_text("kws007") == synth_variants.variant_text("kws007")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    synth_variants.data_path.cache_clear()
+    try:
+        path = Path(synth_variants.data_path())
+        assert path.is_relative_to(tmp_path / "cache")
+        assert (path / "espeak-ng-data" / "voices" / "!v" / "kws007").read_text() == \
+            synth_variants.variant_text("kws007")
+        plain = synthesize(Voice("espeak", "en-us"), "seven")
+        a = synthesize(Voice("espeak", "en-us+kws007"), "seven")
+        b = synthesize(Voice("espeak", "en-us+kws008"), "seven")
+        assert a.size and b.size
+        assert not np.array_equal(a, b) and (a.shape != plain.shape or not np.array_equal(a, plain))
+        assert synth_variants.data_path() == str(path)   # built once, reused
+    finally:
+        synth_variants.data_path.cache_clear()
