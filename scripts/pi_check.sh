@@ -38,7 +38,7 @@ SUITES=("bookworm main" "bookworm-updates main")
 SECURITY="bookworm-security main"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
-log() { echo "pi_check: $*" >&2; }
+log() { echo "pi_check: [$((SECONDS - ${START:-0}))s] $*" >&2; }
 die() { echo "pi_check: error: $*" >&2; exit 1; }
 usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 # run_quiet NAME CMD...: output to $LOGS/NAME.log, shown (and fatal) only when CMD fails.
@@ -196,8 +196,25 @@ PIP_WHL=$(ls "$ROOT"/usr/share/python-wheels/pip-*.whl | head -1)
 apip() { emu "$EMU_CPU" "$AVENV/bin/python" "$PIP_WHL/pip" "$@"; }
 # --only-binary: a Pi gets wheels; building from source under emulation would prove nothing.
 # --no-compile: byte-compiling numpy under the emulator costs time and proves nothing either.
-run_quiet aarch64-pip-deps apip install --no-compile --only-binary=:all: -c "$CONSTRAINTS" "$WHEEL"
-run_quiet aarch64-pip-kws apip install --no-compile --no-deps --force-reinstall "$WHEEL"
+# The wheel's content (not its zip timestamps) plus the pins: when unchanged since the last run, the
+# venv already holds exactly this, and the emulated pip (half a minute) is skipped.
+want=$("$HOST_PY" - "$WHEEL" "$CONSTRAINTS" <<'EOF'
+import hashlib, sys, zipfile
+h = hashlib.sha256(open(sys.argv[2], "rb").read())
+with zipfile.ZipFile(sys.argv[1]) as z:
+    for name in sorted(z.namelist()):
+        h.update(name.encode() + b"\0" + z.read(name))
+print(h.hexdigest()[:16])
+EOF
+)
+if [ "$(cat "$AVENV/.kws-stamp" 2>/dev/null)" = "$want" ]; then
+  log "    aarch64 venv holds this wheel already"
+else
+  rm -f "$AVENV/.kws-stamp"
+  run_quiet aarch64-pip-deps apip install --no-compile --only-binary=:all: -c "$CONSTRAINTS" "$WHEEL"
+  run_quiet aarch64-pip-kws apip install --no-compile --no-deps --force-reinstall "$WHEEL"
+  echo "$want" > "$AVENV/.kws-stamp"
+fi
 [ -f "$AVENV/bin/kws-listen" ] || die "pip did not install kws-listen into $AVENV"
 
 # --- 4. x86-64 reference venv: same wheel, same onnxruntime, no torch ---------------------------
@@ -207,8 +224,12 @@ if [ ! -x "$XVENV/bin/python" ]; then
 else
   log "4/6 x86-64 reference venv: reusing $XVENV"
 fi
-run_quiet x86-pip-deps "$XVENV/bin/python" -m pip install --only-binary=:all: -c "$CONSTRAINTS" "$WHEEL"
-run_quiet x86-pip-kws "$XVENV/bin/python" -m pip install --no-deps --force-reinstall "$WHEEL"
+if [ "$(cat "$XVENV/.kws-stamp" 2>/dev/null)" != "$want" ]; then
+  rm -f "$XVENV/.kws-stamp"
+  run_quiet x86-pip-deps "$XVENV/bin/python" -m pip install --only-binary=:all: -c "$CONSTRAINTS" "$WHEEL"
+  run_quiet x86-pip-kws "$XVENV/bin/python" -m pip install --no-deps --force-reinstall "$WHEEL"
+  echo "$want" > "$XVENV/.kws-stamp"
+fi
 [ -x "$XVENV/bin/kws-listen" ] || die "pip did not install kws-listen into $XVENV"
 
 # --- 5. environment reports: aarch64, no torch, the libraries load ------------------------------
