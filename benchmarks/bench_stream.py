@@ -159,6 +159,61 @@ def measure_startup(model: str, wav: str, runs: int = 5) -> list[float]:
     return out
 
 
+def labelled_clips(clips: Path | None, data: Path, labels: list[str]) -> list[tuple[str, Path]]:
+    """(label, path) of the keyword clips for the hop sweep: a dataset's testing_list.txt, or
+    the real clips in data/speech_real. `_unknown_` clips become `other` speech."""
+    if clips is not None:
+        listing = clips / "testing_list.txt"
+        paths = ([clips / line.strip() for line in listing.read_text().splitlines() if line.strip()]
+                 if listing.is_file() else sorted(clips.glob("*/*.wav")))
+    else:
+        paths = sorted((data / "speech_real").glob("*/*.wav"))
+    out = []
+    for path in paths:
+        word = path.parent.name
+        if word in labels and not word.startswith("_"):
+            out.append((word, path))
+        elif word.startswith("_"):
+            out.append(("other", path))
+    return out
+
+
+def hop_sweep(model: str, clips: Path | None, data: Path, hops: list[int], threshold: float | None = None,
+              seed: int = 0) -> None:
+    """Keyword recall, false alarms and cost of each hop on one labelled stream."""
+    from kws_edge.audio import load_16k
+    from kws_edge.labelled_stream import Piece, build_stream, write_stream
+    from kws_edge.onnx_model import load_model
+    from kws_edge.stream_eval import evaluate_stream_file
+
+    m = load_model(model)
+    items = labelled_clips(clips, data, m.labels)
+    pieces = [Piece(load_16k(path), label) for label, path in items]
+    rng = np.random.default_rng(seed)
+    pieces = [pieces[i] for i in rng.permutation(len(pieces))]
+    noise = np.concatenate([load_16k(p) for p in sorted((data / "background_noise").glob("*.wav"))])
+    noise_dbfs = 10 * np.log10(np.mean(noise.astype(np.float64) ** 2))
+    audio, rows = build_stream(pieces, background=noise, background_dbfs=noise_dbfs, gap_s=(1.0, 3.0),
+                               seed=seed)
+    n_kw = sum(r.label != "other" for r in rows)
+    source = clips if clips is not None else data / "speech_real"
+    print(f"hop sweep: {len(audio) / 16000 / 60:.1f} min stream, {n_kw} keyword clips + "
+          f"{len(rows) - n_kw} other-speech clips from {source}, over real noise; model {model}, "
+          f"threshold {threshold if threshold is not None else 'default'}")
+    print(f"{'hop ms':>6}{'vad':>8}{'recall':>8}{'FA/h':>8}{'wrong':>7}{'lat med':>9}{'lat p90':>9}"
+          f"{'windows':>9}{'wall s':>8}")
+    with tempfile.TemporaryDirectory() as tmp:
+        wav, csv_path = write_stream(audio, rows, Path(tmp) / "s.wav", Path(tmp) / "s.csv")
+        for hop in hops:
+            for vad in ("energy", "off"):
+                t = time.perf_counter()
+                r = evaluate_stream_file(model, wav, csv_path, hop_ms=hop, vad=vad, threshold=threshold)
+                wall = time.perf_counter() - t
+                print(f"{hop:>6}{vad:>8}{r['recall']:>8.3f}{r['false_alarms_per_hour']:>8.0f}"
+                      f"{r['wrong_word']:>7}{r['latency_median_s']!s:>9}{r['latency_p90_s']!s:>9}"
+                      f"{r['windows_scored']:>9}{wall:>8.2f}", flush=True)
+
+
 def run_child(args: list[str]) -> dict:
     cmd = [sys.executable, __file__, "--child", json.dumps(args)]
     if sys.platform.startswith("linux"):
@@ -176,6 +231,14 @@ def main() -> int:
     p.add_argument("--minutes", type=float, default=60.0, help="stream length (default 60)")
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     p.add_argument("--repeat", type=int, default=1, help="runs per configuration; the fastest counts")
+    p.add_argument("--hop-sweep", action="store_true",
+                   help="instead: keyword recall / false alarms / cost for several --hop-ms values")
+    p.add_argument("--hops", default="50,100,200,250,500", help="hops for --hop-sweep (ms)")
+    p.add_argument("--clips", type=Path,
+                   help="for --hop-sweep: a <word>/*.wav dataset (its testing_list.txt if present); "
+                        "default: the real clips in DATA/speech_real")
+    p.add_argument("--threshold", type=float,
+                   help="for --hop-sweep: detection threshold (default: the model's)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -190,6 +253,9 @@ def main() -> int:
 
         model = str(base_model_path())
     naive_model = args.naive_model or model
+    if args.hop_sweep:
+        hop_sweep(model, args.clips, args.data, [int(h) for h in args.hops.split(",")], args.threshold)
+        return 0
     from kws_edge.onnx_model import load_model
 
     m = load_model(model)
