@@ -3,9 +3,10 @@
 Choices, measured with benchmarks/bench_infer.py and the sweep in docs/export.md (batch 1, one
 thread): the RMS normalisation stays float (quantizing raw audio before it is normalised would
 throw quiet recordings onto a handful of int8 levels); single-channel convs (an unfolded
-resampler) stay float because onnxruntime's int8 conv is slower than fp32 for them; Conv, Gemm,
-MaxPool and Relu are quantized with per-channel weights, uint8 activations, QDQ format and
-min/max calibration. onnxruntime fuses the QDQ pairs into QLinearConv/QGemm at load time.
+resampler) stay float because onnxruntime's int8 conv is slower than fp32 for them; the small
+classifier head stays float; Conv, MaxPool and Relu are quantized with per-channel weights, uint8
+activations, QDQ format and min/max calibration. onnxruntime fuses the QDQ pairs into QLinearConv
+at load time.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from .onnx_export import check_graph, read_metadata, set_metadata, strip_debug_i
 
 log = logging.getLogger(__name__)
 
-QUANTIZED_OPS = ("Conv", "Gemm", "MaxPool", "Relu")
+# Gemm (the 64 -> C classifier) stays float: quantizing it adds a Quantize/Dequantize pair for a
+# ~2k-MAC op, and its int8 logits flipped more top-1 decisions on real speech (bench --sweep).
+QUANTIZED_OPS = ("Conv", "MaxPool", "Relu")
 
 
 @dataclass(frozen=True)
@@ -102,10 +105,12 @@ def quantize_int8(fp32: onnx.ModelProto, calibration: np.ndarray, n_classes: int
     with tempfile.TemporaryDirectory(prefix="kws-quant-") as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         onnx.save(model, str(src))
+        # One window per calibration batch: onnxruntime's histogram calibrators (percentile,
+        # entropy) fail on a ragged last batch, and this model runs a window in microseconds.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             quantize_static(
-                str(src), str(dst), WindowReader(calibration),
+                str(src), str(dst), WindowReader(calibration, batch=1),
                 quant_format=quant_format, activation_type=act_type, weight_type=QuantType.QInt8,
                 per_channel=options.per_channel, reduce_range=options.reduce_range,
                 op_types_to_quantize=list(options.op_types) or None, nodes_to_exclude=exclude,
