@@ -109,7 +109,9 @@ def _main(argv: list[str] | None) -> int:
     if args.input:
         from .sources import FileSource
 
-        source = FileSource(args.input, spotter.sample_rate, realtime=args.realtime)
+        # Paced files arrive in microphone-sized blocks; fast ones in 1-s blocks.
+        source = FileSource(args.input, spotter.sample_rate, realtime=args.realtime,
+                            chunk_ms=100 if args.realtime else 1000)
     else:
         from .sources import MicrophoneSource
 

@@ -103,7 +103,8 @@ def test_list_devices_never_tracebacks():
         assert res.returncode in (1, 2) and len(res.stderr.strip().splitlines()) == 1
 
 
-def test_realtime_is_paced_and_sigterm_stops_cleanly(files):
+@pytest.mark.parametrize("sig,word", [(signal.SIGTERM, "terminated"), (signal.SIGINT, "interrupted")])
+def test_realtime_is_paced_and_signals_stop_cleanly(files, sig, word):
     long = files["dir"] / "long.wav"
     write_wav(long, np.concatenate([noise(1.0, 0.005, 1), tone(1000, 0.6), noise(8.0, 0.005, 2)]))
     proc = subprocess.Popen([*LISTEN, "--model", str(files["model"]), "--input", str(long), "--realtime"],
@@ -112,12 +113,12 @@ def test_realtime_is_paced_and_sigterm_stops_cleanly(files):
     first = proc.stdout.readline()  # the tone fires ~2 s into the stream: real time, not instantly
     t_first = time.monotonic()
     assert " yes " in first
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     summary = err.strip().splitlines()[-1]
-    assert summary.startswith("kws-listen: terminated: 1 detections")
+    assert summary.startswith(f"kws-listen: {word}: 1 detections")
     listened = float(re.search(r"([\d.]+) s listened", summary).group(1))
     assert 1.5 <= listened < 6.0
     assert time.monotonic() - t_first < 10
@@ -128,3 +129,15 @@ def test_duration_stops_early(files, capsys):
     out, err = capsys.readouterr()
     assert "2.5 s listened" in err and "--duration" in err
     assert [line.split()[1] for line in out.strip().splitlines()] == ["yes"]
+
+
+def test_default_model_is_the_shipped_base(files, capsys):
+    from kws_edge.models import BASE_ONNX
+
+    rc = main(["--input", str(files["wav"])])
+    out, err = capsys.readouterr()
+    if BASE_ONNX.is_file():
+        assert rc == 0 and "listened" in err
+    else:
+        assert rc == 2
+        _one_line_error(err, r"base\.onnx: the shipped base model is missing")

@@ -180,3 +180,10 @@ def test_lost_sound_server_ends_with_an_error_not_a_hang(assets):
     finally:
         subprocess.run(["bash", str(REPO / "scripts" / "virtual_mic.sh")], check=True, timeout=60,
                        capture_output=True)
+
+
+def test_list_devices_shows_the_virtual_microphone():
+    res = subprocess.run([sys.executable, "-m", "kws_edge.listen_cli", "--list-devices"], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert any(line.split()[1:2] == [DEVICE] or f" {DEVICE} " in line for line in res.stdout.splitlines())
