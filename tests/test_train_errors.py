@@ -128,6 +128,7 @@ def test_bad_flags(tone_data, tmp_path):
     assert_one_line_error(proc, "kws-train", "nothing to resume")
 
 
+@pytest.mark.skipif(os.name != "posix", reason="needs POSIX SIGINT delivery")
 def test_ctrl_c_then_resume(tone_data, tmp_path):
     out = tmp_path / "out"
     cmd = [PY, "-m", "kws_edge.training.train_cli", "--data", str(tone_data), "--out", str(out),
@@ -162,7 +163,6 @@ def test_eval_errors(tone_data, tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
 
 
-@pytest.mark.skipif(os.name != "posix", reason="SIGINT delivery")
 def test_help_texts():
     for module, words in (("train_cli", ["--init", "--freeze", "--resume", "SKIPPED", "ERROR"]),
                           ("eval_cli", ["--model", "--split", "--stream", "--truth"])):
