@@ -31,9 +31,9 @@ PREFIX = "kws"
 # files leave room for ~115 more once the unusable mbrola voices (`mb/`) are left out.
 _GENERATOR_SEED = 20261124
 _GROUPS = {  # share, formant scale (vocal-tract length), base pitch Hz
-    "male": (0.45, (0.86, 1.02), (70.0, 140.0)),
-    "female": (0.43, (1.02, 1.18), (150.0, 240.0)),
-    "child": (0.12, (1.15, 1.30), (210.0, 320.0)),
+    "male": (0.5, (0.86, 1.02), (70.0, 140.0)),
+    "female": (0.4, (1.02, 1.15), (150.0, 240.0)),
+    "child": (0.1, (1.12, 1.25), (210.0, 320.0)),
 }
 
 
@@ -56,14 +56,17 @@ def variant_text(name: str) -> str:
     lines = ["language variant", f"name {name}", f"gender {'male' if group == 'male' else 'female'}",
              f"pitch {base:.0f} {base * rng.uniform(1.3, 2.0):.0f}"]
     for k in range(9):
-        # Formants 1-5 carry the vocal-tract length; a little jitter each so no two match.
+        # Formants 1-5 carry the vocal-tract length; a little jitter each so no two match. Upper
+        # formants stay at or below stock strength: louder ones made the voices far brighter than
+        # real speech (synth_compare: +10 dB at 3-4 kHz).
         freq = scale * rng.uniform(0.95, 1.05) * 100 if 1 <= k <= 5 else 100
-        lines.append(f"formant {k} {freq:.0f} {rng.uniform(80, 125):.0f} {rng.uniform(80, 150):.0f}")
+        height = rng.uniform(*((90, 125) if k <= 2 else (55, 95) if k <= 5 else (50, 90)))
+        lines.append(f"formant {k} {freq:.0f} {height:.0f} {rng.uniform(80, 150):.0f}")
     if rng.random() < 0.4:
         lines.append("breath " + " ".join(str(int(x)) for x in rng.integers(0, 4, 8)))
     lines.append(f"roughness {int(rng.integers(0, 5))}")
     lines.append(f"voicing {rng.uniform(80, 120):.0f}")
-    lines.append(f"consonants {rng.uniform(80, 130):.0f} {rng.uniform(80, 130):.0f}")
+    lines.append(f"consonants {rng.uniform(70, 110):.0f} {rng.uniform(70, 110):.0f}")
     return "\n".join(lines) + "\n"
 
 
