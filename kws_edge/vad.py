@@ -169,16 +169,20 @@ class EnergyVad(_FramedVad):
         power = np.square(frames, dtype=np.float64).mean(axis=1)
         k = self.options.smooth_frames
         if k > 1:
-            # Causal moving average carrying the last k-1 powers across chunks; before k frames
-            # have been seen, average what there is.
+            # Causal moving average carrying the last k-1 powers across chunks. Every output sums
+            # the same k values in the same order however the stream was chunked (bit-identical).
             history = np.concatenate([self._recent[len(self._recent) - self._n_recent:], power])
-            csum = np.concatenate([[0.0], np.cumsum(history)])
-            idx = np.arange(self._n_recent, len(history)) + 1
-            lo = np.maximum(0, idx - k)
-            power = (csum[idx] - csum[lo]) / (idx - lo)
+            smoothed = np.empty(len(power))
+            partial = min(len(power), max(0, k - 1 - self._n_recent))
+            for j in range(partial):  # stream start: fewer than k frames so far
+                smoothed[j] = history[:self._n_recent + j + 1].sum() / (self._n_recent + j + 1)
+            if partial < len(power):
+                windows = np.lib.stride_tricks.sliding_window_view(history, k)
+                smoothed[partial:] = windows[self._n_recent + partial - k + 1:].sum(axis=1) / k
             keep = history[-(k - 1):]
             self._recent[len(self._recent) - len(keep):] = keep
-            self._n_recent = min(k - 1, self._n_recent + len(keep))
+            self._n_recent = len(keep)
+            power = smoothed
         return 10.0 * np.log10(power + 1e-12)
 
     def _decide(self, frames: np.ndarray) -> np.ndarray:

@@ -124,3 +124,30 @@ def test_webrtc_missing_package_is_a_clear_error(monkeypatch):
 
     with pytest.raises(KwsError, match="pip install webrtcvad-wheels"):
         WebRtcVad()
+
+
+def test_smoothed_levels_are_bit_identical_across_chunkings():
+    """The level the decisions use: a causal mean power over 5 frames, exact whatever the chunking."""
+    rng = np.random.default_rng(0)
+    audio = np.concatenate([rng.normal(0, 0.01, 8000), rng.normal(0, 0.3, 3200),
+                            rng.normal(0, 0.01, 8000)]).astype(np.float32)
+
+    class Recording(EnergyVad):
+        def _levels(self, frames):
+            levels = super()._levels(frames)
+            self.seen.append(levels)
+            return levels
+
+    def levels(chunk):
+        vad = Recording()
+        vad.seen = []
+        for i in range(0, len(audio), chunk):
+            vad.process(audio[i:i + chunk])
+        return np.concatenate(vad.seen)
+
+    whole = levels(len(audio))
+    power = np.square(audio[:len(audio) // FRAME * FRAME].reshape(-1, FRAME).astype(np.float64)).mean(axis=1)
+    expect = np.array([power[max(0, i - 4):i + 1].mean() for i in range(len(power))])
+    np.testing.assert_allclose(10 ** (whole / 10), expect + 1e-12, rtol=1e-9)
+    for chunk in (1, 160, 500, 1600, 3000):
+        assert np.array_equal(levels(chunk), whole), chunk
