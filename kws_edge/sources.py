@@ -243,6 +243,8 @@ class MicrophoneSource:
                 continue
             waited = 0.0
             self._blocks += 1
+            if self._blocks == 1:
+                log.debug("first audio block from %r", self.device_name)
             self._maybe_warn()
             out = self._resample(block)
             if len(out):
