@@ -7,12 +7,18 @@ Each folder is a `<word>/*.wav` dataset (the `_unknown_` folder is skipped); a f
 given as `DIR:GLOB` to pick some speakers, e.g. `/tmp/synth:*/81a86515_*` for one voice's clips.
 Printed per dataset: medians [10th-90th percentile] and the distance of its long-term average
 spectrum (1/3-octave bands, level-normalised) to the first dataset's, in dB.
+
+`--asr` adds closed-set word accuracy by pocketsphinx's en-US acoustic model (trained on human
+speech; `pip install pocketsphinx`): a rough "does this sound like people saying the word" score.
+The grammar holds only the first dataset's words.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -64,10 +70,44 @@ def dataset_files(spec: str) -> list[Path]:
     return files
 
 
-def summarise(spec: str, limit: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    files = dataset_files(spec)
+def _pick(files: list[Path], limit: int) -> list[Path]:
     if len(files) > limit:
         files = [files[i] for i in np.linspace(0, len(files) - 1, limit).astype(int)]
+    return files
+
+
+class ClosedSetAsr:
+    """pocketsphinx restricted to a word list (JSGF grammar)."""
+
+    def __init__(self, words: list[str], workdir: Path):
+        try:
+            from pocketsphinx import Decoder, get_model_path
+        except ImportError:
+            raise KwsError("--asr needs pocketsphinx: pip install pocketsphinx") from None
+        grammar = workdir / "words.gram"
+        grammar.write_text("#JSGF V1.0;\ngrammar w;\npublic <w> = " + " | ".join(words) + " ;\n")
+        model = Path(get_model_path()) / "en-us"
+        self.decoder = Decoder(hmm=str(model / "en-us"), dict=str(model / "cmudict-en-us.dict"),
+                               jsgf=str(grammar), samprate=SAMPLE_RATE, logfn=os.devnull)
+        self.words = set(words)
+
+    def accuracy(self, files: list[Path]) -> float:
+        hits = total = 0
+        for p in files:
+            if p.parent.name not in self.words:
+                continue
+            pcm = (np.clip(load_16k(p), -1.0, 1.0) * 32767).astype(np.int16)
+            self.decoder.start_utt()
+            self.decoder.process_raw(pcm.tobytes(), full_utt=True)
+            self.decoder.end_utt()
+            hyp = self.decoder.hyp()
+            hits += int(hyp is not None and hyp.hypstr == p.parent.name)
+            total += 1
+        return hits / total if total else float("nan")
+
+
+def summarise(spec: str, limit: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    files = _pick(dataset_files(spec), limit)
     stats: dict[str, list[float]] = {}
     spectra = []
     for p in files:
@@ -87,14 +127,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("datasets", nargs="+", metavar="DIR[:GLOB]",
                    help="first = the reference (real speech); the others are compared with it")
     p.add_argument("--limit", type=int, default=400, help="clips per dataset at most (default 400)")
+    p.add_argument("--asr", action="store_true", help="also score closed-set recognition (pocketsphinx)")
     args = p.parse_args(argv)
     setup_logging()
 
     def body() -> int:
         ref_spec = None
         ltas_rows: list[tuple[str, np.ndarray]] = []
+        asr = None
+        if args.asr:
+            ref_words = sorted({p.parent.name for p in dataset_files(args.datasets[0])})
+            asr = ClosedSetAsr(ref_words, Path(tempfile.mkdtemp(prefix="synth_compare-")))
         print(f"{'dataset':44s} {'n':>4s}  {'peak dBFS':>17s}  {'rms dBFS':>17s}  {'speech s':>16s}  "
-              f"{'floor dB':>17s}  LTAS dist dB")
+              f"{'floor dB':>17s}  LTAS dist dB" + ("  ASR acc" if asr else ""))
         for spec in args.datasets:
             stats, ltas = summarise(spec, args.limit)
             if ref_spec is None:
@@ -105,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
                 fmt = "{:5.2f} [{:4.2f}-{:4.2f}]" if key == "speech_s" else "{:5.1f} [{:5.1f}-{:5.1f}]"
                 cells.append(fmt.format(q50, q10, q90))
             dist = float(np.sqrt(np.mean((ltas - ref_spec) ** 2)))
-            print(f"{spec[-44:]:44s} {len(stats['peak_dbfs']):4d}  " + "  ".join(cells) + f"  {dist:5.2f}")
+            acc = f"  {asr.accuracy(_pick(dataset_files(spec), args.limit)):7.2f}" if asr else ""
+            row = f"{spec[-44:]:44s} {len(stats['peak_dbfs']):4d}  " + "  ".join(cells)
+            print(f"{row}  {dist:5.2f}{acc}")
             ltas_rows.append((spec, ltas - ref_spec))
         print("\nLTAS minus the reference's, dB per 1/3 octave (centres in Hz):")
         print(f"{'':30s}" + "".join(f"{f:>5.0f}" for f in BANDS_HZ))
