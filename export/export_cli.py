@@ -143,6 +143,8 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     ckpt_path = resolve_checkpoint_path(args.checkpoint)
+    if out.resolve() == ckpt_path.resolve():
+        raise KwsError(f"{out}: -o/--output would overwrite the checkpoint")
     ckpt = load_checkpoint(args.checkpoint)
     model = model_from_checkpoint(ckpt, ckpt_path)
     labels = [str(x) for x in ckpt["labels"]]

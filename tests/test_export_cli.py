@@ -96,6 +96,22 @@ def test_calibration_data_without_usable_audio(ckpt_dir, tmp_path):
     assert _files(tmp_path) == before
 
 
+def test_parity_failure_writes_nothing(ckpt_dir, tmp_path):
+    """A zero tolerance cannot be met by any float graph: the self-check must stop the export."""
+    res = _run(str(ckpt_dir / "ok.pt"), "-o", str(tmp_path / "m.onnx"), "--parity-tolerance", "0",
+               cwd=tmp_path)
+    _assert_one_line_error(res, "disagrees with PyTorch")
+    assert _files(tmp_path) == set()
+
+
+def test_output_over_the_checkpoint_is_refused(ckpt_dir, tmp_path):
+    ckpt = tmp_path / "model.pt"
+    ckpt.write_bytes((ckpt_dir / "ok.pt").read_bytes())
+    res = _run(str(ckpt), "-o", str(ckpt), cwd=tmp_path)
+    _assert_one_line_error(res, "would overwrite the checkpoint")
+    assert ckpt.read_bytes() == (ckpt_dir / "ok.pt").read_bytes()
+
+
 def test_report_needs_quantize(ckpt_dir, tmp_path):
     res = _run(str(ckpt_dir / "ok.pt"), "-o", str(tmp_path / "m.onnx"), "--report", str(tmp_path / "r.json"),
                cwd=tmp_path)
