@@ -238,10 +238,13 @@ class KeywordSpotter:
 def spot_file(path: str | Path, model: OnnxModel | str | Path | None = None,
               options: SpotterOptions | None = None, realtime: bool = False,
               chunk_ms: int = 1000) -> Iterator[Detection]:
-    """Events in an audio file (any format/rate/channels soundfile reads), streamed in chunks."""
+    """Events in an audio file (any format/rate/channels soundfile reads), streamed in chunks.
+
+    Without `options`, windows are scored 16 per model call (same events, faster).
+    """
     from .sources import FileSource
 
-    spotter = KeywordSpotter(model, options)
+    spotter = KeywordSpotter(model, options or SpotterOptions(batch_windows=16))
     with FileSource(path, spotter.sample_rate, chunk_ms=chunk_ms, realtime=realtime) as source:
         yield from spotter.run(iter(source))
 
