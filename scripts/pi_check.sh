@@ -24,7 +24,8 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 PI=${KWS_PI_DIR:-$REPO/.pi}
-MODEL=kws_edge/models/base.onnx
+DEFAULT_MODEL=kws_edge/models/base.onnx
+MODEL=$DEFAULT_MODEL
 INPUT=""
 CPUS="cortex-a72 cortex-a76"
 SCORE_TOL=0.02
@@ -72,6 +73,9 @@ if [ -z "$INPUT" ]; then
   fi
 fi
 [ -f "$MODEL" ] || die "$MODEL: model not found (the shipped int8 model, or pass --model)"
+# The shipped model is checked the way a Pi user runs it: kws-listen without --model, loading the
+# copy inside the installed wheel (which proves the wheel carries it).
+[ "$MODEL" -ef "$DEFAULT_MODEL" ] && USE_PACKAGED_MODEL=1 || USE_PACKAGED_MODEL=0
 [ -f "$INPUT" ] || die "$INPUT: recording not found (pass --input)"
 MODEL=$(cd "$(dirname "$MODEL")" && pwd)/$(basename "$MODEL")
 INPUT=$(cd "$(dirname "$INPUT")" && pwd)/$(basename "$INPUT")
@@ -169,13 +173,17 @@ log "2/6 building the kws-edge wheel from this tree"
 rm -rf "$PI/src" "$PI/wheels"; mkdir -p "$PI/src" "$PI/wheels"
 if git -C "$REPO" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   # Tracked files plus new, not ignored ones: the tree as it stands, never .venv/.pi/build output.
-  git -C "$REPO" ls-files -z -co --exclude-standard | (cd "$REPO" && xargs -0 cp --parents -t "$PI/src")
+  # (A tracked file someone just deleted is skipped rather than failing the copy.)
+  git -C "$REPO" ls-files -z -co --exclude-standard \
+    | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
+    | xargs -0 -r cp --parents -t "$PI/src"
 else
   tar -C "$REPO" --exclude=./.venv --exclude=./.pi --exclude=./build --exclude=./runs -cf - . | tar -C "$PI/src" -xf -
 fi
 run_quiet wheel "$HOST_PY" -m pip wheel --no-deps -w "$PI/wheels" "$PI/src"
-WHEEL=$(ls "$PI"/wheels/kws_edge-*.whl 2>/dev/null | head -1)
-[ -n "$WHEEL" ] || die "building the kws-edge wheel failed"
+wheels=("$PI"/wheels/kws_edge-*.whl)
+WHEEL=${wheels[0]}
+[ -f "$WHEEL" ] || die "building the kws-edge wheel failed"
 "$HOST_PY" - "$WHEEL" <<'EOF' || die "the wheel lacks the runtime (kws_edge/listen_cli.py)"
 import sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
@@ -192,7 +200,9 @@ else
 fi
 # ensurepip would re-execute the interpreter, which qemu-user cannot do without binfmt_misc; pip
 # runs just as well straight from Debian's own pip wheel (python3-pip-whl).
-PIP_WHL=$(ls "$ROOT"/usr/share/python-wheels/pip-*.whl | head -1)
+pip_wheels=("$ROOT"/usr/share/python-wheels/pip-*.whl)
+PIP_WHL=${pip_wheels[0]}
+[ -f "$PIP_WHL" ] || die "Debian's pip wheel (python3-pip-whl) is missing from $ROOT"
 apip() { emu "$EMU_CPU" "$AVENV/bin/python" "$PIP_WHL/pip" "$@"; }
 # --only-binary: a Pi gets wheels; building from source under emulation would prove nothing.
 # --no-compile: byte-compiling numpy under the emulator costs time and proves nothing either.
@@ -243,7 +253,12 @@ log "5/6 environment"
 
 # --- 6. the same recording through kws-listen on both ISAs, then compare ------------------------
 log "6/6 kws-listen --model $(basename "$MODEL") --input $(basename "$INPUT") --json ${LISTEN_ARGS[*]}"
-listen_args=(--model "$MODEL" --input "$INPUT" --json "${LISTEN_ARGS[@]}")
+if [ "$USE_PACKAGED_MODEL" = 1 ]; then
+  listen_args=(--input "$INPUT" --json "${LISTEN_ARGS[@]}")
+  log "    (the shipped model, loaded from each venv's installed kws_edge/models/base.onnx)"
+else
+  listen_args=(--model "$MODEL" --input "$INPUT" --json "${LISTEN_ARGS[@]}")
+fi
 # Run from $OUT so that the runtime is imported from the venvs, never from this tree.
 cd "$OUT"
 t0=$SECONDS
