@@ -199,7 +199,9 @@ def _speech(job: ClipJob, rng: np.random.Generator) -> np.ndarray:
     audio = fx.trim_silence(audio)
     if audio.size == 0:
         raise KwsError(f"{voice.spec}: synthesised silence for {job.text!r}")
-    audio = fx.tape_speed(audio, rng.uniform(*_WORKER["ranges"].tape))
+    ranges = _WORKER["ranges"]
+    tape = ranges.flite_tape if voice.engine == "flite" else ranges.tape
+    audio = fx.tape_speed(audio, rng.uniform(*tape))
     if job.kind == "partial":
         keep = max(int(audio.shape[0] * rng.uniform(*PARTIAL_KEEP)), SAMPLE_RATE // 20)
         audio = audio[:keep] if rng.random() < 0.5 else audio[-keep:]

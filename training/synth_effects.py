@@ -146,12 +146,15 @@ class EffectRanges:
     snr_db: tuple[float, float] = (8.0, 50.0)
     peak_dbfs: tuple[float, float] = (-19.0, -0.5)
     tape: tuple[float, float] = (0.92, 1.08)
+    # flite has only five voices: a wider tape-speed range shifts their formants and pitch
+    # together (like a shorter or longer vocal tract), making more distinct speakers of each.
+    flite_tape: tuple[float, float] = (0.85, 1.17)
 
     @classmethod
     def dry(cls) -> EffectRanges:
         """The engines' own sound: no room, microphone, noise or speed change; peak -3 dBFS."""
         return cls(p_reverb=0.0, p_mic=0.0, p_clean=1.0, clean_snr_db=(90.0, 90.0),
-                   peak_dbfs=(-3.0, -3.0), tape=(1.0, 1.0))
+                   peak_dbfs=(-3.0, -3.0), tape=(1.0, 1.0), flite_tape=(1.0, 1.0))
 
 
 def background(rng: np.random.Generator, n: int, bank: NoiseBank | None, p_real: float) -> np.ndarray:
