@@ -4,7 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --dev
-if [ -f scripts/virtual_mic.sh ]; then
+# The live-audio tests listen through a PulseAudio null sink. In CI a broken virtual mic is a
+# failure; on a developer's machine those tests skip with a reason instead.
+if [ "${CI:-}" = "true" ]; then
+  bash scripts/virtual_mic.sh
+else
   bash scripts/virtual_mic.sh || echo "test: virtual microphone unavailable; live-audio tests will skip" >&2
 fi
 .venv/bin/ruff check .
