@@ -156,6 +156,19 @@ SWEEP = {
 }
 
 
+def dynamic_int8(model: onnx.ModelProto) -> onnx.ModelProto:
+    """onnxruntime's dynamic quantization (weights int8, activations quantized at run time)."""
+    import tempfile
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "in.onnx", Path(tmp) / "out.onnx"
+        onnx.save(model, str(src))
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True)
+        return onnx.load(str(dst))
+
+
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -224,18 +237,19 @@ def run(args: argparse.Namespace) -> int:
         every_conv = replace(QuantOptions(), keep_single_channel_convs_float=False)
         variants["resampler conv quantized too (unfolded)"] = quantize_int8(
             fp32_plain, cal.x, len(labels), window, every_conv)
+        variants["dynamic int8 (quantize_dynamic, no calibration)"] = dynamic_int8(fp32)
         variants["fp32 reference"] = fp32
         sweep_lat = interleaved_latency({k: ort_runner(m) for k, m in variants.items()}, held.x,
                                         max(100, args.repeats // 2))
         ref = sweep_lat["fp32 reference"]["median_s"]
-        print(f"{'variant':42s} {'median us':>9s} {'vs fp32':>8s} {'KB':>6s} {'acc':>6s} {'agree':>6s}")
+        print(f"{'variant':48s} {'median us':>9s} {'vs fp32':>8s} {'KB':>6s} {'acc':>6s} {'agree':>6s}")
         rows = {}
         for name, m in variants.items():
             a, top = accuracy(m, held.x, held.y)
             med = sweep_lat[name]["median_s"]
             rows[name] = {"median_s": med, "speedup": ref / med, "size_bytes": len(m.SerializeToString()),
                           "accuracy": a, "agreement": float((top == acc["fp32"][1]).mean())}
-            print(f"{name:42s} {1e6 * med:9.1f} {ref / med:7.2f}x {rows[name]['size_bytes'] / 1024:6.1f} "
+            print(f"{name:48s} {1e6 * med:9.1f} {ref / med:7.2f}x {rows[name]['size_bytes'] / 1024:6.1f} "
                   f"{100 * a:5.1f}% {100 * rows[name]['agreement']:5.1f}%")
         result["sweep"] = rows
 
