@@ -85,7 +85,8 @@ def _make_split(index: DatasetIndex, key_class: dict[str, str],
 
 def prepare_dataset(path: str | Path, *, words: Sequence[str] | None = None, seed: int = 0,
                     split_file: str | Path | None = None, noise_dir: str | Path | None = None,
-                    synth_reject: bool = True, progress: bool = False) -> PreparedData:
+                    synth_reject: bool = True, reject_ratio: float = 1.5,
+                    progress: bool = False) -> PreparedData:
     """Scan, split, decode and (when the data has none) synthesise the reject class."""
     index = scan_dataset(path)
     labels = labels_for(choose_words(index, words))
@@ -138,19 +139,19 @@ def prepare_dataset(path: str | Path, *, words: Sequence[str] | None = None, see
     data = PreparedData(labels=labels, x=xs, y=ys, noise=noise, split=split, split_source=source,
                         layout=index.layout, skipped=len(skipped))
     if synth_reject:
-        _add_reject(data, seed)
+        _add_reject(data, seed, reject_ratio)
     return data
 
 
-def _add_reject(data: PreparedData, seed: int) -> None:
-    """Top the reject class up to 1.5x the median keyword class, in train and val (never test)."""
+def _add_reject(data: PreparedData, seed: int, ratio: float) -> None:
+    """Top the reject class up to `ratio` x the median keyword class, in train and val (never test)."""
     unk = data.labels.index(UNKNOWN_LABEL)
     for offset, s in enumerate(("train", "val")):
         y = data.y[s]
         words = y[y != unk]
         if len(words) == 0:
             continue
-        target = int(1.5 * np.median(np.bincount(words)[np.bincount(words) > 0]))
+        target = int(ratio * np.median(np.bincount(words)[np.bincount(words) > 0]))
         need = target - int((y == unk).sum())
         if need <= 0:
             continue

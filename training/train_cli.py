@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "the generated reject class")
     p.add_argument("--no-reject-synthesis", action="store_true",
                    help="do not generate _unknown_ clips when the dataset has none")
+    p.add_argument("--reject-ratio", type=float, default=1.5, metavar="F",
+                   help="generate _unknown_ clips up to F x the median word class (default 1.5)")
     p.add_argument("--split-file", metavar="JSON", help="reuse a split.json instead of making a new split")
     p.add_argument("--device", default="auto", help="auto (GPU if present), cpu or cuda (default: auto)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: one per core)")
@@ -165,6 +167,7 @@ def train(args: argparse.Namespace) -> int:
     t_load = time.perf_counter()
     data = prepare_dataset(args.data, words=words, seed=args.seed, split_file=args.split_file,
                            noise_dir=args.noise, synth_reject=not args.no_reject_synthesis,
+                           reject_ratio=args.reject_ratio,
                            progress=dist.main)
     load_seconds = time.perf_counter() - t_load
     counts = {s: int(len(data.y[s])) for s in data.y}
