@@ -177,6 +177,7 @@ def test_flite_missing_warns_and_uses_espeak_only(tmp_path: Path) -> None:
     (["--noise", "{tmp}/empty"], "no .wav/.flac/.ogg noise recordings"),
     (["--per-word", "-1"], "must be >= 0"),
     (["--words", "Yes!"], "not a plain lowercase word"),
+    (["--words", "yes,no,yes"], "listed twice"),
     (["--engines", "festival"], "--engines"),
     (["--jobs", "0"], "--jobs"),
 ])

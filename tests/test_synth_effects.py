@@ -137,3 +137,11 @@ def test_voice_specs_select_and_hold_out() -> None:
         select_voices(voices, "flite:slt", "flite:*")
     assert len({v.speaker_id for v in voices}) == len(voices)
     assert Voice("flite", "slt").speaker_id == hashlib.sha1(b"flite:slt").hexdigest()[:8]
+
+
+def test_custom_keywords_are_kept_out_of_the_reject_texts() -> None:
+    from kws_edge.training.synth_words import reject_texts
+
+    kept = reject_texts(FILLER_WORDS, ("hello", "kitchen"))
+    assert "hello there" not in kept and "in the kitchen" not in kept and "kitchen" not in kept
+    assert "good morning" in kept

@@ -48,7 +48,7 @@ from .synth_voices import (
     select_voices,
     synthesize,
 )
-from .synth_words import FILLER_WORDS, NEAR_MISSES, keyword_texts
+from .synth_words import FILLER_WORDS, NEAR_MISSES, keyword_texts, reject_texts
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +148,8 @@ def plan(opts: SynthOptions, voices: list[Voice]) -> list[ClipJob]:
 
     kinds = list(UNKNOWN_MIX)
     probs = np.array([UNKNOWN_MIX[k] for k in kinds])
+    fillers = reject_texts(FILLER_WORDS, opts.words)
+    near_misses = reject_texts(NEAR_MISSES, opts.words)
     for i in range(opts.n_unknown):
         rng = clip_rng(opts.seed, UNKNOWN_LABEL, i, 0)
         kind = kinds[int(rng.choice(len(kinds), p=probs / probs.sum()))]
@@ -158,9 +160,9 @@ def plan(opts: SynthOptions, voices: list[Voice]) -> list[ClipJob]:
             continue
         voice = _pick_voice(rng, espeak, flite, opts.flite_share)
         if kind == "filler":
-            text = FILLER_WORDS[int(rng.integers(len(FILLER_WORDS)))]
+            text = fillers[int(rng.integers(len(fillers)))]
         elif kind == "near_miss":
-            text = NEAR_MISSES[int(rng.integers(len(NEAR_MISSES)))]
+            text = near_misses[int(rng.integers(len(near_misses)))]
         else:
             text = opts.words[int(rng.integers(len(opts.words)))]
         text += ("", ".", "?", "!")[int(rng.integers(4))]
@@ -262,6 +264,8 @@ def check_options(opts: SynthOptions) -> None:
         raise KwsError(f"--flite-share {opts.flite_share}: must be between 0 and 1")
     if not opts.words:
         raise KwsError("--words: no words given")
+    if len(set(opts.words)) != len(opts.words):
+        raise KwsError(f"--words: a word is listed twice ({','.join(opts.words)})")
     for w in opts.words:
         if not re.fullmatch(r"[a-z][a-z' -]*", w) or w == UNKNOWN_LABEL:
             raise KwsError(f"--words: {w!r} is not a plain lowercase word")

@@ -109,6 +109,12 @@ FILLER_WORDS: tuple[str, ...] = (
 )
 
 
+def reject_texts(texts: tuple[str, ...], keywords: tuple[str, ...]) -> tuple[str, ...]:
+    """`texts` minus any that contain one of `keywords` (custom --words may clash with the lists)."""
+    banned = {k.lower() for k in keywords}
+    return tuple(t for t in texts if not banned & set(t.lower().split()))
+
+
 HOMOPHONES = frozenset({"know", "won", "write", "rite", "wright", "too", "to", "for", "fore", "ate",
                         "nein", "bye", "buy", "by", "sicks", "hi"})
 
