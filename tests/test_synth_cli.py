@@ -34,6 +34,18 @@ def _tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Generated espeak variants are cached under XDG_CACHE_HOME: keep the tests' copy private."""
+    from kws_edge.training import synth_variants
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        synth_variants.data_path.cache_clear()
+        yield
+    synth_variants.data_path.cache_clear()
+
+
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synth") / "ds"
