@@ -87,6 +87,28 @@ def test_probability_drift_fails(tmp_path: Path) -> None:
     assert result.returncode == 1 and "MISMATCH" in result.stderr
 
 
+def test_every_runtime_package_is_in_the_wheel() -> None:
+    """A plain `pip install` (a Pi's) ships only the packages pyproject lists; editable installs hide a gap.
+
+    The emulated check found one: without `kws_edge.models`, kws_edge/models/__init__.py was left
+    out of the wheel and `kws-listen` without --model failed with "cannot import name
+    'base_model_path' from 'kws_edge.models' (unknown location)".
+    """
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    folders = {name: REPO / path for name, path in config["package-dir"].items()}
+    missing = []
+    for root_name, root in folders.items():
+        for init in root.rglob("__init__.py"):
+            rel = init.parent.relative_to(root)
+            name = ".".join((root_name, *rel.parts))
+            if name not in listed and not any(part.startswith((".", "_")) for part in rel.parts):
+                missing.append(name)
+    assert not missing, (f"pyproject.toml [tool.setuptools] packages lacks {sorted(missing)}: a "
+                         "pip-installed kws-edge would not contain them (add them to `packages`)")
+
+
 @pytest.mark.pi
 @pytest.mark.skipif(os.environ.get("KWS_PI_CHECK") != "1",
                     reason="set KWS_PI_CHECK=1 (minutes under qemu-user)")
