@@ -57,6 +57,10 @@ def test_trim_silence_and_tape_speed() -> None:
     padded = np.concatenate([np.zeros(4000, np.float32), word, np.zeros(3000, np.float32)])
     trimmed = fx.trim_silence(padded)
     assert abs(trimmed.shape[0] - word.shape[0]) <= SAMPLE_RATE // 100 * 2
+    # A synthesiser's own noise floor ~45 dB down (flite awb) is trimmed too.
+    hiss = 0.5 * 10 ** (-44 / 20) * np.random.default_rng(0).standard_normal(padded.shape[0])
+    trimmed = fx.trim_silence((padded + hiss).astype(np.float32))
+    assert abs(trimmed.shape[0] - word.shape[0]) <= SAMPLE_RATE // 100 * 2
     faster = fx.tape_speed(word, 1.25)
     assert faster.shape[0] == pytest.approx(word.shape[0] / 1.25, abs=2)
 

@@ -195,15 +195,22 @@ def _speech(job: ClipJob, rng: np.random.Generator) -> np.ndarray:
     voice = job.voice
     if voice is None:
         raise ValueError(f"{job.filename}: a speech clip needs a voice")
-    lo, hi = SPEED_RANGE[voice.engine]
-    audio = synthesize(voice, job.text, speed=rng.uniform(lo, hi), pitch=rng.uniform(0.1, 0.9),
-                       f0_range=rng.uniform(0.5, 1.8), word_gap=int(rng.integers(0, 8)))
-    audio = fx.trim_silence(audio)
-    if audio.size == 0:
-        raise KwsError(f"{voice.spec}: synthesised silence for {job.text!r}")
     ranges = _WORKER["ranges"]
-    tape = ranges.flite_tape if voice.engine == "flite" else ranges.tape
-    audio = fx.tape_speed(audio, rng.uniform(*tape))
+    lo, hi = SPEED_RANGE[voice.engine]
+    speed, pitch = rng.uniform(lo, hi), rng.uniform(0.1, 0.9)
+    f0_range, word_gap = rng.uniform(0.5, 1.8), int(rng.integers(0, 8))
+    tape = rng.uniform(*(ranges.flite_tape if voice.engine == "flite" else ranges.tape))
+    limit = int(WINDOW_SAMPLES * MAX_SPEECH_FRACTION)
+    for _ in range(3):
+        audio = fx.trim_silence(synthesize(voice, job.text, speed=speed, pitch=pitch,
+                                           f0_range=f0_range, word_gap=word_gap))
+        if audio.size == 0:
+            raise KwsError(f"{voice.spec}: synthesised silence for {job.text!r}")
+        if audio.shape[0] / tape <= limit:
+            break
+        # Too long for the window: ask the engine to talk faster (natural), not the tape (chipmunk).
+        speed *= audio.shape[0] / tape / limit * 1.05
+    audio = fx.tape_speed(audio, tape)
     if job.kind == "partial":
         keep = max(int(audio.shape[0] * rng.uniform(*PARTIAL_KEEP)), SAMPLE_RATE // 20)
         audio = audio[:keep] if rng.random() < 0.5 else audio[-keep:]
@@ -213,7 +220,6 @@ def _speech(job: ClipJob, rng: np.random.Generator) -> np.ndarray:
             audio = audio.copy()
             audio[:fade] *= ramp
             audio[-fade:] *= ramp[::-1]
-    limit = int(WINDOW_SAMPLES * MAX_SPEECH_FRACTION)
     if audio.shape[0] > limit:
         log.debug("%s: %d samples, sped up to fit the window", job.filename, audio.shape[0])
         audio = fx.tape_speed(audio, audio.shape[0] / limit)[:limit]

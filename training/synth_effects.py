@@ -33,14 +33,18 @@ def rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)) + _EPS))
 
 
-def trim_silence(audio: np.ndarray, rate: int = SAMPLE_RATE, floor_db: float = -45.0) -> np.ndarray:
-    """Cut leading/trailing frames quieter than `floor_db` below the loudest 10-ms frame."""
+def trim_silence(audio: np.ndarray, rate: int = SAMPLE_RATE, floor_db: float = -45.0,
+                 above_noise_db: float = 8.0) -> np.ndarray:
+    """Cut leading/trailing 10-ms frames quieter than `floor_db` below the loudest frame, or than
+    `above_noise_db` over the quietest frames (flite's awb has a noise floor only ~45 dB down)."""
     frame = rate // 100
     n = audio.shape[0] // frame
     if n == 0:
         return audio
     energy = np.square(audio[: n * frame].reshape(n, frame), dtype=np.float64).mean(axis=1)
-    keep = np.flatnonzero(energy > energy.max() * 10.0 ** (floor_db / 10.0))
+    threshold = max(energy.max() * 10.0 ** (floor_db / 10.0),
+                    np.percentile(energy, 10) * 10.0 ** (above_noise_db / 10.0))
+    keep = np.flatnonzero(energy > threshold)
     if keep.size == 0:
         return audio[:0]
     return audio[keep[0] * frame: (keep[-1] + 1) * frame]
