@@ -1,0 +1,44 @@
+"""Copy a checkpoint, adding how it was made (recipe, kws-synth manifest, git commit) to its provenance."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from pathlib import Path
+
+from kws_edge.training.checkpoint import atomic_save, load_checkpoint
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("checkpoint")
+    parser.add_argument("--synth", required=True, help="the kws-synth dataset it was trained on")
+    parser.add_argument("--recipe", required=True, help="the command that made it")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    ckpt = load_checkpoint(args.checkpoint)
+    manifest_path = Path(args.synth) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    provenance = dict(ckpt.get("provenance") or {})
+    provenance.update({
+        "recipe": args.recipe,
+        "git_commit": git_commit(),
+        "training_data": "synthetic speech only (kws-synth); no real human speech",
+        "synth_manifest": json.dumps(manifest, sort_keys=True),
+    })
+    ckpt["provenance"] = provenance
+    atomic_save(ckpt, args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
