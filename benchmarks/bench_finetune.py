@@ -27,7 +27,8 @@ def run(cmd: list[str]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--voice", default="flite:slt", help="a voice the base model never heard")
     parser.add_argument("--per-word", type=int, default=30)
     parser.add_argument("--init", default="base", help="checkpoint to fine-tune (default: the shipped base)")
@@ -49,15 +50,16 @@ def main() -> None:
                 "--seed", str(args.seed)])
     rows.append(("fine-tune from " + args.init, fine_out, secs))
     scratch_out = work / "scratch"
-    secs = run([str(BIN / "kws-train"), "--data", str(data), "--out", str(scratch_out), "--seed", str(args.seed),
-                "--split-file", str(fine_out / "split.json"), "--epochs", str(args.scratch_epochs)])
+    secs = run([str(BIN / "kws-train"), "--data", str(data), "--out", str(scratch_out),
+                "--seed", str(args.seed), "--split-file", str(fine_out / "split.json"),
+                "--epochs", str(args.scratch_epochs)])
     rows.append(("from scratch", scratch_out, secs))
     print(f"voice {args.voice}, {args.per_word} clips per word, data in {data}")
     print(f"{'run':<24} {'test acc':>9} {'test clips':>10} {'epochs':>7} {'wall s':>8}")
     for name, out, secs in rows:
         metrics = json.loads((out / "metrics.json").read_text())
-        print(f"{name:<24} {metrics['test_accuracy']:>9.4f} {metrics.get('test_clips', metrics.get('n_test', '?')):>10}"
-              f" {metrics.get('epochs', '?'):>7} {secs:>8.1f}")
+        n_test = sum(metrics["test"]["support"].values()) if "support" in metrics.get("test", {}) else "?"
+        print(f"{name:<24} {metrics['test_accuracy']:>9.4f} {n_test:>10} {metrics['epochs']:>7} {secs:>8.1f}")
 
 
 if __name__ == "__main__":
