@@ -179,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     window = model.config.window_samples
     data = Path(args.data) if args.data else DEFAULT_DATA
     clips = load_clip_set(data, labels)
-    cal, held, how = split_for_calibration(clips, ckpt, ckpt_path)
+    cal, held, how = split_for_calibration(clips, ckpt, ckpt_path, data)
     print(f"checkpoint {ckpt_path} ({len(labels)} labels); data {data}: {len(cal)} calibration / "
           f"{len(held)} held-out clips ({how})")
 

@@ -89,13 +89,21 @@ def recorded_test_keys(ckpt: dict, ckpt_path: str | Path | None) -> set[str]:
     return set(recorded["test"])
 
 
-def split_for_calibration(clips: ClipSet, ckpt: dict,
-                          ckpt_path: str | Path | None = None) -> tuple[ClipSet, ClipSet, str]:
-    """(calibration, held-out, how). Uses the checkpoint's test split when these are its clips;
-    otherwise a seeded stratified half/half split, so the int8 accuracy is never measured on the
-    clips that set its ranges."""
+def is_training_data(path: str | Path, ckpt: dict) -> bool:
+    """Whether `path` is the dataset the checkpoint was trained on (so its split applies)."""
+    train_config = ckpt.get("train_config") if isinstance(ckpt.get("train_config"), dict) else {}
+    recorded = train_config.get("data")
+    return bool(recorded) and Path(str(recorded)).resolve() == Path(path).resolve()
+
+
+def split_for_calibration(clips: ClipSet, ckpt: dict, ckpt_path: str | Path | None = None,
+                          data_path: str | Path | None = None) -> tuple[ClipSet, ClipSet, str]:
+    """(calibration, held-out, how). When `data_path` is the checkpoint's training data, its test
+    split is held out; otherwise (file names can repeat across datasets) a seeded stratified
+    half/half split. Either way int8 accuracy is never measured on the clips that set its ranges."""
     keys = [_clip_key(p) for p in clips.paths]
-    test = recorded_test_keys(ckpt, ckpt_path)
+    same = data_path is not None and is_training_data(data_path, ckpt)
+    test = recorded_test_keys(ckpt, ckpt_path) if same else set()
     if test:
         held = np.array([i for i, k in enumerate(keys) if k in test], dtype=np.int64)
         rest = np.array([i for i, k in enumerate(keys) if k not in test], dtype=np.int64)

@@ -169,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
 
     if clips is None:  # resolve_calibration_data raised already; kept for type checkers
         raise KwsError("--quantize needs --calibration-data PATH")
-    cal, held, how = split_for_calibration(clips, ckpt, ckpt_path)
+    cal, held, how = split_for_calibration(clips, ckpt, ckpt_path, data_path)
     options = QuantOptions(per_channel=not args.per_tensor, calibrate_method=args.calibrate_method)
     log.info("[3/3] int8: calibrating on %d clips, checking on %d held-out clips (%s)",
              len(cal), len(held), how)

@@ -188,17 +188,24 @@ def test_int8_refused_when_calibration_is_unrepresentative(trained, tmp_path):
     for i, path in enumerate(sorted(data.glob("*/*.wav"))):
         if f"{path.parent.name}/{path.name}" not in test:
             write_wav(path, tone(300.0 + 40 * i, 1.0, 0.3))
+    # The same checkpoint, recorded as trained on that folder, so its test split is what is held out.
+    run = tmp_path / "run"
+    run.mkdir()
+    ckpt = load_checkpoint(trained["ckpt"])
+    ckpt["train_config"] = {**ckpt["train_config"], "data": str(data)}
+    atomic_save(ckpt, run / "model.pt")
+    shutil.copy(trained["split"], run / "split.json")
     out = tmp_path / "m.onnx"
     report = tmp_path / "r.json"
-    code = export_cli.main([str(trained["ckpt"]), "-o", str(out), "--quantize", "--calibration-data",
-                            str(data), "--report", str(report)])
+    code = export_cli.main([str(run / "model.pt"), "-o", str(out), "--quantize", "--report", str(report)])
     assert code == 2
     assert not out.exists()
     fallback = tmp_path / "m.fp32.onnx"
     assert _meta(fallback)["quantization"] == "none"
     doc = json.loads(report.read_text())
     assert doc["accepted"] is False and doc["accuracy_drop_points"] > 1.0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.fp32.onnx", "r.json", "tones"]
+    assert doc["held_out"] == "checkpoint test split"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.fp32.onnx", "r.json", "run", "tones"]
 
 
 def test_torch_is_not_needed_to_run_the_export(trained, tmp_path):
@@ -214,3 +221,19 @@ def test_torch_is_not_needed_to_run_the_export(trained, tmp_path):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "ok"
+
+
+def test_int8_from_a_zip_with_other_options(trained, tmp_path):
+    """Calibration data as a .zip that is not the training data: stratified half split; the
+    per-tensor / percentile options produce a working int8 model too."""
+    archive = Path(shutil.make_archive(str(tmp_path / "heldout"), "zip", root_dir=trained["heldout"]))
+    out = tmp_path / "m.onnx"
+    report_path = tmp_path / "r.json"
+    assert export_cli.main([str(trained["ckpt"]), "-o", str(out), "--quantize", "--calibration-data",
+                            str(archive), "--per-tensor", "--calibrate-method", "percentile",
+                            "--report", str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["held_out"] == "stratified half split"
+    assert report["per_channel"] is False and report["calibrate_method"] == "percentile"
+    assert report["clips"] + report["calibration_clips"] == len(WORDS) * 12
+    assert OnnxModel(out).quantization == "int8-static-qdq"
