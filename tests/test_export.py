@@ -32,7 +32,7 @@ from kws_edge.errors import KwsError
 from kws_edge.labels import SAMPLE_RATE, UNKNOWN_LABEL, WINDOW_SAMPLES
 from kws_edge.onnx_model import OnnxModel
 
-pytestmark = requires_espeak
+pytestmark = [requires_espeak, pytest.mark.slow]  # one real kws-train run (~20 s) + several exports
 
 WORDS = ["yes", "no", "up", "down", "stop"]
 
