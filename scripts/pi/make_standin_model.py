@@ -10,6 +10,10 @@ static QDQ int8 (the shipped model's format) and writes a stream of some of thos
     .venv/bin/python scripts/pi/make_standin_model.py --out .pi/standin
     bash scripts/pi_check.sh --model .pi/standin/model_int8.onnx --input .pi/standin/stream.wav
 
+It also writes the checkpoint (model.pt, DESIGN.md's contract) and, when the project's own
+`kws-export` is installed next to this Python, exports it the way the shipped model is made
+(folded front end, static int8 QDQ): export_int8.onnx and export_fp32.onnx.
+
 Never ship this model: it has heard only the clips it is tested on.
 """
 
@@ -163,6 +167,22 @@ def main() -> int:
         for s, e, w in truth:
             fh.write(f"{s:.3f},{e:.3f},{w}\n")
     print(f"wrote {fp32}, {int8}, {args.out / 'stream.wav'} ({seconds} s)")
+
+    from kws_edge.training.checkpoint import atomic_save, make_checkpoint
+
+    ckpt = args.out / "model.pt"
+    atomic_save(make_checkpoint(model, labels, train_config={"standin": True, "epochs": args.epochs},
+                                metrics={}, split={"note": "stand-in: trained on every clip"}), ckpt)
+    exporter = Path(sys.executable).parent / "kws-export"
+    if exporter.is_file():
+        import subprocess
+
+        # The stand-in has seen every clip, so the exporter's accuracy gate means nothing here.
+        common = [str(exporter), str(ckpt), "--calibration-data", str(DATA / "speech_real")]
+        subprocess.run([*common[:2], "-o", str(args.out / "export_fp32.onnx")], check=True)
+        subprocess.run([*common, "-o", str(args.out / "export_int8.onnx"), "--quantize",
+                        "--max-accuracy-drop", "100"], check=True)
+        print(f"wrote {ckpt}, {args.out / 'export_fp32.onnx'}, {args.out / 'export_int8.onnx'} (kws-export)")
     return 0
 
 
