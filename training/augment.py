@@ -10,7 +10,11 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from kws_edge.labels import SAMPLE_RATE
+from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
+
+# Windows of synthetic noise made once when there are no recordings: drawing fresh white/brown
+# noise for every batch cost ~35% of a fine-tuning step on a 2-core CPU.
+SYNTH_BANK_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -32,9 +36,18 @@ class BatchAugmenter:
                  seed: int) -> None:
         self.config = config
         self.device = device
-        self.noise = noise_bank if noise_bank is not None and len(noise_bank) else None
         self.gen = torch.Generator(device=device)
         self.gen.manual_seed(seed)
+        if noise_bank is None or len(noise_bank) == 0:
+            noise_bank = self._synthetic_bank(SYNTH_BANK_SIZE, WINDOW_SAMPLES)
+        self.noise = noise_bank
+
+    def _synthetic_bank(self, n: int, length: int) -> torch.Tensor:
+        """White and brown (integrated white) noise, half each, made on the device."""
+        white = torch.randn(n, length, generator=self.gen, device=self.device)
+        brown = torch.cumsum(white[n // 2:], dim=1)
+        brown = brown - brown.mean(dim=1, keepdim=True)
+        return torch.cat([white[: n // 2], brown])
 
     def reseed(self, seed: int) -> None:
         self.gen.manual_seed(seed)
@@ -48,21 +61,22 @@ class BatchAugmenter:
         if max_shift <= 0:
             return x
         shifts = (self._rand(b, 1) * (2 * max_shift + 1)).long() - max_shift
+        if x.device.type == "cpu":
+            # On a CPU, row-wise slice copies beat building a [B, L] int64 index for gather (~5x).
+            out = torch.zeros_like(x)
+            for i, s in enumerate(shifts[:, 0].tolist()):
+                if s >= 0:
+                    out[i, s:] = x[i, : n - s]
+                else:
+                    out[i, : n + s] = x[i, -s:]
+            return out
         src = torch.arange(n, device=self.device).unsqueeze(0) - shifts
         valid = (src >= 0) & (src < n)
         return torch.gather(x, 1, src.clamp(0, n - 1)) * valid
 
     def add_noise(self, x: torch.Tensor) -> torch.Tensor:
         b, n = x.shape
-        if self.noise is not None:
-            pick = (self._rand(b) * len(self.noise)).long()
-            noise = self.noise[pick]
-        else:
-            # No recordings: white or brown (integrated) noise made on the device.
-            noise = torch.randn(b, n, generator=self.gen, device=self.device)
-            brown = torch.cumsum(noise, dim=1)
-            brown = brown - brown.mean(dim=1, keepdim=True)
-            noise = torch.where(self._rand(b, 1) < 0.5, noise, brown)
+        noise = self.noise[(self._rand(b) * len(self.noise)).long()]
         lo, hi = self.config.snr_low_db, self.config.snr_high_db
         snr_db = lo + self._rand(b, 1) * (hi - lo)
         sig_rms = x.pow(2).mean(dim=1, keepdim=True).sqrt()
