@@ -41,7 +41,7 @@ def resolve_calibration_data(arg: str | Path | None, ckpt: dict) -> Path:
     train_config = ckpt.get("train_config") if isinstance(ckpt.get("train_config"), dict) else {}
     recorded = train_config.get("data")
     if recorded and Path(str(recorded)).exists():
-        log.info("calibrating on the checkpoint's training data %s", recorded)
+        log.info("using the checkpoint's training data %s", recorded)
         return Path(str(recorded))
     where = f" (the checkpoint's training data {recorded} is gone)" if recorded else ""
     raise KwsError(f"--quantize needs --calibration-data PATH (a folder or .zip of <word>/*.wav){where}")

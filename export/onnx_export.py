@@ -109,7 +109,8 @@ def build_metadata(ckpt: dict, *, source: str, source_sha256: str, quantization:
         "model_config": json.dumps(_json_safe(config), sort_keys=True),
         "front_end": front_end,
         "opset": str(OPSET),
-        "source": json.dumps({"checkpoint": source, "sha256": source_sha256,
+        # File name only: a shipped model should not carry the exporting machine's folders.
+        "source": json.dumps({"checkpoint": Path(source).name, "sha256": source_sha256,
                               "checkpoint_version": _json_safe(ckpt.get("version"))}),
     }
     if isinstance(metrics, dict):
