@@ -250,6 +250,17 @@ log "5/6 environment"
   || die "the aarch64 environment is not what a Pi needs (see FAIL lines above)"
 (cd "$OUT" && "$XVENV/bin/python" "$REPO/scripts/pi/env_report.py" --expect-machine x86_64) \
   | sed 's/^/    x86-64:  /' >&2 || die "the x86-64 reference environment is wrong (see FAIL lines above)"
+# PortAudio must initialise and enumerate on aarch64 too. The emulator has no sound devices, so
+# "no input devices found" (exit 1) is the expected answer; a traceback or a crash is not.
+rc=0
+(cd "$OUT" && emu "$EMU_CPU" "$AVENV/bin/python" "$AVENV/bin/kws-listen" --list-devices) \
+  > "$LOGS/aarch64-list-devices.log" 2>&1 || rc=$?
+if [ "$rc" -eq 0 ] || { [ "$rc" -eq 1 ] && grep -q 'no input devices found' "$LOGS/aarch64-list-devices.log"; }; then
+  log "    aarch64: kws-listen --list-devices: PortAudio initialised ($(head -1 "$LOGS/aarch64-list-devices.log"))"
+else
+  cat "$LOGS/aarch64-list-devices.log" >&2
+  die "aarch64 kws-listen --list-devices failed (exit $rc)"
+fi
 
 # --- 6. the same recording through kws-listen on both ISAs, then compare ------------------------
 log "6/6 kws-listen --model $(basename "$MODEL") --input $(basename "$INPUT") --json ${LISTEN_ARGS[*]}"
