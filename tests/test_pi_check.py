@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -107,6 +108,22 @@ def test_every_runtime_package_is_in_the_wheel() -> None:
                 missing.append(name)
     assert not missing, (f"pyproject.toml [tool.setuptools] packages lacks {sorted(missing)}: a "
                          "pip-installed kws-edge would not contain them (add them to `packages`)")
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_systemd_unit_example_verifies(tmp_path: Path) -> None:
+    """scripts/pi/kws-listen.service parses and every directive is known to systemd."""
+    unit = (REPO / "scripts" / "pi" / "kws-listen.service").read_text()
+    # The Pi's user, home and venv do not exist here; swap in ones that do, keep everything else.
+    unit = (unit.replace("/home/pi/kws/bin/kws-listen", shutil.which("true") or "/bin/true")
+            .replace("User=pi", "User=root")
+            .replace("WorkingDirectory=/home/pi", f"WorkingDirectory={tmp_path}"))
+    path = tmp_path / "kws-listen.service"
+    path.write_text(unit)
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no", str(path)], capture_output=True,
+                            text=True, env={**os.environ, "SYSTEMD_LOG_LEVEL": "warning"})
+    complaints = [line for line in (result.stdout + result.stderr).splitlines() if "kws-listen" in line]
+    assert result.returncode == 0 and not complaints, result.stdout + result.stderr
 
 
 @pytest.mark.pi
