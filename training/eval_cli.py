@@ -61,7 +61,7 @@ class _TorchModel:
         import torch
 
         from .checkpoint import load_checkpoint, model_from_checkpoint
-        from .trainer import set_threads
+        from .trainer import CPU_RESAMPLE_CHUNK, DistInfo, TrainConfig, set_threads
 
         ckpt = load_checkpoint(path)
         self.model = model_from_checkpoint(ckpt, path)
@@ -69,8 +69,8 @@ class _TorchModel:
         self.split_info = ckpt.get("split")
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device)
-        from .trainer import DistInfo, TrainConfig
-
+        if self.device.type == "cpu":
+            self.model.resample_chunk = CPU_RESAMPLE_CHUNK
         set_threads(TrainConfig(), DistInfo())
 
     def predict(self, windows: np.ndarray) -> np.ndarray:

@@ -63,12 +63,25 @@ class M5(nn.Module):
     # Names of the conv blocks in order, for --freeze.
     BLOCKS = ("conv1", "conv2", "conv3", "conv4")
 
+    # Rows per resampler call, or None for one call. Not part of the config or the weights: a
+    # speed setting the training loop turns on for CPUs. oneDNN's stride-2 single-channel conv
+    # that implements the resampler fell off a cliff above ~64 rows on the 2-core dev box
+    # (2.4 ms per 32 rows, 48 ms per 128); slices of 64 keep it on the fast path. Exports
+    # (torch.export) never see it: it is skipped while compiling.
+    resample_chunk: int | None = None
+
+    def _resample(self, x: torch.Tensor) -> torch.Tensor:
+        chunk = self.resample_chunk
+        if chunk and not torch.compiler.is_compiling() and x.shape[0] > chunk:
+            return torch.cat([self.resample(part) for part in x.split(chunk)])
+        return self.resample(x)
+
     def features(self, audio: torch.Tensor) -> torch.Tensor:
         x = audio
         if self.config.input_norm == "rms":
             rms = x.pow(2).mean(dim=1, keepdim=True).sqrt().clamp_min(self.config.rms_floor)
             x = x / rms
-        x = self.resample(x).unsqueeze(1)
+        x = self._resample(x).unsqueeze(1)
         x = self.pool1(F.relu(self.bn1(self.conv1(x))))
         x = self.pool2(F.relu(self.bn2(self.conv2(x))))
         x = self.pool3(F.relu(self.bn3(self.conv3(x))))

@@ -19,7 +19,7 @@ log = logging.getLogger("kws_edge.training.train_cli")
 # (docs/training.md); flags given on the command line always win over both.
 SCRATCH_DEFAULTS = {"epochs": 60, "batch_size": 128, "lr": 1e-3, "lr_step": 20, "lr_gamma": 0.1,
                     "patience": 10, "freeze": "0"}
-FINETUNE_DEFAULTS = {"epochs": 30, "batch_size": 64, "lr": 1e-3, "lr_step": 20, "lr_gamma": 0.1,
+FINETUNE_DEFAULTS = {"epochs": 30, "batch_size": 128, "lr": 2e-3, "lr_step": 20, "lr_gamma": 0.1,
                      "patience": 8, "freeze": "1"}
 
 EPILOG = """\
@@ -70,9 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("training knobs (defaults: from scratch / with --init)")
     g.add_argument("--epochs", type=int, help="maximum epochs (60 / 30)")
     g.add_argument("--batch-size", type=int,
-                   help="clips per step (128 / 64; x8 on a GPU; smaller for tiny datasets so that an epoch "
+                   help="clips per step (128 / 128; x8 on a GPU; smaller for tiny datasets so that an epoch "
                         "has at least 8 steps)")
-    g.add_argument("--lr", type=float, help="Adam learning rate (1e-3 / 1e-3)")
+    g.add_argument("--lr", type=float, help="Adam learning rate (1e-3 / 2e-3)")
     g.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay (0)")
     g.add_argument("--lr-step", type=int, help="StepLR: lower the rate every N epochs (20)")
     g.add_argument("--lr-gamma", type=float, help="StepLR factor (0.1)")

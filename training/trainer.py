@@ -25,6 +25,7 @@ from .model import M5
 log = logging.getLogger(__name__)
 
 RESUME_VERSION = 1
+CPU_RESAMPLE_CHUNK = 64  # see M5.resample_chunk
 
 
 @dataclass
@@ -146,6 +147,8 @@ class Trainer:
         self.out_dir = out_dir
         self.resume_meta = resume_meta or {}
         self.model = model.to(self.device)
+        if self.device.type == "cpu":
+            self.model.resample_chunk = CPU_RESAMPLE_CHUNK
         apply_freeze(self.model, config.freeze)
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
