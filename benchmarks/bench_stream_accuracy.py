@@ -1,0 +1,114 @@
+"""Streaming accuracy on a voice the model was fine-tuned on but whose test clips it never saw.
+
+1. `kws-synth` a 35-word set of a held-out voice (default flite:slt); `kws-train --init base`
+   fine-tunes on its 80% split; `kws-export --quantize` makes the int8 model.
+2. Builds two labelled streams with `kws_edge.labelled_stream`, over real background noise:
+   - keywords: every test-split clip of that voice, between phrases of non-keyword speech;
+   - an hour (`--minutes`) of non-keyword speech by the same voice and noise, no keyword at all.
+3. Scores both with the streaming detector (`kws_edge.stream_eval`, what `kws-eval --stream`
+   does): keyword recall, wrong words, false alarms per hour, latency from word end to event.
+
+    .venv/bin/python benchmarks/bench_stream_accuracy.py [--work DIR] [--minutes 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from kws_edge.training import synth_effects as fx
+from kws_edge.training.synth_voices import Voice, synthesize
+from kws_edge.training.synth_words import FILLER_WORDS, HOMOPHONES
+
+from kws_edge.audio import load_16k
+from kws_edge.labelled_stream import Piece, build_stream, silence, write_stream
+from kws_edge.stream_eval import evaluate_stream_file
+
+BIN = Path(sys.executable).parent
+NOISE = Path(__file__).resolve().parents[2] / "shared" / "data" / "background_noise"
+
+
+def cli(*cmd: str) -> None:
+    subprocess.run([str(BIN / cmd[0]), *cmd[1:]], check=True, stdout=subprocess.DEVNULL)
+
+
+def phrase(rng: np.random.Generator, voice: Voice) -> np.ndarray:
+    words = [w for w in rng.choice(FILLER_WORDS, size=int(rng.integers(3, 9))) if w not in HOMOPHONES]
+    audio = fx.trim_silence(synthesize(voice, " ".join(words), speed=float(rng.uniform(0.85, 1.15)),
+                                       pitch=float(rng.uniform(0.3, 0.7))))
+    return (audio / (np.abs(audio).max() + 1e-9) * rng.uniform(0.2, 0.6)).astype(np.float32)
+
+
+def background(rng: np.random.Generator) -> np.ndarray | None:
+    files = sorted(NOISE.glob("*.wav")) if NOISE.is_dir() else []
+    if not files:
+        return None
+    return np.concatenate([load_16k(f) for f in rng.permutation(files)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--voice", default="flite:slt")
+    parser.add_argument("--minutes", type=float, default=60.0, help="length of the keyword-free stream")
+    parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--threshold", type=float, default=None, help="override the model's thresholds")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="kws-stream-acc-"))
+    work.mkdir(parents=True, exist_ok=True)
+    data, run, onnx = work / "voice", work / "finetune", work / "finetune.onnx"
+    if not (data / "manifest.json").is_file():
+        cli("kws-synth", str(data), "--voices", args.voice, "--per-word", "30", "--unknown", "0",
+            "--seed", str(args.seed), "--overwrite")
+        for name in ("validation_list.txt", "testing_list.txt"):
+            (data / name).unlink(missing_ok=True)  # custom layout: the stratified 80/20 split
+    if not (run / "model.pt").is_file():
+        cli("kws-train", "--data", str(data), "--init", "base", "--out", str(run), "--seed", str(args.seed))
+    if not onnx.is_file():
+        cli("kws-export", str(run / "model.pt"), "-o", str(onnx), "--quantize",
+            "--calibration-data", str(data))
+
+    rng = np.random.default_rng(args.seed)
+    engine, name = args.voice.split(":", 1)
+    voice = Voice(engine, name)
+    split = json.loads((run / "split.json").read_text())
+    test = [Path(p) for p in split["test"]] if isinstance(split["test"], list) else []
+    if not test:
+        raise SystemExit(f"{run / 'split.json'}: no test clips listed")
+    pieces: list[Piece] = [silence(1.0)]
+    for path in rng.permutation(test):
+        path = path if path.is_absolute() else data / path
+        clip = fx.trim_silence(load_16k(path))
+        pieces += [Piece(phrase(rng, voice), "other"), silence(float(rng.uniform(0.6, 1.5))),
+                   Piece(clip, path.parent.name), silence(float(rng.uniform(0.6, 1.5)))]
+    noise = background(rng)
+    audio, rows = build_stream(pieces, background=noise, background_dbfs=-40.0, seed=args.seed)
+    write_stream(audio, rows, work / "keywords.wav", work / "keywords.csv")
+
+    pieces, total = [], 0.0
+    while total < args.minutes * 60:
+        speech = phrase(rng, voice)
+        gap = float(rng.uniform(0.5, 6.0))
+        pieces += [Piece(speech, "other"), silence(gap)]
+        total += len(speech) / 16000 + gap
+    audio, rows = build_stream(pieces, background=noise, background_dbfs=-40.0, seed=args.seed + 1)
+    write_stream(audio, rows, work / "other.wav", work / "other.csv")
+
+    options = {} if args.threshold is None else {"threshold": args.threshold}
+    kw = evaluate_stream_file(onnx, work / "keywords.wav", work / "keywords.csv", **options)
+    other = evaluate_stream_file(onnx, work / "other.wav", work / "other.csv", **options)
+    keys = ("recall", "wrong_word", "false_alarms", "false_alarms_per_hour", "latency_median_s",
+            "latency_p90_s", "duration_s")
+    print(f"model {onnx} (fine-tuned on {args.voice}); work files in {work}")
+    for name, res in (("keyword stream", kw), ("keyword-free stream", other)):
+        print(f"{name:>20}: " + ", ".join(f"{k} {res[k]}" for k in keys if k in res))
+
+
+if __name__ == "__main__":
+    main()
