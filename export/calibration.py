@@ -89,6 +89,16 @@ def recorded_test_keys(ckpt: dict, ckpt_path: str | Path | None) -> set[str]:
     return set(recorded["test"])
 
 
+def dataset_test_list(path: str | Path) -> set[str]:
+    """Keys named by the dataset's own `testing_list.txt` (Speech Commands layout), if any."""
+    from kws_edge.training.data import scan_dataset
+
+    try:
+        return set(scan_dataset(path).split_lists.get("test", set()))
+    except KwsError:
+        return set()
+
+
 def is_training_data(path: str | Path, ckpt: dict) -> bool:
     """Whether `path` is the dataset the checkpoint was trained on (so its split applies)."""
     train_config = ckpt.get("train_config") if isinstance(ckpt.get("train_config"), dict) else {}
@@ -98,17 +108,26 @@ def is_training_data(path: str | Path, ckpt: dict) -> bool:
 
 def split_for_calibration(clips: ClipSet, ckpt: dict, ckpt_path: str | Path | None = None,
                           data_path: str | Path | None = None) -> tuple[ClipSet, ClipSet, str]:
-    """(calibration, held-out, how). When `data_path` is the checkpoint's training data, its test
-    split is held out; otherwise (file names can repeat across datasets) a seeded stratified
-    half/half split. Either way int8 accuracy is never measured on the clips that set its ranges."""
+    """(calibration, held-out, how). Held out, in order of preference: the checkpoint's test split
+    when `data_path` is its training data (file names repeat across datasets, so only then); the
+    dataset's own testing_list.txt; a seeded stratified half/half split. Either way int8 accuracy
+    is never measured on the clips that set its ranges."""
     keys = [_clip_key(p) for p in clips.paths]
     same = data_path is not None and is_training_data(data_path, ckpt)
-    test = recorded_test_keys(ckpt, ckpt_path) if same else set()
-    if test:
+    candidates = []
+    if same:
+        candidates.append((recorded_test_keys(ckpt, ckpt_path), "checkpoint test split"))
+    if data_path is not None:
+        candidates.append((dataset_test_list(data_path), "dataset testing_list.txt"))
+    for test, how in candidates:
         held = np.array([i for i, k in enumerate(keys) if k in test], dtype=np.int64)
         rest = np.array([i for i, k in enumerate(keys) if k not in test], dtype=np.int64)
         if len(held) > 0 and len(rest) > 0:
-            return _cap(clips.take(rest)), clips.take(held), "checkpoint test split"
+            return _cap(clips.take(rest)), clips.take(held), how
+    if same:
+        log.warning("%s is this checkpoint's training data but its split.json is not beside the "
+                    "checkpoint: the held-out half may include clips it trained on (copy split.json "
+                    "next to the checkpoint for a true test split)", data_path)
     from kws_edge.training.split import stratified_split
 
     # Unique keys even when one file yields several windows (noise recordings).

@@ -237,3 +237,18 @@ def test_int8_from_a_zip_with_other_options(trained, tmp_path):
     assert report["per_channel"] is False and report["calibrate_method"] == "percentile"
     assert report["clips"] + report["calibration_clips"] == len(WORDS) * 12
     assert OnnxModel(out).quantization == "int8-static-qdq"
+
+
+def test_held_out_clips_follow_the_datasets_testing_list(trained, tmp_path):
+    from kws_edge.export.calibration import load_clip_set, split_for_calibration
+
+    data = tmp_path / "sc"
+    shutil.copytree(trained["heldout"], data)
+    listed = sorted(f"{p.parent.name}/{p.name}" for p in data.glob("*/*.wav"))[::6]
+    (data / "testing_list.txt").write_text("\n".join(listed) + "\n")
+    ckpt = load_checkpoint(trained["ckpt"])
+    clips = load_clip_set(data, ckpt["labels"])
+    cal, held, how = split_for_calibration(clips, ckpt, trained["ckpt"], data)
+    assert how == "dataset testing_list.txt"
+    assert sorted("/".join(Path(p).parts[-2:]) for p in held.paths) == listed
+    assert not set(cal.paths) & set(held.paths)
