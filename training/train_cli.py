@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--epochs", type=int, help="maximum epochs (60 / 30)")
     g.add_argument("--batch-size", type=int,
                    help="clips per step (128 / 128; x8 on a GPU; smaller for tiny datasets so that an epoch "
-                        "has at least 8 steps)")
+                        "has at least 4 steps)")
     g.add_argument("--lr", type=float, help="Adam learning rate (1e-3 / 2e-3)")
     g.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay (0)")
     g.add_argument("--lr-step", type=int, help="StepLR: lower the rate every N epochs (20)")
@@ -124,7 +124,7 @@ def auto_batch_size(base: int, n_train: int, device: str) -> int:
 
     if device in ("auto", "cuda") and torch.cuda.is_available():
         base *= 8
-    return int(max(16, min(base, n_train // 8)))
+    return int(max(16, min(base, n_train // 4)))
 
 
 def _write_json(path: Path, doc: dict) -> None:
