@@ -43,3 +43,41 @@ def test_without_recordings_a_synthetic_bank_is_used():
     assert a.noise.shape[1] == WINDOW_SAMPLES and a.noise.shape[0] > 0
     out = a(torch.zeros(4, WINDOW_SAMPLES))
     assert torch.isfinite(out).all() and out.abs().max() <= 1.0
+
+
+def test_cached_front_end_equals_the_model():
+    from kws_edge.training.front_cache import FrontCache
+    from kws_edge.training.model import build_m5
+
+    torch.manual_seed(0)
+    model = build_m5(["a", "b", "c"]).eval()
+    x = torch.randn(12, WINDOW_SAMPLES) * 0.1
+    idx = torch.arange(12)
+    gain_only = AugmentConfig(shift_ms=0.0, noise_prob=0.0, gain_db=12.0)
+    cache = FrontCache(model, x, None, gain_only, CPU, seed=0)
+    with torch.no_grad():
+        ref = model(x)
+        plain = model.fc1(model.features_from_conv1(cache.batch(idx, augment=False)))
+        gained = model.fc1(model.features_from_conv1(cache.batch(idx, augment=True)))
+    assert torch.allclose(plain, ref, atol=1e-5)
+    assert torch.allclose(gained, ref, atol=1e-5)  # the model's RMS norm undoes any gain
+
+
+def test_cached_noise_mix_matches_mixing_the_waveform():
+    from kws_edge.training.front_cache import FrontCache
+    from kws_edge.training.model import build_m5
+
+    torch.manual_seed(1)
+    model = build_m5(["a", "b", "c"]).eval()
+    x = torch.randn(6, WINDOW_SAMPLES) * 0.1
+    bank = torch.randn(3, WINDOW_SAMPLES) * 0.05
+    cfg = AugmentConfig(shift_ms=0.0, gain_db=0.0, noise_prob=1.0, snr_low_db=5.0, snr_high_db=5.0)
+    cache = FrontCache(model, x, bank, cfg, CPU, seed=7)
+    gen = torch.Generator().manual_seed(7)
+    torch.rand(6, generator=gen)  # gain draw (0 dB)
+    pick = (torch.rand(6, generator=gen) * 3).long()
+    with torch.no_grad():
+        cached = model.fc1(model.features_from_conv1(cache.batch(torch.arange(6), augment=True)))
+        scale = x.pow(2).mean(1).sqrt() / bank[pick].pow(2).mean(1).sqrt() * 10 ** (-5 / 20)
+        mixed = model(x + scale[:, None] * bank[pick])
+    assert torch.allclose(cached, mixed, atol=0.02), (cached - mixed).abs().max()

@@ -82,7 +82,23 @@ class M5(nn.Module):
             rms = x.pow(2).mean(dim=1, keepdim=True).sqrt().clamp_min(self.config.rms_floor)
             x = x / rms
         x = self._resample(x).unsqueeze(1)
-        x = self.pool1(F.relu(self.bn1(self.conv1(x))))
+        return self.features_from_conv1(self.conv1(x))
+
+    def front_linear(self, audio: torch.Tensor) -> torch.Tensor:
+        """Resampler + conv1 without its bias and without the input norm: a linear map of the
+        audio, so gain, added noise and whole-frame shifts can be applied to its output (the
+        trainer caches it when conv1 is frozen). `features_from_conv1(front_linear(x) / rms(x)
+        + conv1.bias)` equals `features(x)`."""
+        x = self._resample(audio).unsqueeze(1)
+        return F.conv1d(x, self.conv1.weight, None, self.conv1.stride)
+
+    @property
+    def samples_per_frame(self) -> int:
+        """Input samples per conv1 output frame (a shift by this many samples moves one frame)."""
+        return self.config.stride * self.config.sample_rate // self.config.model_rate
+
+    def features_from_conv1(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool1(F.relu(self.bn1(x)))
         x = self.pool2(F.relu(self.bn2(self.conv2(x))))
         x = self.pool3(F.relu(self.bn3(self.conv3(x))))
         x = self.pool4(F.relu(self.bn4(self.conv4(x))))

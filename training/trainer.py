@@ -20,6 +20,7 @@ from kws_edge.errors import KwsError
 from .augment import AugmentConfig, BatchAugmenter
 from .checkpoint import atomic_save
 from .finetune import apply_freeze, set_train_mode
+from .front_cache import FrontCache
 from .model import M5
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,12 @@ class Trainer:
                   for k, v in data_y.items()}
         noise_t = torch.from_numpy(np.ascontiguousarray(noise)).to(self.device) if len(noise) else None
         self.augment = BatchAugmenter(config.augment_config, noise_t, self.device, config.seed)
+        # With conv1 frozen its input side never changes: run it once per clip (front_cache.py).
+        # Not under DDP, whose gradient hooks expect the wrapped forward() to run.
+        self.front: FrontCache | None = None
+        if "conv1" in config.freeze and self.dist.world == 1:
+            self.front = FrontCache(self.model, self.x["train"], noise_t, config.augment_config,
+                                    self.device, config.seed)
         self.epoch = 0
         self.best = {"val_acc": -1.0, "val_loss": math.inf, "epoch": -1}
         self.best_state: dict | None = None
@@ -225,7 +232,10 @@ class Trainer:
         # Same permutation on every rank (seeded by epoch); each rank takes its shard of each batch.
         gen = torch.Generator().manual_seed(cfg.seed * 100_003 + self.epoch)
         perm = torch.randperm(n, generator=gen)
-        self.augment.reseed(cfg.seed * 100_003 + self.epoch * 7 + self.dist.rank * 1_000_003 + 1)
+        aug_seed = cfg.seed * 100_003 + self.epoch * 7 + self.dist.rank * 1_000_003 + 1
+        self.augment.reseed(aug_seed)
+        if self.front is not None:
+            self.front.reseed(aug_seed)
         steps = max(1, math.ceil(n / cfg.batch_size))
         # Running sums stay on the device: a .item() per step would stall a GPU on every batch.
         total_loss = torch.zeros((), device=self.device)
@@ -240,6 +250,20 @@ class Trainer:
             if len(idx) < self.dist.world:
                 break  # every rank must take part in every step
             idx = idx[self.dist.rank::self.dist.world]
+            if self.front is not None:
+                idx_dev = idx.to(self.front.z.device)
+                yb = y[idx].to(self.device, non_blocking=True)
+                with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                                    enabled=self.amp_dtype is not None):
+                    z = self.front.batch(idx_dev, cfg.augment)
+                    logits = self.model.fc1(self.model.features_from_conv1(z))
+                    loss = F.cross_entropy(logits.float(), yb)
+                self._step(loss)
+                total_loss += loss.detach() * len(yb)
+                correct += (logits.detach().argmax(1) == yb).sum()
+                seen += len(yb)
+                bar.update(1)
+                continue
             if not x.is_cuda:
                 idx_dev = idx
                 xb = x[idx_dev].to(self.device, non_blocking=True)
@@ -253,16 +277,19 @@ class Trainer:
                                 enabled=self.amp_dtype is not None):
                 logits = self.net(xb)
                 loss = F.cross_entropy(logits.float(), yb)
-            self.opt.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.opt)
-            self.scaler.update()
+            self._step(loss)
             total_loss += loss.detach() * len(yb)
             correct += (logits.detach().argmax(1) == yb).sum()
             seen += len(yb)
             bar.update(1)
         bar.close()
         return float(total_loss) / max(seen, 1), int(correct) / max(seen, 1), seen
+
+    def _step(self, loss: torch.Tensor) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt)
+        self.scaler.update()
 
     def fit(self) -> dict:
         """Train until `epochs` or early stop; leaves the best weights (by validation) in the model."""

@@ -1,0 +1,95 @@
+"""Cached front end for fine-tuning with conv1 frozen: resampler + conv1 run once per clip.
+
+Both are linear and frozen, so `front(g * shift(x) + s * n) = g * shift(front(x)) + s * front(n)`
+for whole-frame shifts; the model's input RMS norm divides that by the mix's RMS, which follows
+from the clip and noise energies (the cross term of independent noise averages out over a
+second). So the same augmentation as `augment.BatchAugmenter` (gain, shift, noise at a random
+SNR) is applied to cached conv1 outputs, and a step skips the resampler and conv1 entirely.
+Differences from waveform augmentation: shifts move by whole frames (2 ms at 16 kHz), the energy
+lost at the shifted edge and the [-1, 1] clamp are ignored.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .augment import SYNTH_BANK_SIZE, AugmentConfig, BatchAugmenter
+from .model import M5
+
+_CHUNK = 256
+
+
+@torch.no_grad()
+def _front(model: M5, x: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    zs, es = [], []
+    for i in range(0, x.shape[0], _CHUNK):
+        xb = x[i:i + _CHUNK].to(device)
+        zs.append(model.front_linear(xb))
+        es.append(xb.pow(2).mean(dim=1))
+    return torch.cat(zs), torch.cat(es)
+
+
+class FrontCache:
+    """conv1 outputs of the train clips and of the noise bank, and batches drawn from them."""
+
+    def __init__(self, model: M5, x_train: torch.Tensor, noise_bank: torch.Tensor | None,
+                 config: AugmentConfig, device: torch.device, seed: int) -> None:
+        self.model = model
+        self.config = config
+        self.device = device
+        self.gen = torch.Generator(device=device)
+        self.gen.manual_seed(seed)
+        was_training = model.training
+        model.eval()
+        self.z, self.energy = _front(model, x_train, device)
+        if noise_bank is None or len(noise_bank) == 0:
+            noise_bank = BatchAugmenter(config, None, device, seed).noise[:SYNTH_BANK_SIZE]
+        self.zn, self.en = _front(model, noise_bank, device)
+        model.train(was_training)
+        self.max_frames = int(config.shift_ms * model.config.sample_rate / 1000) // model.samples_per_frame
+
+    def reseed(self, seed: int) -> None:
+        self.gen.manual_seed(seed)
+
+    def _rand(self, *shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=self.gen, device=self.device)
+
+    def _shift(self, z: torch.Tensor) -> torch.Tensor:
+        b, _, t = z.shape
+        k = self.max_frames
+        if k <= 0:
+            return z
+        shifts = (self._rand(b) * (2 * k + 1)).long() - k
+        if z.device.type == "cpu":
+            out = torch.zeros_like(z)
+            for i, s in enumerate(shifts.tolist()):
+                if s >= 0:
+                    out[i, :, s:] = z[i, :, : t - s]
+                else:
+                    out[i, :, : t + s] = z[i, :, -s:]
+            return out
+        src = torch.arange(t, device=self.device).unsqueeze(0) - shifts.unsqueeze(1)
+        valid = ((src >= 0) & (src < t)).unsqueeze(1)
+        index = src.clamp(0, t - 1).unsqueeze(1).expand(-1, z.shape[1], -1)
+        return torch.gather(z, 2, index) * valid
+
+    def batch(self, idx: torch.Tensor, augment: bool) -> torch.Tensor:
+        """conv1 outputs (bias added, RMS-normalised as the model would) for train rows `idx`."""
+        z = self.z[idx]
+        energy = self.energy[idx]
+        if augment:
+            cfg = self.config
+            b = z.shape[0]
+            z = self._shift(z)
+            gain = torch.pow(10.0, (self._rand(b) * 2 - 1) * cfg.gain_db / 20)
+            pick = (self._rand(b) * len(self.zn)).long()
+            snr_db = cfg.snr_low_db + self._rand(b) * (cfg.snr_high_db - cfg.snr_low_db)
+            use = (self._rand(b) < cfg.noise_prob).to(z.dtype)
+            sig = gain * energy.sqrt()
+            scale = use * sig / self.en[pick].sqrt().clamp_min(1e-8) * torch.pow(10.0, -snr_db / 20)
+            z = gain[:, None, None] * z + scale[:, None, None] * self.zn[pick]
+            energy = gain.pow(2) * energy + scale.pow(2) * self.en[pick]
+        mcfg = self.model.config
+        if mcfg.input_norm == "rms":
+            z = z / energy.sqrt().clamp_min(mcfg.rms_floor)[:, None, None]
+        return z + self.model.conv1.bias.detach()[None, :, None]
