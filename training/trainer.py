@@ -130,7 +130,8 @@ def predict_logits(model: torch.nn.Module, x: torch.Tensor | np.ndarray, device:
 def _val_score(model: M5, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> tuple[float, float]:
     if x.shape[0] == 0:
         return float("nan"), float("nan")
-    logits = predict_logits(model, x, device)
+    logits = predict_logits(model, x, device)  # on the CPU
+    y = y.cpu()
     return float((logits.argmax(1) == y).float().mean()), float(F.cross_entropy(logits, y))
 
 
