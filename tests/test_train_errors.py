@@ -126,6 +126,8 @@ def test_bad_flags(tone_data, tmp_path):
     assert_one_line_error(proc, "kws-train", "at least 1")
     proc = run("train_cli", "--data", tone_data, "--out", tmp_path / "o2", "--resume")
     assert_one_line_error(proc, "kws-train", "nothing to resume")
+    proc = run("train_cli", "--data", tone_data, "--out", tmp_path / "o3", "--snr-db", "30,3")
+    assert_one_line_error(proc, "kws-train", "out of range")
 
 
 @pytest.mark.skipif(os.name != "posix", reason="needs POSIX SIGINT delivery")

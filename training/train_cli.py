@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="freeze the first N conv blocks or named ones, e.g. 2 or conv1,conv2 (0 / 1)")
     g.add_argument("--seed", type=int, default=0, help="seed for split, init and augmentation (0)")
     g.add_argument("--no-augment", action="store_true", help="turn off shift/gain/noise augmentation")
+    g.add_argument("--shift-ms", type=float, help="augmentation: random time shift up to +-MS (100)")
+    g.add_argument("--gain-db", type=float, help="augmentation: random gain up to +-DB (6)")
+    g.add_argument("--snr-db", metavar="LO,HI", help="augmentation: background noise SNR range in dB (3,30)")
+    g.add_argument("--noise-prob", type=float, help="augmentation: share of clips that get noise (0.8)")
     p.add_argument("--words", metavar="W1,W2,...", help="train only these word folders; others -> _unknown_")
     p.add_argument("--noise", metavar="DIR", help="folder of long noise recordings for augmentation and "
                                                   "the generated reject class")
@@ -94,6 +98,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from OUT/resume.pt")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
+
+
+def _augment_from_args(args: argparse.Namespace, saved: dict | None):
+    from .augment import AugmentConfig
+
+    values = dict((saved or {}).get("augment_config") or AugmentConfig().to_dict())
+    if args.shift_ms is not None:
+        values["shift_ms"] = args.shift_ms
+    if args.gain_db is not None:
+        values["gain_db"] = args.gain_db
+    if args.noise_prob is not None:
+        values["noise_prob"] = args.noise_prob
+    if args.snr_db is not None:
+        try:
+            lo, hi = (float(v) for v in args.snr_db.split(","))
+        except ValueError:
+            raise KwsError(f"--snr-db {args.snr_db}: expected two numbers LO,HI (e.g. 3,30)") from None
+        values["snr_low_db"], values["snr_high_db"] = lo, hi
+    bad = (values["shift_ms"] < 0 or values["gain_db"] < 0 or not 0 <= values["noise_prob"] <= 1
+           or values["snr_low_db"] > values["snr_high_db"])
+    if bad:
+        raise KwsError("augmentation settings out of range (--shift-ms and --gain-db >= 0, "
+                       "--noise-prob in 0..1, --snr-db LO <= HI)")
+    return AugmentConfig(**values)
 
 
 def _config_from_args(args: argparse.Namespace, saved: dict | None):
@@ -114,7 +142,7 @@ def _config_from_args(args: argparse.Namespace, saved: dict | None):
                        weight_decay=args.weight_decay, lr_step=pick["lr_step"], lr_gamma=pick["lr_gamma"],
                        patience=pick["patience"], seed=args.seed, device=args.device,
                        freeze=parse_freeze(str(pick["freeze"])), threads=args.threads,
-                       augment=not args.no_augment)
+                       augment=not args.no_augment, augment_config=_augment_from_args(args, saved))
 
 
 def auto_batch_size(base: int, n_train: int, device: str) -> int:
