@@ -130,6 +130,9 @@ def eval_clips(args: argparse.Namespace) -> dict:
 def eval_stream(args: argparse.Namespace) -> dict:
     if not args.truth:
         raise KwsError("--stream needs --truth FILE.csv (header start_s,end_s,label)")
+    if Path(args.model).suffix != ".onnx":
+        raise KwsError(f"{args.model}: --stream runs the streaming runtime, which needs an exported "
+                       "model (kws-export model.pt -o model.onnx)")
     try:
         from kws_edge.stream_eval import evaluate_stream_file
     except ImportError:
