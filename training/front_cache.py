@@ -21,12 +21,16 @@ _CHUNK = 256
 
 @torch.no_grad()
 def _front(model: M5, x: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Computed on `device`, stored where `x` lives (host memory when the data did not fit the GPU)."""
     zs, es = [], []
     for i in range(0, x.shape[0], _CHUNK):
         xb = x[i:i + _CHUNK].to(device)
-        zs.append(model.front_linear(xb))
-        es.append(xb.pow(2).mean(dim=1))
-    return torch.cat(zs), torch.cat(es)
+        zs.append(model.front_linear(xb).to(x.device))
+        es.append(xb.pow(2).mean(dim=1).to(x.device))
+    z, e = torch.cat(zs), torch.cat(es)
+    if z.device.type == "cpu" and device.type == "cuda":
+        z, e = z.pin_memory(), e.pin_memory()
+    return z, e
 
 
 class FrontCache:
@@ -44,7 +48,7 @@ class FrontCache:
         self.z, self.energy = _front(model, x_train, device)
         if noise_bank is None or len(noise_bank) == 0:
             noise_bank = BatchAugmenter(config, None, device, seed).noise[:SYNTH_BANK_SIZE]
-        self.zn, self.en = _front(model, noise_bank, device)
+        self.zn, self.en = _front(model, noise_bank.to(device), device)
         model.train(was_training)
         self.max_frames = int(config.shift_ms * model.config.sample_rate / 1000) // model.samples_per_frame
 
@@ -75,8 +79,8 @@ class FrontCache:
 
     def batch(self, idx: torch.Tensor, augment: bool) -> torch.Tensor:
         """conv1 outputs (bias added, RMS-normalised as the model would) for train rows `idx`."""
-        z = self.z[idx]
-        energy = self.energy[idx]
+        z = self.z[idx].to(self.device, non_blocking=True)
+        energy = self.energy[idx].to(self.device, non_blocking=True)
         if augment:
             cfg = self.config
             b = z.shape[0]
