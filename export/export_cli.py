@@ -76,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                         f"clips (default {DEFAULT_MAX_DROP})")
     p.add_argument("--per-tensor", action="store_true",
                    help="one int8 scale per weight tensor instead of per output channel")
-    p.add_argument("--calibrate-method", choices=("minmax", "percentile", "entropy"), default="minmax",
-                   help="how activation ranges are chosen from the calibration clips (default minmax)")
+    p.add_argument("--calibrate-method", choices=("minmax", "percentile", "entropy"), default="percentile",
+                   help="how activation ranges are chosen from the calibration clips (default percentile)")
     p.add_argument("--no-fold", action="store_true",
                    help="keep the resampler as its own conv instead of folding it into conv1 "
                         "(slower; for debugging the export)")

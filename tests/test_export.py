@@ -230,11 +230,11 @@ def test_int8_from_a_zip_with_other_options(trained, tmp_path):
     out = tmp_path / "m.onnx"
     report_path = tmp_path / "r.json"
     assert export_cli.main([str(trained["ckpt"]), "-o", str(out), "--quantize", "--calibration-data",
-                            str(archive), "--per-tensor", "--calibrate-method", "percentile",
+                            str(archive), "--per-tensor", "--calibrate-method", "minmax",
                             "--report", str(report_path)]) == 0
     report = json.loads(report_path.read_text())
     assert report["held_out"] == "stratified half split"
-    assert report["per_channel"] is False and report["calibrate_method"] == "percentile"
+    assert report["per_channel"] is False and report["calibrate_method"] == "minmax"
     assert report["clips"] + report["calibration_clips"] == len(WORDS) * 12
     assert OnnxModel(out).quantization == "int8-static-qdq"
 
