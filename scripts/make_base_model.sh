@@ -27,6 +27,7 @@ fi
 #    (kws-export refuses it if int8 loses more than 1 point). Installed only when all of it worked.
 "$bin/python" scripts/record_provenance.py "$WORK/train/model.pt" --synth "$WORK/synth" \
   --recipe "scripts/make_base_model.sh (SEED=$SEED PER_WORD=$PER_WORD EPOCHS=$EPOCHS)" --out "$WORK/base.pt"
+cp "$WORK/train/split.json" "$WORK/split.json"   # kws-export checks int8 on the checkpoint's test split
 "$bin/kws-export" "$WORK/base.pt" -o "$WORK/base.onnx" --quantize \
   --calibration-data "$WORK/synth" --report "$WORK/int8_report.json"
 cp "$WORK/base.pt" kws_edge/models/base.pt
