@@ -19,8 +19,8 @@ log = logging.getLogger("kws_edge.training.train_cli")
 # (docs/training.md); flags given on the command line always win over both.
 SCRATCH_DEFAULTS = {"epochs": 60, "batch_size": 128, "lr": 1e-3, "lr_step": 20, "lr_gamma": 0.1,
                     "patience": 10, "freeze": "0"}
-FINETUNE_DEFAULTS = {"epochs": 30, "batch_size": 128, "lr": 2e-3, "lr_step": 20, "lr_gamma": 0.1,
-                     "patience": 8, "freeze": "1"}
+FINETUNE_DEFAULTS = {"epochs": 60, "batch_size": 128, "lr": 2e-3, "lr_step": 20, "lr_gamma": 0.1,
+                     "patience": 20, "freeze": "1"}
 
 EPILOG = """\
 datasets (--data PATH, a folder or a .zip):
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start from this checkpoint ('base' = the shipped model) and fine-tune; "
                         "switches to the fine-tuning defaults below")
     g = p.add_argument_group("training knobs (defaults: from scratch / with --init)")
-    g.add_argument("--epochs", type=int, help="maximum epochs (60 / 30)")
+    g.add_argument("--epochs", type=int, help="maximum epochs (60 / 60)")
     g.add_argument("--batch-size", type=int,
                    help="clips per step (128 / 128; x8 on a GPU; smaller for tiny datasets so that an epoch "
                         "has at least 4 steps)")
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay (0)")
     g.add_argument("--lr-step", type=int, help="StepLR: lower the rate every N epochs (20)")
     g.add_argument("--lr-gamma", type=float, help="StepLR factor (0.1)")
-    g.add_argument("--patience", type=int, help="stop after N epochs without a better val score (10 / 8)")
+    g.add_argument("--patience", type=int, help="stop after N epochs without a better val score (10 / 20)")
     g.add_argument("--freeze", metavar="N|BLOCKS",
                    help="freeze the first N conv blocks or named ones, e.g. 2 or conv1,conv2 (0 / 1)")
     g.add_argument("--seed", type=int, default=0, help="seed for split, init and augmentation (0)")
