@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="average scores over the windows of the last N ms (default: %(default)s)")
     det.add_argument("--refractory-ms", type=int, default=1000, metavar="N",
                      help="after a detection, stay quiet for N ms (default: %(default)s)")
+    det.add_argument("--max-utterance-ms", type=int, default=1500, metavar="N",
+                     help="report a keyword only when it is spoken as a short utterance: its speech "
+                          "segment (VAD) lasts at most N ms; connected speech never fires. 0 = off, "
+                          "for keywords inside sentences (default: %(default)s)")
     det.add_argument("--vad", choices=VAD_KINDS, default="energy",
                      help="voice activity gate: energy (default, numpy only), webrtc "
                           "(pip install webrtcvad-wheels), off (score every window)")
@@ -101,6 +105,7 @@ def _main(argv: list[str] | None) -> int:
 
     options = SpotterOptions(hop_ms=args.hop_ms, threshold=args.threshold, smooth_ms=args.smooth_ms,
                              refractory_ms=args.refractory_ms, vad=VadOptions(kind=args.vad),
+                             max_utterance_ms=args.max_utterance_ms,
                              batch_windows=16 if args.input and not args.realtime else 1)
     model = load_model(args.model)
     spotter = KeywordSpotter(model, options)

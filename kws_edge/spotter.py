@@ -6,6 +6,7 @@ same events whatever the chunk sizes fed in, with or without batching.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +42,11 @@ class SpotterOptions:
     # Windows scored per model call. 1 for live audio (lowest latency); file mode batches, which
     # changes speed only: events are the same.
     batch_windows: int = 1
+    # Utterance gate: keywords are spoken as short commands, so a detection is reported only when
+    # its VAD speech segment (hangover included) lasts at most this long; a candidate inside a
+    # segment waits for the segment to end. Connected speech, where a 1-s window often looks like
+    # a multi-syllable keyword, then never fires. 0 turns the gate off (needs a VAD to work).
+    max_utterance_ms: int = 1500
 
     def __post_init__(self) -> None:
         if self.hop_ms <= 0:
@@ -51,6 +57,8 @@ class SpotterOptions:
             raise KwsError("smoothing and refractory times must not be negative")
         if self.batch_windows < 1:
             raise KwsError(f"batch_windows must be at least 1, got {self.batch_windows}")
+        if self.max_utterance_ms < 0:
+            raise KwsError(f"--max-utterance-ms must not be negative, got {self.max_utterance_ms}")
 
 
 @dataclass
@@ -87,12 +95,15 @@ class KeywordSpotter:
         self.smooth_n = max(1, round(self.options.smooth_ms / self.options.hop_ms))
         self.refractory = rate * self.options.refractory_ms // 1000
         self.vad = make_vad(self.options.vad, rate)
+        gate = self.options.max_utterance_ms
+        self.max_utterance = rate * gate // 1000 if gate and self.vad is not None else None
         self._ring = RingBuffer(self.window)
         n_classes = len(self.labels)
         self._history = np.zeros((self.smooth_n, n_classes), dtype=np.float64)
         self._batch = np.zeros((self.options.batch_windows, self.window), dtype=np.float32)
-        # Pending hops in order: (end_sample, batch row or -1 for a window the VAD skipped).
-        self._queue: list[tuple[int, int]] = []
+        # Pending hops in order: (end_sample, batch row or -1 for a window the VAD skipped,
+        # VAD speech at the hop's end, start sample of that speech segment).
+        self._queue: list[tuple[int, int, bool, int]] = []
         self._scratch = np.empty(0, dtype=np.float32)
         self.reset()
 
@@ -114,6 +125,13 @@ class KeywordSpotter:
         self._n_batched = 0
         self._clear_history()
         self._next_allowed = 0
+        self._flag_state = False      # VAD decision of the last frame seen
+        self._run_start_state = -1    # start sample of the speech segment in progress
+        self._in_segment = False
+        self._segment_start = 0
+        self._segment_long = False
+        self._last_segment_short = False
+        self._pending: Detection | None = None
         self.stats = SpotterStats()
 
     @property
@@ -129,7 +147,7 @@ class KeywordSpotter:
             return events
         start = self.stats.samples
         ends = range(start + self.hop - self._since_hop, start + n + 1, self.hop)
-        speech_at = self._speech_before(chunk, start, ends)
+        speech_at, open_at, run_at = self._speech_before(chunk, start, ends)
         if len(ends):
             # The stream so far, as one contiguous view: the ring's last window, then the chunk.
             if len(self._scratch) < self.window + n:
@@ -138,34 +156,49 @@ class KeywordSpotter:
             self._ring.latest(self.window, out=ext[:self.window])
             ext[self.window:] = chunk
             for i, end in enumerate(ends):
-                self._on_hop(end, ext, end - start, speech_at[i], events)
+                self._on_hop(end, ext, end - start, bool(speech_at[i]), bool(open_at[i]), int(run_at[i]),
+                             events)
         self._ring.write(chunk)
         self.stats.samples = start + n
         self._since_hop = (self._since_hop + n) % self.hop
         return events
 
-    def _speech_before(self, chunk: np.ndarray, start: int, ends: range) -> np.ndarray:
-        """For each hop end: did the VAD judge any frame inside the window ending there speech?
+    def _speech_before(self, chunk: np.ndarray, start: int,
+                       ends: range) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each hop end: did the VAD judge any frame inside the window ending there speech; is
+        it in a speech segment at that moment; and where did that segment start (sample)?
 
         The VAD sees the whole chunk at once (fast); its per-frame decisions are causal, so the
-        answer at each hop is exactly what hop-by-hop feeding would give.
+        answers at each hop are exactly what hop-by-hop feeding would give.
         """
+        count = len(ends)
         if self.vad is None:
-            return np.ones(len(ends), dtype=bool)
+            return np.ones(count, dtype=bool), np.zeros(count, dtype=bool), np.full(count, -1, dtype=np.int64)
         vad = self.vad
         before = vad.frames_done
         last_before = vad.last_speech_end
         flags = vad.process(chunk)
         fs = vad.frame_samples
-        hop_ends = np.fromiter(ends, dtype=np.int64, count=len(ends))
-        last = np.full(len(hop_ends), last_before, dtype=np.int64)
-        if len(flags) and flags.any():
-            frame_ends = (before + 1 + np.arange(len(flags), dtype=np.int64)) * fs
-            running = np.maximum.accumulate(np.where(flags, frame_ends, -1))
+        hop_ends = np.fromiter(ends, dtype=np.int64, count=count)
+        last = np.full(count, last_before, dtype=np.int64)
+        open_at = np.full(count, self._flag_state, dtype=bool)
+        run_at = np.full(count, self._run_start_state, dtype=np.int64)
+        if len(flags):
+            frame_index = before + np.arange(len(flags), dtype=np.int64)
             done = np.clip(hop_ends // fs - before, 0, len(flags))
             has = done > 0
-            last[has] = np.maximum(last_before, running[done[has] - 1])
-        return last > np.maximum(0, hop_ends - self.window)
+            if flags.any():
+                frame_ends = (frame_index + 1) * fs
+                running = np.maximum.accumulate(np.where(flags, frame_ends, -1))
+                last[has] = np.maximum(last_before, running[done[has] - 1])
+            previous = np.concatenate([[self._flag_state], flags[:-1]])
+            starts = np.maximum.accumulate(np.where(flags & ~previous, frame_index * fs, -1))
+            run_start = np.where(starts < 0, self._run_start_state, starts)
+            open_at[has] = flags[done[has] - 1]
+            run_at[has] = run_start[done[has] - 1]
+            self._flag_state = bool(flags[-1])
+            self._run_start_state = int(run_start[-1]) if flags[-1] else -1
+        return last > np.maximum(0, hop_ends - self.window), open_at, run_at
 
     def flush(self) -> list[Detection]:
         """Score windows still waiting for a full batch (call at the end of a file)."""
@@ -173,19 +206,21 @@ class KeywordSpotter:
         self._run_queue(events)
         return events
 
-    def _on_hop(self, end: int, ext: np.ndarray, rel: int, speech: bool, events: list[Detection]) -> None:
+    def _on_hop(self, end: int, ext: np.ndarray, rel: int, speech: bool, open_: bool, run_start: int,
+                events: list[Detection]) -> None:
         self.stats.hops += 1
         if not speech:
             self.stats.windows_skipped += 1
             if self._queue:
-                self._queue.append((end, -1))
+                self._queue.append((end, -1, open_, run_start))
             else:
                 self._clear_history()
+                self._gate(end, open_, run_start, None, events)
             return
         row = self._n_batched
         self._batch[row] = ext[rel:rel + self.window]
         self._n_batched += 1
-        self._queue.append((end, row))
+        self._queue.append((end, row, open_, run_start))
         if self._n_batched == len(self._batch):
             self._run_queue(events)
 
@@ -196,21 +231,47 @@ class KeywordSpotter:
         if self._n_batched:
             self.stats.model_calls += 1
             self.stats.windows_scored += self._n_batched
-        for end, row in self._queue:
+        for end, row, open_, run_start in self._queue:
+            candidate = None
             if row < 0:
                 self._clear_history()
-                continue
-            if self.score_hook is not None:
-                self.score_hook(end, probs[row])
-            self._postprocess(end, probs[row], events)
+            else:
+                if self.score_hook is not None:
+                    self.score_hook(end, probs[row])
+                candidate = self._candidate(end, probs[row])
+            self._gate(end, open_, run_start, candidate, events)
         self._queue.clear()
         self._n_batched = 0
+
+    def _gate(self, end: int, open_: bool, run_start: int, candidate: Detection | None,
+              events: list[Detection]) -> None:
+        """The utterance gate (SpotterOptions.max_utterance_ms); without it, emit at once."""
+        if self.max_utterance is None:
+            if candidate is not None:
+                self._emit(candidate, events)
+            return
+        if open_:
+            if not self._in_segment:
+                self._in_segment, self._segment_start, self._segment_long = True, run_start, False
+            if end - self._segment_start > self.max_utterance:
+                self._segment_long, self._pending = True, None
+            elif candidate is not None and (self._pending is None or candidate.score > self._pending.score):
+                self._pending = candidate
+            return
+        if self._in_segment:  # the segment ended at this hop
+            self._in_segment = False
+            self._last_segment_short = not self._segment_long
+            if self._pending is not None and self._last_segment_short:
+                self._emit(dataclasses.replace(self._pending, time=end / self.sample_rate), events)
+            self._pending = None
+        if candidate is not None and self._last_segment_short:
+            self._emit(candidate, events)
 
     def _clear_history(self) -> None:
         self._hist_len = 0
         self._hist_pos = 0
 
-    def _postprocess(self, end: int, probs: np.ndarray, events: list[Detection]) -> None:
+    def _candidate(self, end: int, probs: np.ndarray) -> Detection | None:
         self._history[self._hist_pos] = probs
         self._hist_pos = (self._hist_pos + 1) % self.smooth_n
         self._hist_len = min(self._hist_len + 1, self.smooth_n)
@@ -218,12 +279,17 @@ class KeywordSpotter:
         smoothed = np.add.reduce(self._history[:self._hist_len], axis=0) / self._hist_len
         margin = smoothed - self.thresholds
         best = int(np.argmax(margin))
-        if margin[best] < 0 or end < self._next_allowed:
-            return
+        if margin[best] < 0:
+            return None
         rate = self.sample_rate
-        event = Detection(time=end / rate, label=self.labels[best], score=float(smoothed[best]),
-                          start=max(0, end - self.window) / rate, end=end / rate)
-        self._next_allowed = end + self.refractory
+        return Detection(time=end / rate, label=self.labels[best], score=float(smoothed[best]),
+                         start=max(0, end - self.window) / rate, end=end / rate)
+
+    def _emit(self, event: Detection, events: list[Detection]) -> None:
+        fired = round(event.time * self.sample_rate)
+        if fired < self._next_allowed:
+            return
+        self._next_allowed = fired + self.refractory
         self.stats.detections += 1
         log.debug("detection %s", event)
         events.append(event)

@@ -20,17 +20,17 @@ from kws_edge.labelled_stream import Piece, build_stream, silence, write_stream
 
 # (voice, text, label): label None = a keyword, the text itself; "other" = not a keyword.
 SCRIPT: tuple[tuple[str, str, str | None], ...] = (
-    ("flite:slt", "hello there, let me try this", "other"),
-    ("flite:slt", "yes", None),
-    ("flite:slt", "marvin", None),
-    ("espeak:en-us+f4", "what a lovely morning", "other"),
-    ("flite:slt", "stop", None),
+    ("espeak:en-gb+m5", "hello there, let me try this", "other"),
+    ("espeak:en-us+f4", "yes", None),
+    ("espeak:en-gb+m5", "marvin", None),
+    ("espeak:en-us+f4", "the weather is nice today", "other"),
+    ("espeak:en-gb+m5", "stop", None),
     ("espeak:en-us+f4", "seven", None),
-    ("flite:slt", "the kettle is boiling", "other"),
-    ("flite:slt", "house", None),
-    ("espeak:en-us+f4", "left", None),
-    ("flite:slt", "sheila", None),
-    ("espeak:en-us+f4", "thanks, that is all", "other"),
+    ("espeak:en-gb+m5", "the kettle is boiling", "other"),
+    ("espeak:en-us+f4", "house", None),
+    ("espeak:en-gb+m5", "left", None),
+    ("espeak:en-us+f4", "sheila", None),
+    ("espeak:en-gb+m5", "thank you very much", "other"),
 )
 
 

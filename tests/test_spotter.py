@@ -80,19 +80,21 @@ def test_batching_gives_the_same_events(models, stream):
 def test_event_timing_and_fields(models, stream):
     events, spotter = _events(models["tone"], stream, 1600)
     first = events[0]
-    # The first tone spans 2.0-2.6 s: the detector fires once the window holds enough of it.
-    assert 2.0 < first.time <= 3.6
-    assert first.end == first.time and first.start == pytest.approx(first.time - 1.0)
+    # The first tone spans 2.0-2.6 s: the detector fires once its utterance has ended (VAD
+    # hangover included); start/end are the window that scored it, which ends no later.
+    assert 2.6 < first.time <= 3.6
+    assert first.end <= first.time and first.start == pytest.approx(first.end - 1.0)
     assert 0.7 <= first.score <= 1.0
     assert all(round(e.time * SAMPLE_RATE) % (SAMPLE_RATE // 10) == 0 for e in events)
     assert spotter.seconds == pytest.approx(len(stream) / SAMPLE_RATE)
 
 
 def test_refractory_makes_one_utterance_fire_once(models):
+    # A 3-s sound is no short utterance: the gate is off here to test the refractory period alone.
     long_tone = np.concatenate([_gap(1.0, 0), tone(1000, 3.0), _gap(1.0, 1)])
-    once, _ = _events(models["tone"], long_tone, 4000, refractory_ms=5000)
+    once, _ = _events(models["tone"], long_tone, 4000, refractory_ms=5000, max_utterance_ms=0)
     assert [e.label for e in once] == ["yes"]
-    several, _ = _events(models["tone"], long_tone, 4000, refractory_ms=1000)
+    several, _ = _events(models["tone"], long_tone, 4000, refractory_ms=1000, max_utterance_ms=0)
     assert len(several) >= 2
     times = [e.time for e in several]
     assert all(b - a >= 1.0 - 1e-9 for a, b in zip(times, times[1:], strict=False))
@@ -153,3 +155,28 @@ def test_spot_file_resamples_any_rate_and_channels(models, tmp_path, stream):
     assert [e.label for e in got] == [e.label for e in ref]
     for a, b in zip(got, ref, strict=True):
         assert abs(a.time - b.time) <= 0.1 + 1e-9
+
+
+def test_utterance_gate_drops_long_speech_and_keeps_short(models):
+    """A 'yes' tone inside 3 s of continuous sound never fires with the gate; alone it does."""
+    long_sound = np.concatenate([_gap(1.5, 1), noise(1.2, amp=0.05, seed=8), tone(1000, 0.6),
+                                 noise(1.2, amp=0.05, seed=9), _gap(2.0, 2)])
+    short = np.concatenate([_gap(1.5, 3), tone(1000, 0.6), _gap(2.0, 4)])
+    gated, _ = _events(models["tone"], long_sound, 1000)
+    ungated, _ = _events(models["tone"], long_sound, 1000, max_utterance_ms=0)
+    alone, _ = _events(models["tone"], short, 1000)
+    assert [e.label for e in ungated] == ["yes"]
+    assert gated == []
+    assert [e.label for e in alone] == ["yes"]
+
+
+@pytest.mark.parametrize("chunk", [160, 999, 4096])
+def test_utterance_gate_is_chunk_size_invariant(models, stream, chunk):
+    reference, _ = _events(models["tone"], stream, len(stream))
+    events, _ = _events(models["tone"], stream, chunk)
+    assert events == reference and len(reference) >= 2
+
+
+def test_utterance_gate_rejects_negative_length():
+    with pytest.raises(KwsError, match="max-utterance-ms"):
+        SpotterOptions(max_utterance_ms=-1)

@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="split.json to use (default: the one next to --model)")
     p.add_argument("--confusion", metavar="PNG", help="also write the confusion matrix as a PNG")
     p.add_argument("--threshold", type=float, help="stream mode: detection threshold (default: the model's)")
+    p.add_argument("--max-utterance-ms", type=int, metavar="N",
+                   help="stream mode: kws-listen's utterance gate (default 1500; 0 = off)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
@@ -139,6 +141,8 @@ def eval_stream(args: argparse.Namespace) -> dict:
         raise KwsError("stream evaluation is not available in this installation "
                        "(kws_edge.stream_eval is missing)") from None
     options = {} if args.threshold is None else {"threshold": args.threshold}
+    if args.max_utterance_ms is not None:
+        options["max_utterance_ms"] = args.max_utterance_ms
     return evaluate_stream_file(args.model, args.stream, args.truth, **options)
 
 
