@@ -9,6 +9,7 @@ bin=.venv/bin
 WORK=${WORK:-work-data/base}
 SEED=${SEED:-1}
 PER_WORD=${PER_WORD:-500}
+UNKNOWN=${UNKNOWN:-4000}
 EPOCHS=${EPOCHS:-60}
 NOISE=${NOISE:-../shared/data/background_noise}
 REAL=${REAL:-../shared/data/speech_real}
@@ -16,7 +17,8 @@ mkdir -p "$WORK"
 
 # 1. Training data: every espeak-ng / flite voice except the held-out ones (docs/synth.md).
 if [ ! -f "$WORK/synth/manifest.json" ]; then
-  "$bin/kws-synth" "$WORK/synth" --per-word "$PER_WORD" --seed "$SEED" --noise "$NOISE" --overwrite
+  "$bin/kws-synth" "$WORK/synth" --per-word "$PER_WORD" --unknown "$UNKNOWN" --seed "$SEED" \
+    --noise "$NOISE" --overwrite
 fi
 
 # 2. Train from scratch: the seed's recipe (Adam 1e-3, StepLR, CrossEntropy), longer schedule.
@@ -26,7 +28,7 @@ fi
 # 3. Record how it was made in the checkpoint, then int8 ONNX calibrated on the training data
 #    (kws-export refuses it if int8 loses more than 1 point). Installed only when all of it worked.
 "$bin/python" scripts/record_provenance.py "$WORK/train/model.pt" --synth "$WORK/synth" \
-  --recipe "scripts/make_base_model.sh (SEED=$SEED PER_WORD=$PER_WORD EPOCHS=$EPOCHS)" --out "$WORK/base.pt"
+  --recipe "scripts/make_base_model.sh (SEED=$SEED PER_WORD=$PER_WORD UNKNOWN=$UNKNOWN EPOCHS=$EPOCHS)" --out "$WORK/base.pt"
 cp "$WORK/train/split.json" "$WORK/split.json"   # kws-export checks int8 on the checkpoint's test split
 "$bin/kws-export" "$WORK/base.pt" -o "$WORK/base.onnx" --quantize \
   --calibration-data "$WORK/synth" --report "$WORK/int8_report.json"
