@@ -169,7 +169,7 @@ def test_reject_clips_are_generated_only_when_missing(tmp_path):
     data = prepare_dataset(root, seed=0)
     unk = data.labels.index(UNKNOWN_LABEL)
     assert (data.y["train"] == unk).sum() > 0 and (data.y["test"] == unk).sum() == 0
-    assert set(data.generated_reject["train"]) <= {"silence", "coloured_noise", "reversed", "splice"}
+    assert set(data.generated_reject["train"]) <= {"silence", "coloured_noise", "reversed", "splice", "chain"}
     for i in range(3):
         write_wav(root / UNKNOWN_LABEL / f"n{i}.wav", noise(1.0, seed=i))
     for i in range(20):
@@ -185,6 +185,24 @@ def test_make_reject_clips_kinds():
     bank = rng.normal(0, 0.05, (4, WINDOW_SAMPLES)).astype(np.float32)
     clips, made = make_reject_clips(words, classes, 200, seed=1, noise_bank=bank)
     assert clips.shape == (200, WINDOW_SAMPLES) and clips.dtype == np.float32
-    assert set(made) == {"silence", "coloured_noise", "real_noise", "reversed", "splice"}
+    assert set(made) == {"silence", "coloured_noise", "real_noise", "reversed", "splice", "chain"}
     assert sum(made.values()) == 200
     assert np.all(np.isfinite(clips)) and np.abs(clips).max() <= 1.0 + 1e-6
+
+
+def test_chain_reject_clips_are_running_speech_of_several_words():
+    """Chains hold pieces of at least three different words and fill a good part of the window."""
+    from kws_edge.training.unknown import _chain
+
+    rng = np.random.default_rng(3)
+    words = np.zeros((6, WINDOW_SAMPLES), dtype=np.float32)
+    for k in range(6):  # word k: a tone of its own frequency in the middle of its clip
+        t = np.arange(6000) / 16000
+        words[k, 5000:11000] = 0.3 * np.sin(2 * np.pi * (300 + 200 * k) * t)
+    chains = _chain(words, np.arange(6), 20, rng)
+    for clip in chains:
+        spectrum = np.abs(np.fft.rfft(clip))
+        bins = [int((300 + 200 * k) * len(clip) / 16000) for k in range(6)]
+        peaks = {k for k in range(6) if spectrum[bins[k]] > 0.1 * spectrum.max()}
+        assert len(peaks) >= 3
+        assert (np.abs(clip) > 0.01).mean() > 0.2

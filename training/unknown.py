@@ -4,7 +4,9 @@ A streaming detector spends most of its life on silence, noise and talk that hol
 model fine-tuned only on keyword clips forgets how to say "nothing". These generators make that
 class from what is at hand: silence, coloured noise, real noise recordings, and pseudo-speech
 built from the keyword clips themselves (time-reversed clips keep the voice and the spectrum but
-no word; splices of the start of one word onto the end of another are word-like but no keyword).
+no word; splices of the start of one word onto the end of another are word-like but no keyword;
+chains of short pieces of several different words sound like the user talking, which is what a
+streaming window sees most of the day).
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ import numpy as np
 
 from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
 
-KINDS = ("silence", "coloured_noise", "real_noise", "reversed", "splice")
+KINDS = ("silence", "coloured_noise", "real_noise", "reversed", "splice", "chain")
 # Mixture of kinds; pseudo-speech gets the largest share because it is the hard negative.
-DEFAULT_MIX = {"silence": 0.1, "coloured_noise": 0.15, "real_noise": 0.15, "reversed": 0.3, "splice": 0.3}
+DEFAULT_MIX = {"silence": 0.08, "coloured_noise": 0.12, "real_noise": 0.12, "reversed": 0.2, "splice": 0.2,
+               "chain": 0.28}
+# A chain: this many pieces of different words, each this long (ms), like running speech.
+CHAIN_PIECES = (3, 6)
+CHAIN_PIECE_MS = (120, 300)
 
 
 def coloured_noise(n: int, length: int, rng: np.random.Generator) -> np.ndarray:
@@ -53,6 +59,44 @@ def _splice(clips: np.ndarray, classes: np.ndarray, n: int, rng: np.random.Gener
     return out
 
 
+def _active_starts(clip: np.ndarray, frame: int) -> np.ndarray:
+    """Frame starts whose energy is within 20 dB of the clip's loudest frame (where the word is)."""
+    n = len(clip) // frame
+    energy = (clip[:n * frame].reshape(n, frame).astype(np.float64) ** 2).mean(axis=1)
+    return np.flatnonzero(energy >= energy.max() * 0.01) * frame
+
+
+def _chain(clips: np.ndarray, classes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Short pieces of several different words back to back: talk in the user's voice, no keyword."""
+    length = clips.shape[1]
+    frame = SAMPLE_RATE // 100
+    fade = SAMPLE_RATE // 200
+    ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+    out = np.zeros((n, length), dtype=np.float32)
+    for i in range(n):
+        pos = int(rng.integers(0, length // 5))
+        used: set[int] = set()
+        for _ in range(int(rng.integers(*CHAIN_PIECES))):
+            choices = np.flatnonzero(~np.isin(classes, list(used))) if used else np.arange(len(clips))
+            k = int(rng.choice(choices)) if len(choices) else int(rng.integers(len(clips)))
+            used.add(int(classes[k]))
+            piece_len = SAMPLE_RATE * int(rng.integers(*CHAIN_PIECE_MS)) // 1000
+            starts = _active_starts(clips[k], frame)
+            if len(starts):  # keep at least half of each piece inside the word
+                starts = starts[starts <= max(starts[0], starts[-1] - piece_len // 2)]
+            start = int(rng.choice(starts)) if len(starts) else 0
+            piece = clips[k, start:start + piece_len].copy()
+            piece = piece[:max(0, length - pos)]
+            if len(piece) > 2 * fade:
+                piece[:fade] *= ramp
+                piece[-fade:] *= ramp[::-1]
+            out[i, pos:pos + len(piece)] += piece
+            pos += len(piece) + SAMPLE_RATE * int(rng.integers(0, 40)) // 1000
+            if pos >= length:
+                break
+    return out
+
+
 def make_reject_clips(word_clips: np.ndarray, word_classes: np.ndarray, n: int, *, seed: int,
                       noise_bank: np.ndarray | None = None,
                       mix: dict[str, float] | None = None) -> tuple[np.ndarray, dict[str, int]]:
@@ -62,7 +106,7 @@ def make_reject_clips(word_clips: np.ndarray, word_classes: np.ndarray, n: int, 
     if noise_bank is None or len(noise_bank) == 0:
         mix["coloured_noise"] = mix.get("coloured_noise", 0) + mix.pop("real_noise", 0)
     if len(word_clips) == 0:
-        mix = {k: v for k, v in mix.items() if k not in ("reversed", "splice")}
+        mix = {k: v for k, v in mix.items() if k not in ("reversed", "splice", "chain")}
     kinds = list(mix)
     weights = np.asarray([mix[k] for k in kinds], dtype=float)
     counts = rng.multinomial(n, weights / weights.sum())
@@ -88,5 +132,7 @@ def make_reject_clips(word_clips: np.ndarray, word_classes: np.ndarray, n: int, 
             parts.append(np.ascontiguousarray(pick[:, ::-1]))
         elif kind == "splice":
             parts.append(_splice(word_clips, word_classes, count, rng))
+        elif kind == "chain":
+            parts.append(_chain(word_clips, word_classes, count, rng))
     out = np.concatenate(parts) if parts else np.zeros((0, WINDOW_SAMPLES), dtype=np.float32)
     return out[rng.permutation(len(out))], made
