@@ -26,14 +26,14 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from kws_edge.errors import run_cli, setup_logging
 from kws_edge.export.calibration import load_clip_set, split_for_calibration
 from kws_edge.export.onnx_export import export_torch, make_session
 from kws_edge.export.quantize import QuantOptions, quantize_int8
 from kws_edge.training.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint_path
 from kws_edge.training.model import count_macs
-from onnx import TensorProto, helper, numpy_helper
-
-from kws_edge.errors import run_cli, setup_logging
 
 log = logging.getLogger("bench_infer")
 

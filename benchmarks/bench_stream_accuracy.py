@@ -21,13 +21,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from kws_edge.training import synth_effects as fx
-from kws_edge.training.synth_voices import Voice, synthesize
-from kws_edge.training.synth_words import FILLER_WORDS, HOMOPHONES
 
 from kws_edge.audio import load_16k
 from kws_edge.labelled_stream import Piece, build_stream, silence, write_stream
 from kws_edge.stream_eval import evaluate_stream_file
+from kws_edge.training import synth_effects as fx
+from kws_edge.training.synth_voices import Voice, synthesize
+from kws_edge.training.synth_words import FILLER_WORDS, HOMOPHONES
 
 BIN = Path(sys.executable).parent
 NOISE = Path(__file__).resolve().parents[2] / "shared" / "data" / "background_noise"

@@ -92,6 +92,7 @@ def tutorial_loop(data: Path, epochs: int, batch_size: int = 256) -> dict:
     import torch
     import torch.nn.functional as F
     import torchaudio.functional as AF
+
     from kws_edge.training.model import M5, M5Config
 
     rate_8k = 8000

@@ -24,8 +24,9 @@ import math
 from dataclasses import replace
 
 import torch
-from kws_edge.training.model import M5
 from torch import nn
+
+from kws_edge.training.model import M5
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import onnx
 import torch
-from kws_edge.training.model import M5
 
 from kws_edge.errors import KwsError
 from kws_edge.labels import UNKNOWN_LABEL
+from kws_edge.training.model import M5
 
 from .fold import ProbsModel, fold_front_end
 

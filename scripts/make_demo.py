@@ -13,10 +13,10 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from kws_edge.training import synth_effects as fx
-from kws_edge.training.synth_voices import Voice, synthesize
 
 from kws_edge.labelled_stream import Piece, build_stream, silence, write_stream
+from kws_edge.training import synth_effects as fx
+from kws_edge.training.synth_voices import Voice, synthesize
 
 # (voice, text, label): label None = a keyword, the text itself; "other" = not a keyword.
 SCRIPT: tuple[tuple[str, str, str | None], ...] = (

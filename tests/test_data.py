@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 from audiogen import noise, tone, write_wav
+
+from kws_edge.errors import KwsError
+from kws_edge.labels import SAMPLE_RATE, UNKNOWN_LABEL, WINDOW_SAMPLES
 from kws_edge.training.data import load_labelled_clips, scan_dataset
 from kws_edge.training.prepare import prepare_dataset
 from kws_edge.training.split import stratified_split
 from kws_edge.training.unknown import make_reject_clips
-
-from kws_edge.errors import KwsError
-from kws_edge.labels import SAMPLE_RATE, UNKNOWN_LABEL, WINDOW_SAMPLES
 
 FREQS = {"alpha": 300.0, "beta": 700.0, "gamma": 1500.0}
 

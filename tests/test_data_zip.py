@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from audiogen import noise, tone, write_wav
-from kws_edge.training.data import load_labelled_clips
-from kws_edge.training.prepare import prepare_dataset
-from kws_edge.training.zip_safe import list_members
 
 from kws_edge.errors import KwsError
 from kws_edge.labels import UNKNOWN_LABEL
+from kws_edge.training.data import load_labelled_clips
+from kws_edge.training.prepare import prepare_dataset
+from kws_edge.training.zip_safe import list_members
 
 
 def wav_bytes(tmp_path: Path, freq: float) -> bytes:

@@ -10,6 +10,7 @@ import sys
 import pytest
 import torch
 from audiogen import noise, tone, write_wav
+
 from kws_edge.training.checkpoint import load_checkpoint, model_from_checkpoint
 
 

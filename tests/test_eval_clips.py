@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from audiogen import noise, tone, write_wav
-from kws_edge.training import train_cli
 
 from kws_edge.labels import UNKNOWN_LABEL
+from kws_edge.training import train_cli
 
 PY = sys.executable
 FREQS = {"low": 300.0, "mid": 900.0, "high": 2500.0}

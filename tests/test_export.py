@@ -14,6 +14,9 @@ import onnx
 import pytest
 from audiogen import make_word_dataset, tone, write_wav
 from conftest import requires_espeak
+from onnx import helper
+
+from kws_edge.errors import KwsError
 from kws_edge.export import export_cli
 from kws_edge.export.onnx_export import (
     OPSET,
@@ -23,14 +26,11 @@ from kws_edge.export.onnx_export import (
     run_onnx,
     torch_probs,
 )
+from kws_edge.labels import SAMPLE_RATE, UNKNOWN_LABEL, WINDOW_SAMPLES
+from kws_edge.onnx_model import OnnxModel
 from kws_edge.training import train_cli
 from kws_edge.training.audio_io import load_clip
 from kws_edge.training.checkpoint import atomic_save, load_checkpoint, model_from_checkpoint
-from onnx import helper
-
-from kws_edge.errors import KwsError
-from kws_edge.labels import SAMPLE_RATE, UNKNOWN_LABEL, WINDOW_SAMPLES
-from kws_edge.onnx_model import OnnxModel
 
 pytestmark = [requires_espeak, pytest.mark.slow]  # one real kws-train run (~20 s) + several exports
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 from audiogen import noise, write_wav
-from kws_edge.training.checkpoint import atomic_save, make_checkpoint
-from kws_edge.training.model import build_m5
 
 from kws_edge.labels import UNKNOWN_LABEL
+from kws_edge.training.checkpoint import atomic_save, make_checkpoint
+from kws_edge.training.model import build_m5
 
 KWS_EXPORT = Path(sys.executable).parent / "kws-export"
 LABELS = ["no", "yes", UNKNOWN_LABEL]
@@ -131,9 +131,8 @@ def test_good_export_and_the_runtime_rejects_non_onnx(ckpt_dir, tmp_path):
     ok = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0 and "(1, 3)" in ok.stdout and "'_unknown_'" in ok.stdout, ok.stderr
 
-    from kws_edge.export.onnx_export import load_onnx
-
     from kws_edge.errors import KwsError
+    from kws_edge.export.onnx_export import load_onnx
     from kws_edge.onnx_model import OnnxModel
 
     bogus = tmp_path / "bogus.onnx"

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 from conftest import requires_espeak
+
+from kws_edge.labels import SAMPLE_RATE, UNKNOWN_LABEL, WINDOW_SAMPLES
 from kws_edge.training.synth import which_set
 from kws_edge.training.synth_cli import main
 from kws_edge.training.synth_voices import DEFAULT_HOLDOUT, Voice, discover_voices, match_voices, parse_spec
-
-from kws_edge.labels import SAMPLE_RATE, UNKNOWN_LABEL, WINDOW_SAMPLES
 
 WORDS = ("yes", "sheila", "visual")
 PER_WORD = 4

@@ -7,13 +7,13 @@ import hashlib
 import numpy as np
 import pytest
 import soundfile as sf
+
+from kws_edge.errors import KwsError
+from kws_edge.labels import KEYWORDS, SAMPLE_RATE, WINDOW_SAMPLES
 from kws_edge.training import synth_effects as fx
 from kws_edge.training.synth import which_set
 from kws_edge.training.synth_voices import Voice, match_voices, parse_spec, select_voices
 from kws_edge.training.synth_words import FILLER_WORDS, HOMOPHONES, NEAR_MISSES, keyword_texts
-
-from kws_edge.errors import KwsError
-from kws_edge.labels import KEYWORDS, SAMPLE_RATE, WINDOW_SAMPLES
 
 
 def _band_power(x: np.ndarray, lo: float, hi: float) -> float:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-from kws_edge.training.augment import AugmentConfig, BatchAugmenter
 
 from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
+from kws_edge.training.augment import AugmentConfig, BatchAugmenter
 
 CPU = torch.device("cpu")
 

@@ -9,12 +9,12 @@ import pytest
 import torch
 from audiogen import make_word_dataset
 from conftest import requires_espeak
+
+from kws_edge.labels import UNKNOWN_LABEL
 from kws_edge.training import eval_cli, train_cli
 from kws_edge.training.checkpoint import load_checkpoint, model_from_checkpoint
 from kws_edge.training.finetune import model_from_init
 from kws_edge.training.split import read_split, split_hash
-
-from kws_edge.labels import UNKNOWN_LABEL
 
 WORDS = ["yes", "no", "seven", "stop"]
 

@@ -72,10 +72,10 @@ def main() -> int:
     import onnx
     import soundfile as sf
     import torch
-    from kws_edge.training.model import build_m5
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     from kws_edge.labels import DEFAULT_LABELS, SAMPLE_RATE, UNKNOWN_LABEL, WINDOW_SAMPLES
+    from kws_edge.training.model import build_m5
 
     # The machine is shared; one thread keeps this from starving the others.
     torch.set_num_threads(1)
