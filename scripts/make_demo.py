@@ -30,7 +30,7 @@ SCRIPT: tuple[tuple[str, str, str | None], ...] = (
     ("espeak:en-us+f4", "house", None),
     ("espeak:en-gb+m5", "left", None),
     ("espeak:en-us+f4", "sheila", None),
-    ("espeak:en-gb+m5", "thank you very much", "other"),
+    ("espeak:en-gb+m5", "that was great", "other"),
 )
 
 
