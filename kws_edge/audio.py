@@ -12,20 +12,31 @@ from .labels import SAMPLE_RATE
 
 def decode(path: str | Path) -> tuple[np.ndarray, int]:
     """Decode any format soundfile reads to (mono float32 in [-1, 1], sample rate)."""
-    import soundfile as sf
-
     path = Path(path)
     if not path.is_file():
         raise KwsError(f"{path}: no such file")
+    return _decode(str(path), str(path))
+
+
+def decode_bytes(data: bytes, name: str) -> tuple[np.ndarray, int]:
+    """Like `decode`, for a file held in memory (e.g. a ZIP member); `name` is for errors."""
+    import io
+
+    return _decode(io.BytesIO(data), name)
+
+
+def _decode(source, name: str) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        data, rate = sf.read(source, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise KwsError(f"{path}: not a readable audio file ({exc})") from None
+        raise KwsError(f"{name}: not a readable audio file ({exc})") from None
     if data.shape[0] == 0:
-        raise KwsError(f"{path}: empty audio (no samples)")
+        raise KwsError(f"{name}: empty audio (no samples)")
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if not np.all(np.isfinite(mono)):
-        raise KwsError(f"{path}: audio contains NaN or infinite samples")
+        raise KwsError(f"{name}: audio contains NaN or infinite samples")
     return np.ascontiguousarray(mono, dtype=np.float32), int(rate)
 
 

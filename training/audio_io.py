@@ -41,26 +41,6 @@ def load_clip(path: str | Path) -> np.ndarray:
     return fit_window(load_audio_16k(path))
 
 
-def decode_bytes(data: bytes, name: str) -> tuple[np.ndarray, int]:
-    """Like kws_edge.audio.decode, for a file held in memory (a ZIP member); `name` is for errors."""
-    import io
-
-    import soundfile as sf
-
-    from kws_edge.errors import KwsError
-
-    try:
-        audio, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise KwsError(f"{name}: not a readable audio file ({exc})") from None
-    if audio.shape[0] == 0:
-        raise KwsError(f"{name}: empty audio (no samples)")
-    mono = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
-    if not np.all(np.isfinite(mono)):
-        raise KwsError(f"{name}: audio contains NaN or infinite samples")
-    return np.ascontiguousarray(mono, dtype=np.float32), int(rate)
-
-
 RESAMPLERS = ("torchaudio", "soxr")
 
 

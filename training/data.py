@@ -20,11 +20,11 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from kws_edge.audio import decode
+from kws_edge.audio import decode, decode_bytes
 from kws_edge.errors import KwsError
 from kws_edge.labels import KEYWORDS, UNKNOWN_LABEL, WINDOW_SAMPLES
 
-from .audio_io import decode_bytes, fit_window, to_16k
+from .audio_io import fit_window, to_16k
 from .zip_safe import ZipMember, list_members, read_member
 
 log = logging.getLogger(__name__)

@@ -60,15 +60,21 @@ def write_split(path: str | Path, split: dict[str, list[str]], *, seed: int, dat
     digest = split_hash(split)
     doc = {"version": SPLIT_VERSION, "seed": seed, "data": data, "source": source, "sha256": digest,
            **{s: sorted(split.get(s, [])) for s in SPLITS}}
+    write_json_atomic(path, doc)
+    return digest
+
+
+def write_json_atomic(path: Path, doc: dict) -> None:
+    """JSON through a temp file in the same folder, then rename: never a half-written file."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)
         with os.fdopen(fd, "w") as fh:
             json.dump(doc, fh, indent=1)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return digest
 
 
 def read_split(path: str | Path) -> dict[str, list[str]]:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -161,17 +159,6 @@ def auto_batch_size(base: int, n_train: int, device: str) -> int:
     return int(max(16, min(base, n_train // 4)))
 
 
-def _write_json(path: Path, doc: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def train(args: argparse.Namespace) -> int:
     import torch
 
@@ -181,7 +168,7 @@ def train(args: argparse.Namespace) -> int:
     from .model import M5, M5Config, build_m5
     from .plots import save_confusion_png
     from .prepare import prepare_dataset
-    from .split import write_split
+    from .split import write_json_atomic, write_split
     from .trainer import Trainer, dist_from_env, load_resume, predict_logits
 
     t_start = time.perf_counter()
@@ -278,7 +265,7 @@ def train(args: argparse.Namespace) -> int:
                            metrics={k: v for k, v in metrics.items() if k not in ("history", "test")},
                            split=split_info, provenance=provenance)
     atomic_save(ckpt, out / "model.pt")
-    _write_json(out / "metrics.json", metrics)
+    write_json_atomic(out / "metrics.json", metrics)
     title = f"test accuracy {report['accuracy']:.3f}" if report["accuracy"] is not None else ""
     save_confusion_png(out / "confusion.png", report["confusion"], data.labels, title=title)
     (out / "resume.pt").unlink(missing_ok=True)
