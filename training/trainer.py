@@ -252,32 +252,22 @@ class Trainer:
                 break  # every rank must take part in every step
             idx = idx[self.dist.rank::self.dist.world]
             if self.front is not None:
-                idx_dev = idx.to(self.front.z.device)
                 yb = y[idx].to(self.device, non_blocking=True)
-                with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                                    enabled=self.amp_dtype is not None):
-                    z = self.front.batch(idx_dev, cfg.augment)
+                with self._autocast():
+                    z = self.front.batch(idx.to(self.front.z.device), cfg.augment)
                     logits = self.model.fc1(self.model.features_from_conv1(z))
-                    loss = F.cross_entropy(logits.float(), yb)
-                self._step(loss)
-                total_loss += loss.detach() * len(yb)
-                correct += (logits.detach().argmax(1) == yb).sum()
-                seen += len(yb)
-                bar.update(1)
-                continue
-            if not x.is_cuda:
-                idx_dev = idx
-                xb = x[idx_dev].to(self.device, non_blocking=True)
-                yb = y[idx_dev].to(self.device, non_blocking=True)
             else:
-                idx_dev = idx.to(self.device)
-                xb, yb = x[idx_dev], y[idx_dev]
-            if cfg.augment:
-                xb = self.augment(xb)
-            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                                enabled=self.amp_dtype is not None):
-                logits = self.net(xb)
-                loss = F.cross_entropy(logits.float(), yb)
+                if not x.is_cuda:
+                    xb = x[idx].to(self.device, non_blocking=True)
+                    yb = y[idx].to(self.device, non_blocking=True)
+                else:
+                    idx_dev = idx.to(self.device)
+                    xb, yb = x[idx_dev], y[idx_dev]
+                if cfg.augment:
+                    xb = self.augment(xb)
+                with self._autocast():
+                    logits = self.net(xb)
+            loss = F.cross_entropy(logits.float(), yb)
             self._step(loss)
             total_loss += loss.detach() * len(yb)
             correct += (logits.detach().argmax(1) == yb).sum()
@@ -285,6 +275,11 @@ class Trainer:
             bar.update(1)
         bar.close()
         return float(total_loss) / max(seen, 1), int(correct) / max(seen, 1), seen
+
+    def _autocast(self):
+        """Mixed precision on CUDA when enabled; a no-op context otherwise."""
+        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                              enabled=self.amp_dtype is not None)
 
     def _step(self, loss: torch.Tensor) -> None:
         self.opt.zero_grad(set_to_none=True)
