@@ -67,10 +67,19 @@ def load_checkpoint(spec: str | Path) -> dict:
     path = resolve_checkpoint_path(spec)
     if not path.is_file():
         raise KwsError(f"{path}: no such checkpoint file")
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic != b"PK\x03\x04":  # torch.save writes a ZIP archive
+        raise KwsError(f"{path}: not a kws-edge checkpoint (not a file written by torch.save)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for non-checkpoints; all mean "not one"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = str(exc).strip()
+        if text.startswith("Weights only load failed"):
+            # torch's own hint (load with weights_only=False) would run arbitrary code: never.
+            raise KwsError(f"{path}: not a kws-edge checkpoint (it holds Python objects other than "
+                           "tensors and plain data; refused without unpickling them)") from None
+        first = text.splitlines()[0] if text else type(exc).__name__
         raise KwsError(f"{path}: not a kws-edge checkpoint ({first[:200]})") from None
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
         missing = [k for k in REQUIRED_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
