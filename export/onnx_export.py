@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import onnx
 import torch
 
+from kws_edge.atomic import write_bytes_atomic
 from kws_edge.errors import KwsError
 from kws_edge.labels import UNKNOWN_LABEL
 from kws_edge.training.model import M5
@@ -233,25 +233,8 @@ def verify_parity(model: M5, onnx_model: onnx.ModelProto, windows: np.ndarray,
     return diff
 
 
-def write_atomic(data: bytes, path: str | Path) -> None:
-    """Temp file in the target folder, then rename: a reader never sees half a model."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        # mkstemp makes 0600 files; a model is meant to be read by other users and services.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_onnx(model: onnx.ModelProto, path: str | Path) -> None:
-    write_atomic(model.SerializeToString(), path)
+    write_bytes_atomic(path, model.SerializeToString())
 
 
 def load_onnx(path: str | Path) -> onnx.ModelProto:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import numpy as np
 import onnx
 
-from .onnx_export import make_session, run_onnx, write_atomic
+from kws_edge.atomic import write_json_atomic
+
+from .onnx_export import make_session, run_onnx
 
 LATENCY_REPEATS = 200
 LATENCY_WARMUP = 20
@@ -89,4 +90,4 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def write_report(report: dict[str, Any], path) -> None:
-    write_atomic((json.dumps(report, indent=1, sort_keys=True) + "\n").encode(), path)
+    write_json_atomic(path, report, sort_keys=True)

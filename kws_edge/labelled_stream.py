@@ -9,14 +9,13 @@ so latency is measured from the end of the spoken word, not from the end of the 
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_path
 from .labels import SAMPLE_RATE
 
 OTHER_LABEL = "other"
@@ -88,17 +87,11 @@ def build_stream(pieces: Sequence[Piece], rate: int = SAMPLE_RATE, background: n
 
 def write_truth_csv(rows: Sequence[TruthRow], path: str | Path) -> Path:
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["start_s", "end_s", "label"])
-            for row in rows:
-                writer.writerow([f"{row.start_s:.4f}", f"{row.end_s:.4f}", row.label])
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["start_s", "end_s", "label"])
+        for row in rows:
+            writer.writerow([f"{row.start_s:.4f}", f"{row.end_s:.4f}", row.label])
     return path
 
 
@@ -108,12 +101,6 @@ def write_stream(audio: np.ndarray, rows: Sequence[TruthRow], wav_path: str | Pa
     import soundfile as sf
 
     wav_path = Path(wav_path)
-    fd, tmp = tempfile.mkstemp(dir=wav_path.parent, prefix=f".{wav_path.name}.", suffix=".wav")
-    os.close(fd)
-    try:
-        sf.write(tmp, audio, rate, subtype="PCM_16")
-        os.replace(tmp, wav_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(wav_path) as tmp:
+        sf.write(str(tmp), audio, rate, subtype="PCM_16")
     return wav_path, write_truth_csv(rows, csv_path)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from kws_edge.atomic import atomic_path
 from kws_edge.errors import KwsError
 
 from .model import M5, M5Config
@@ -24,17 +23,8 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     path = Path(path)
     if not path.parent.is_dir():
         raise KwsError(f"{path}: output folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make checkpoints unreadable to others
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def make_checkpoint(model: M5, labels: list[str], *, train_config: dict, metrics: dict, split: dict,

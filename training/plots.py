@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from kws_edge.atomic import atomic_path
 
 
 def save_confusion_png(path: str | Path, confusion: Sequence[Sequence[int]], labels: Sequence[str],
@@ -38,13 +38,8 @@ def save_confusion_png(path: str | Path, confusion: Sequence[Sequence[int]], lab
     ax.set_title(title or "confusion (row-normalised)")
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110)
     finally:
         plt.close(fig)

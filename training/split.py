@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from kws_edge.atomic import write_json_atomic
 from kws_edge.errors import KwsError
 
 SPLIT_VERSION = 1
@@ -62,19 +61,6 @@ def write_split(path: str | Path, split: dict[str, list[str]], *, seed: int, dat
            **{s: sorted(split.get(s, [])) for s in SPLITS}}
     write_json_atomic(path, doc)
     return digest
-
-
-def write_json_atomic(path: Path, doc: dict) -> None:
-    """JSON through a temp file in the same folder, then rename: never a half-written file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_split(path: str | Path) -> dict[str, list[str]]:

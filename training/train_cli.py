@@ -162,13 +162,15 @@ def auto_batch_size(base: int, n_train: int, device: str) -> int:
 def train(args: argparse.Namespace) -> int:
     import torch
 
+    from kws_edge.atomic import write_json_atomic
+
     from .checkpoint import atomic_save, make_checkpoint
     from .finetune import model_from_init
     from .metrics import classification_report, format_report
     from .model import M5, M5Config, build_m5
     from .plots import save_confusion_png
     from .prepare import prepare_dataset
-    from .split import write_json_atomic, write_split
+    from .split import write_split
     from .trainer import Trainer, dist_from_env, load_resume, predict_logits
 
     t_start = time.perf_counter()

@@ -1,0 +1,33 @@
+"""Atomic writes: all or nothing, readable permissions, no temp files left behind."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from kws_edge.atomic import atomic_path, write_json_atomic
+
+
+def test_success_replaces_with_umask_permissions(tmp_path):
+    target = tmp_path / "model.onnx"
+    target.write_text("old")
+    with atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.suffix == ".onnx" and tmp != target
+        tmp.write_text("new")
+    assert target.read_text() == "new"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+
+
+def test_failure_keeps_the_old_file_and_leaves_nothing(tmp_path):
+    target = tmp_path / "metrics.json"
+    write_json_atomic(target, {"a": 1})
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("writer died")
+    assert target.read_text() == '{\n "a": 1\n}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
