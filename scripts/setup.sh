@@ -12,15 +12,7 @@ runtime_apt=(libportaudio2)
 dev_apt=(libportaudio2 espeak-ng flite sox pulseaudio pulseaudio-utils libasound2-plugins alsa-utils)
 if [ "$mode" = dev ]; then pkgs=("${dev_apt[@]}"); else pkgs=("${runtime_apt[@]}"); fi
 
-missing=()
-for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else
-    echo "setup: need root to install: ${missing[*]}" >&2; exit 1; fi
-  echo "setup: installing Debian packages: ${missing[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+bash scripts/apt_ensure.sh setup "${pkgs[@]}"
 
 py=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then

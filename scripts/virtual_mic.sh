@@ -6,6 +6,7 @@
 #   scripts/virtual_mic.sh --stop   stop the PulseAudio daemon started here
 # Works as root in a container (no systemd, no D-Bus): the daemon runs in per-user mode.
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 
 SINK=kws_null
 
@@ -17,15 +18,7 @@ fi
 
 # PortAudio reaches PulseAudio through the ALSA "pulse" plugin (libasound2-plugins).
 pkgs=(pulseaudio pulseaudio-utils libasound2-plugins libportaudio2)
-missing=()
-for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else
-    echo "virtual_mic: need root to install: ${missing[*]}" >&2; exit 1; fi
-  echo "virtual_mic: installing ${missing[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+bash "$here/apt_ensure.sh" virtual_mic "${pkgs[@]}"
 
 if ! pactl info >/dev/null 2>&1; then
   # As root PulseAudio warns that it is "not intended to be run as root" but runs fine in per-user
