@@ -20,7 +20,17 @@ TONES = {"yes": 1000.0, "no": 2000.0}
 LABELS = [*TONES, UNKNOWN_LABEL]
 
 
-def _save(model: onnx.ModelProto, path: Path, metadata: dict[str, str]) -> Path:
+def _save(name: str, nodes: list, inits: list, n_labels: int, path: Path,
+          metadata: dict[str, str]) -> Path:
+    """Wrap nodes in the M5 I/O contract (audio [N, window] -> probs [N, C]), check and save."""
+    graph = helper.make_graph(
+        nodes, name,
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["N", WINDOW_SAMPLES])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", n_labels])],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
     for key, value in metadata.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
@@ -92,19 +102,11 @@ def tone_model(path: Path, tones: dict[str, float] | None = None, gain: float = 
         numpy_helper.from_array(np.array([0.0], dtype=np.float32), "zero"),
         numpy_helper.from_array(np.array([unknown_logit], dtype=np.float32), "unk"),
     ]
-    graph = helper.make_graph(
-        nodes, "tiny_tone",
-        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["N", n])],
-        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", len(labels)])],
-        initializer=inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 9
     meta = base_metadata(labels)
     if thresholds is not None:
         meta["thresholds"] = json.dumps(thresholds)
     meta.update(metadata or {})
-    return _save(model, path, meta)
+    return _save("tiny_tone", nodes, inits, len(labels), path, meta)
 
 
 def random_model(path: Path, labels: list[str] | None = None, seed: int = 0,
@@ -130,17 +132,9 @@ def random_model(path: Path, labels: list[str] | None = None, seed: int = 0,
         helper.make_node("Gemm", ["pooled", "w2", "b2"], ["logits"]),
         helper.make_node("Softmax", ["logits"], ["probs"], axis=1),
     ]
-    graph = helper.make_graph(
-        nodes, "tiny_random",
-        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["N", n])],
-        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", len(labels)])],
-        initializer=inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 9
     meta = base_metadata(labels, model="tiny-random")
     meta.update(metadata or {})
-    return _save(model, path, meta)
+    return _save("tiny_random", nodes, inits, len(labels), path, meta)
 
 
 def model_without_metadata(path: Path) -> Path:
