@@ -7,6 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
+from kws_edge.errors import KwsError, run_cli
 from kws_edge.training.checkpoint import atomic_save, load_checkpoint
 
 
@@ -18,16 +19,23 @@ def git_commit() -> str:
     return out.stdout.strip()
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("checkpoint")
     parser.add_argument("--synth", required=True, help="the kws-synth dataset it was trained on")
     parser.add_argument("--recipe", required=True, help="the command that made it")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
+    return run_cli("record_provenance", lambda: stamp(args))
+
+
+def stamp(args: argparse.Namespace) -> None:
     ckpt = load_checkpoint(args.checkpoint)
     manifest_path = Path(args.synth) / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    try:
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    except (OSError, json.JSONDecodeError) as exc:
+        raise KwsError(f"{manifest_path}: not a readable kws-synth manifest ({exc})") from None
     provenance = dict(ckpt.get("provenance") or {})
     provenance.update({
         "recipe": args.recipe,
@@ -41,4 +49,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
