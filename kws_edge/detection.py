@@ -10,8 +10,9 @@ from dataclasses import asdict, dataclass
 class Detection:
     """A keyword event. Times are seconds from the start of the stream, on its sample clock.
 
-    `time` is the end of the window whose (smoothed) score crossed the threshold, i.e. the moment
-    the detector fired; `start`/`end` is that window's span (the word lies inside it).
+    `time` is the moment the detector fired; `start`/`end` is the span of the window that decided
+    (the word lies inside it): with the utterance gate, the window centred on the utterance,
+    without it, the window whose smoothed score crossed the threshold.
     """
 
     time: float

@@ -81,9 +81,10 @@ def test_event_timing_and_fields(models, stream):
     events, spotter = _events(models["tone"], stream, 1600)
     first = events[0]
     # The first tone spans 2.0-2.6 s: the detector fires once its utterance has ended (VAD
-    # hangover included); start/end are the window that scored it, which ends no later.
+    # hangover included); start/end are the 1-s window centred on the utterance, which it scored.
     assert 2.6 < first.time <= 3.6
     assert first.end <= first.time and first.start == pytest.approx(first.end - 1.0)
+    assert abs((first.start + first.end) / 2 - 2.3) <= 0.15
     assert 0.7 <= first.score <= 1.0
     assert all(round(e.time * SAMPLE_RATE) % (SAMPLE_RATE // 10) == 0 for e in events)
     assert spotter.seconds == pytest.approx(len(stream) / SAMPLE_RATE)
@@ -125,8 +126,9 @@ def test_vad_skips_silence_and_reset_restarts_clock(models):
 
 def test_smoothing_delays_a_short_peak(models):
     blip = np.concatenate([_gap(2.0, 0), tone(1000, 0.7), _gap(2.0, 1)])
-    raw, _ = _events(models["tone"], blip, 1600, smooth_ms=0)
-    smooth, _ = _events(models["tone"], blip, 1600, smooth_ms=500)
+    # Smoothing acts on the sliding windows when the utterance gate is off.
+    raw, _ = _events(models["tone"], blip, 1600, smooth_ms=0, max_utterance_ms=0)
+    smooth, _ = _events(models["tone"], blip, 1600, smooth_ms=500, max_utterance_ms=0)
     assert raw and smooth and smooth[0].time >= raw[0].time
 
 
@@ -168,6 +170,22 @@ def test_utterance_gate_drops_long_speech_and_keeps_short(models):
     assert [e.label for e in ungated] == ["yes"]
     assert gated == []
     assert [e.label for e in alone] == ["yes"]
+
+
+def test_utterance_gate_decides_once_per_utterance(models, stream):
+    """Without a refractory period the ungated detector fires on many hops of one tone; the gate
+    makes one decision per short utterance, on the windows centred on it."""
+    ungated, _ = _events(models["tone"], stream, 1000, refractory_ms=0, max_utterance_ms=0)
+    gated, _ = _events(models["tone"], stream, 1000, refractory_ms=0)
+    assert len(ungated) > 3 * len(gated)
+    assert [e.label for e in gated] == ["yes", "no", "yes"]
+
+
+def test_utterance_gate_judges_a_word_at_the_very_end(models):
+    """A word in the last second of a file, its segment still open: flush() decides it."""
+    tail = np.concatenate([_gap(1.5, 5), tone(1000, 0.6), _gap(0.1, 6)])
+    events, _ = _events(models["tone"], tail, 1000)
+    assert [e.label for e in events] == ["yes"]
 
 
 @pytest.mark.parametrize("chunk", [160, 999, 4096])

@@ -260,16 +260,16 @@ def load_noise_windows(index: DatasetIndex, keys: Sequence[str] | None = None,
     return np.stack(windows).astype(np.float32), names
 
 
-def load_noise_dir(path: str | Path) -> np.ndarray:
-    """`--noise DIR`: every audio file in DIR (not recursive) cut into 1-s windows."""
+def load_noise_dir(path: str | Path, what: str = "--noise") -> np.ndarray:
+    """`--noise DIR` / `--negatives DIR`: every audio file in DIR (not recursive) cut into 1-s windows."""
     path = Path(path)
     if not path.is_dir():
-        raise KwsError(f"{path}: --noise must be a folder of noise recordings")
+        raise KwsError(f"{path}: {what} must be a folder of recordings")
     files = sorted(p.name for p in path.iterdir() if p.is_file() and not _is_hidden(p.name))
     index = DatasetIndex(source=path, is_zip=False, prefix="", layout="custom", noise=files)
     windows, _ = load_noise_windows(index)
     if windows.shape[0] == 0:
-        raise KwsError(f"{path}: no readable noise recordings")
+        raise KwsError(f"{path}: no readable recordings for {what}")
     return windows
 
 

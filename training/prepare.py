@@ -86,8 +86,9 @@ def _make_split(index: DatasetIndex, key_class: dict[str, str],
 def prepare_dataset(path: str | Path, *, words: Sequence[str] | None = None, seed: int = 0,
                     split_file: str | Path | None = None, noise_dir: str | Path | None = None,
                     synth_reject: bool = True, reject_ratio: float = 1.5,
-                    progress: bool = False) -> PreparedData:
-    """Scan, split, decode and (when the data has none) synthesise the reject class."""
+                    negatives: str | Path | None = None, progress: bool = False) -> PreparedData:
+    """Scan, split, decode, (when the data has none) synthesise the reject class, and add
+    `negatives` (recordings of non-keyword speech) to it."""
     index = scan_dataset(path)
     labels = labels_for(choose_words(index, words))
     key_class = _keys_by_class(index, labels)
@@ -140,7 +141,22 @@ def prepare_dataset(path: str | Path, *, words: Sequence[str] | None = None, see
                         layout=index.layout, skipped=len(skipped))
     if synth_reject:
         _add_reject(data, seed, reject_ratio)
+    if negatives is not None:
+        _add_negatives(data, load_noise_dir(negatives, what="--negatives"), seed)
     return data
+
+
+def _add_negatives(data: PreparedData, windows: np.ndarray, seed: int) -> None:
+    """Reject-class windows on top of the generated ones: 90% to train, 10% to val, never test
+    (test accuracy stays a measure of the user's own clips)."""
+    unk = data.labels.index(UNKNOWN_LABEL)
+    order = np.random.default_rng(seed + 104729).permutation(len(windows))
+    n_val = len(windows) // 10
+    for s, rows in (("val", order[:n_val]), ("train", order[n_val:])):
+        data.x[s] = np.concatenate([data.x[s], windows[rows]])
+        data.y[s] = np.concatenate([data.y[s], np.full(len(rows), unk, dtype=np.int64)])
+    data.generated_reject.setdefault("negatives", {})["windows"] = int(len(windows))
+    log.info("negatives: %d reject-class windows (%d to validation)", len(windows), n_val)
 
 
 def _add_reject(data: PreparedData, seed: int, ratio: float) -> None:

@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--words", metavar="W1,W2,...", help="train only these word folders; others -> _unknown_")
     p.add_argument("--noise", metavar="DIR", help="folder of long noise recordings for augmentation and "
                                                   "the generated reject class")
+    p.add_argument("--negatives", metavar="DIR",
+                   help="folder of recordings of speech that is no keyword (any length; cut into 1-s "
+                        "windows) added to the reject class: what the detector must stay quiet on")
     p.add_argument("--no-reject-synthesis", action="store_true",
                    help="do not generate _unknown_ clips when the dataset has none")
     p.add_argument("--reject-ratio", type=float, metavar="F",
@@ -192,7 +195,7 @@ def train(args: argparse.Namespace) -> int:
                            noise_dir=args.noise, synth_reject=not args.no_reject_synthesis,
                            reject_ratio=args.reject_ratio if args.reject_ratio is not None
                            else (FINETUNE_REJECT_RATIO if args.init else SCRATCH_REJECT_RATIO),
-                           progress=dist.main)
+                           negatives=args.negatives, progress=dist.main)
     load_seconds = time.perf_counter() - t_load
     counts = {s: int(len(data.y[s])) for s in data.y}
     log.info("data: %s layout, %d labels, train %d / val %d / test %d clips, %d skipped, loaded in %.1f s",
