@@ -53,11 +53,12 @@ class SpotterOptions:
     # grid rarely hits the centre itself; none after it, which would only add latency).
     centre_ms: int = 100
     # The gate's own segmentation: stricter than the inference VAD (which must never miss speech),
-    # so that pauses in noisy rooms split a keyword from the talk around it. Measured on a noisy
-    # labelled stream (docs/runtime.md): with the inference VAD's settings (9/5 dB, 300 ms) 29 of
-    # 210 keywords merged with neighbouring speech into segments over 1.5 s.
+    # so that pauses in noisy rooms split a keyword from the talk around it: 10/7 dB over the
+    # floor, and a pause also 15 dB under the segment's loudest frame. Measured on a noisy labelled
+    # stream (docs/runtime.md): with the inference VAD's settings (9/5 dB, 300 ms) 29 of 210
+    # keywords merged with neighbouring speech into segments over 1.5 s.
     segment_vad: VadOptions = field(default_factory=lambda: VadOptions(start_db=10.0, keep_db=7.0,
-                                                                       hangover_ms=250))
+                                                                       hangover_ms=300, pause_db=15.0))
 
     def __post_init__(self) -> None:
         if self.hop_ms <= 0:

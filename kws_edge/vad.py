@@ -39,6 +39,9 @@ class VadOptions:
     # Decide on the mean power of the last `smooth_frames` frames: steadies the level of noises
     # that flicker from frame to frame (pink noise, rumble) while words last far longer.
     smooth_frames: int = 5
+    # Speech also ends when the level stays this far below the loudest frame of the segment (0 =
+    # off): a pause in a noisy room drops towards the noise, not to the floor of its quietest moments.
+    pause_db: float = 0.0
     webrtc_mode: int = 2
 
     def __post_init__(self) -> None:
@@ -69,6 +72,7 @@ class _FramedVad:
         # Sample index just past the last frame judged speech; -1 = none yet.
         self.last_speech_end = -1
         self._hang = 0
+        self._peak = 0.0
         self._reset_detector()
 
     def _reset_detector(self) -> None:
@@ -110,17 +114,21 @@ class _FramedVad:
     def _decide(self, frames: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def _hysteresis(self, raw_start: np.ndarray, raw_keep: np.ndarray) -> np.ndarray:
+    def _hysteresis(self, raw_start: np.ndarray, raw_keep: np.ndarray,
+                    levels: np.ndarray | None = None) -> np.ndarray:
         """Speech flags from per-frame 'loud enough to start' / 'loud enough to keep' decisions."""
         flags = np.zeros(len(raw_start), dtype=bool)
         need = self.options.start_frames
+        pause = self.options.pause_db if levels is not None else 0.0
         if not self.in_speech and not raw_start.any():
             # The common case in quiet or steady noise: nothing can start.
             self._run = 0
             return flags
         for i in range(len(raw_start)):
             if self.in_speech:
-                if raw_keep[i]:
+                if pause:
+                    self._peak = max(self._peak, levels[i])
+                if raw_keep[i] and not (pause and levels[i] < self._peak - pause):
                     self._hang = self.hangover_frames
                 else:
                     self._hang -= 1
@@ -136,6 +144,7 @@ class _FramedVad:
                     # decisions depend on where chunk boundaries fall.
                     self.in_speech = True
                     self._hang = self.hangover_frames
+                    self._peak = levels[i] if pause else 0.0
                     flags[i] = True
             else:
                 self._run = 0
@@ -209,7 +218,7 @@ class EnergyVad(_FramedVad):
         loud = levels > opts.min_level_dbfs
         raw_start = loud & (levels > floors + opts.start_db)
         raw_keep = loud & (levels > floors + opts.keep_db)
-        return self._hysteresis(raw_start, raw_keep)
+        return self._hysteresis(raw_start, raw_keep, levels)
 
 
 class WebRtcVad(_FramedVad):

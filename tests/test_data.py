@@ -206,3 +206,29 @@ def test_chain_reject_clips_are_running_speech_of_several_words():
         peaks = {k for k in range(6) if spectrum[bins[k]] > 0.1 * spectrum.max()}
         assert len(peaks) >= 3
         assert (np.abs(clip) > 0.01).mean() > 0.2
+
+
+def test_negatives_join_the_reject_class_of_train_and_val_only(tmp_path):
+    root = tone_dataset(tmp_path / "ds")
+    talk = tmp_path / "talk"
+    write_wav(talk / "me_talking.wav", noise(20.0, amp=0.2, seed=3))  # 20 one-second windows
+    write_wav(talk / "short.wav", noise(0.4, amp=0.2, seed=4))  # padded to one window
+    plain = prepare_dataset(root, seed=0)
+    data = prepare_dataset(root, seed=0, negatives=talk)
+    unk = data.labels.index(UNKNOWN_LABEL)
+    added = {s: int((data.y[s] == unk).sum() - (plain.y[s] == unk).sum()) for s in ("train", "val", "test")}
+    assert added == {"train": 19, "val": 2, "test": 0}
+    assert data.generated_reject["negatives"] == {"windows": 21}
+    # The keyword clips and the generated reject clips are untouched.
+    n = len(plain.y["train"])
+    assert np.array_equal(data.x["train"][:n], plain.x["train"])
+
+
+def test_negatives_must_be_a_folder_of_audio(tmp_path):
+    root = tone_dataset(tmp_path / "ds")
+    with pytest.raises(KwsError, match="--negatives must be a folder"):
+        prepare_dataset(root, negatives=tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("not audio")
+    with pytest.raises(KwsError, match="no readable recordings for --negatives"):
+        prepare_dataset(root, negatives=tmp_path / "empty")

@@ -66,6 +66,22 @@ def test_hysteresis_keeps_speech_through_a_softer_tail():
     assert not _flags(EnergyVad(), alone, 320)[_frames_of(2.2):].any()
 
 
+def test_pause_under_the_segment_peak_ends_speech():
+    """A word, 0.6 s of a noise burst ~10 dB over the floor but ~17 dB under the word, a word:
+    one segment by the floor alone; two with pause_db, which judges the pause against the word."""
+    audio = noise(6.0, amp=0.01, seed=6)
+    audio[2 * SAMPLE_RATE:int(2.4 * SAMPLE_RATE)] += tone(300, 0.4, amp=0.3)
+    audio[int(2.4 * SAMPLE_RATE):int(3.0 * SAMPLE_RATE)] += noise(0.6, amp=0.03, seed=7)
+    audio[3 * SAMPLE_RATE:int(3.4 * SAMPLE_RATE)] += tone(300, 0.4, amp=0.3)
+
+    def segments(opts):
+        flags = _flags(EnergyVad(opts), audio, 640)
+        return int((flags[1:] & ~flags[:-1]).sum() + flags[0])
+
+    assert segments(VadOptions(start_db=10.0, keep_db=7.0, hangover_ms=300)) == 1
+    assert segments(VadOptions(start_db=10.0, keep_db=7.0, hangover_ms=300, pause_db=15.0)) == 2
+
+
 def test_floor_adapts_to_louder_noise():
     audio = np.concatenate([noise(3.0, amp=0.005, seed=4), noise(8.0, amp=0.05, seed=5)])
     flags = _flags(EnergyVad(VadOptions(floor_seconds=3.0)), audio, 1600)

@@ -109,6 +109,34 @@ FILLER_WORDS: tuple[str, ...] = (
 )
 
 
+# Words for measuring, never for training: the non-keyword talk of benchmark streams. Disjoint
+# from the training lists, so a false-alarm rate is measured on vocabulary no model learnt to reject.
+EVAL_WORDS: tuple[str, ...] = (
+    "agree", "airport", "allow", "already", "although", "ancient", "angry", "argue", "arrive",
+    "autumn", "basket", "birthday", "bitter", "blanket", "borrow", "bottle", "brave", "break",
+    "bright", "bucket", "busy", "butter", "camera", "careful", "carpet", "catch", "center",
+    "chain", "chair", "cheese", "chicken", "choose", "clever", "climb", "coffee", "common",
+    "computer", "cook", "cookie", "cool", "corner", "cost", "cry", "dance", "decide",
+    "describe", "discuss", "double", "drop", "eagle", "edge", "email", "empty", "engine",
+    "enormous", "enter", "expect", "explain", "famous", "finish", "fix", "forest", "forget",
+    "fresh", "friendly", "gentle", "giant", "golden", "hammer", "heavy", "holiday", "honest",
+    "hotel", "however", "huge", "hungry", "improve", "increase", "jacket", "jump",
+    "knife", "ladder", "lazy", "lend", "lesson", "lion", "loud", "lucky", "machine", "market",
+    "meeting", "mention", "message", "middle", "mirror", "modern", "moment", "monkey", "movie",
+    "nail", "narrow", "nearly", "nervous", "noodle", "office", "onion", "orange", "outside",
+    "paint", "pay", "pencil", "pepper", "perhaps", "phone", "pillow", "plate", "polite", "poor",
+    "potato", "practice", "prepare", "pretty", "private", "probably", "project", "promise",
+    "protect", "public", "purple", "quite", "rabbit", "rather", "reason", "reduce", "refuse",
+    "return", "rice", "rich", "rope", "salad", "salty", "save", "secret", "sell", "sheep",
+    "shirt", "shoes", "silver", "single", "smile", "snake", "soft", "sometimes", "sorry",
+    "soup", "spend", "spider", "spoon", "station", "strange", "student", "sugar", "suggest",
+    "support", "sweet", "swim", "system", "thick", "thin", "thirsty", "though", "throw",
+    "ticket", "tiger", "tiny", "tired", "tomato", "tomorrow", "triple", "turtle", "ugly",
+    "usually", "village", "visit", "wake", "wash", "weak", "wedding", "wheel", "wide", "wish",
+    "within", "worry", "yellow",
+)
+
+
 def reject_texts(texts: tuple[str, ...], keywords: tuple[str, ...]) -> tuple[str, ...]:
     """`texts` minus any that contain one of `keywords` (custom --words may clash with the lists)."""
     banned = {k.lower() for k in keywords}
@@ -123,9 +151,13 @@ def _check_lists() -> None:
     """Import-time guard against editing a keyword (or its homophone) into the reject lists,
     alone or inside a phrase: such clips would be labelled `_unknown_` but sound like a keyword."""
     banned = set(KEYWORDS) | HOMOPHONES
-    bad = sorted(w for w in (*NEAR_MISSES, *FILLER_WORDS) if banned & set(w.lower().split()))
+    bad = sorted(w for w in (*NEAR_MISSES, *FILLER_WORDS, *EVAL_WORDS) if banned & set(w.lower().split()))
     if bad:
         raise RuntimeError(f"synth_words: keywords in the reject lists: {bad}")
+    trained = {w for t in (*NEAR_MISSES, *FILLER_WORDS) for w in t.lower().split()}
+    leaked = sorted(trained & set(EVAL_WORDS))
+    if leaked:
+        raise RuntimeError(f"synth_words: evaluation words also in the training lists: {leaked}")
 
 
 _check_lists()
