@@ -45,17 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
     det = p.add_argument_group("detection")
     det.add_argument("--threshold", type=float, metavar="F",
                      help="score needed to report a keyword, 0..1 (default: the model's calibrated "
-                          "per-word thresholds if it has them, else 0.7)")
+                          "per-word thresholds if it has them, else 0.6)")
     det.add_argument("--hop-ms", type=int, default=100, metavar="N",
                      help="score the last second every N ms (default: %(default)s)")
     det.add_argument("--smooth-ms", type=int, default=300, metavar="N",
-                     help="average scores over the windows of the last N ms (default: %(default)s)")
+                     help="with --max-utterance-ms 0: average scores over the windows of the last N ms "
+                          "(default: %(default)s)")
     det.add_argument("--refractory-ms", type=int, default=1000, metavar="N",
                      help="after a detection, stay quiet for N ms (default: %(default)s)")
     det.add_argument("--max-utterance-ms", type=int, default=1500, metavar="N",
                      help="report a keyword only when it is spoken as a short utterance: its speech "
-                          "segment (VAD) lasts at most N ms; connected speech never fires. 0 = off, "
-                          "for keywords inside sentences (default: %(default)s)")
+                          "segment (VAD) lasts at most N ms, and it is judged once, when it ends, on "
+                          "the windows centred on it; connected speech never fires. 0 = off: any "
+                          "window may fire, for keywords inside sentences (default: %(default)s)")
     det.add_argument("--vad", choices=VAD_KINDS, default="energy",
                      help="voice activity gate: energy (default, numpy only), webrtc "
                           "(pip install webrtcvad-wheels), off (score every window)")

@@ -22,7 +22,7 @@ from .vad import VadOptions, make_vad
 
 log = logging.getLogger(__name__)
 
-DEFAULT_THRESHOLD = 0.7
+DEFAULT_THRESHOLD = 0.6
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class SpotterOptions:
     max_utterance_ms: int = 1500
     # A segment's decision averages the windows centred up to this long before its centre (the hop
     # grid rarely hits the centre itself; none after it, which would only add latency).
-    centre_ms: int = 100
+    centre_ms: int = 200
     # The gate's own segmentation: stricter than the inference VAD (which must never miss speech),
     # so that pauses in noisy rooms split a keyword from the talk around it: 10/7 dB over the
     # floor, and a pause also 15 dB under the segment's loudest frame. Measured on a noisy labelled

@@ -16,6 +16,7 @@ from audiogen import noise, tone, write_wav
 from onnx_tiny import tone_model
 
 from kws_edge.listen_cli import main
+from kws_edge.spotter import DEFAULT_THRESHOLD
 
 LISTEN = [sys.executable, "-m", "kws_edge.listen_cli"]
 
@@ -52,7 +53,7 @@ def test_json_lines(files, capsys):
     for e in events:
         assert set(e) == {"time", "label", "score", "start", "end"}
         assert e["end"] == e["time"] and e["start"] == pytest.approx(e["time"] - 1.0)
-        assert 0.7 <= e["score"] <= 1.0
+        assert DEFAULT_THRESHOLD <= e["score"] <= 1.0
     assert 1.5 < events[0]["time"] < 3.2 and 3.6 < events[1]["time"] < 5.3
 
 

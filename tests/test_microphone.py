@@ -25,6 +25,7 @@ from onnx_tiny import tone_model
 
 from kws_edge.errors import KwsError
 from kws_edge.labels import SAMPLE_RATE
+from kws_edge.spotter import DEFAULT_THRESHOLD
 
 REPO = Path(__file__).resolve().parents[1]
 SINK = "kws_null"
@@ -108,7 +109,7 @@ def test_kws_listen_detects_a_played_keyword(assets):
                 break
         _play(assets["yes_wav"])
         event = json.loads(out_lines.get(timeout=15))
-        assert event["label"] == "yes" and event["score"] >= 0.7
+        assert event["label"] == "yes" and event["score"] >= DEFAULT_THRESHOLD
         assert set(event) == {"time", "label", "score", "start", "end"}
     finally:
         proc.terminate()

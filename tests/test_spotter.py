@@ -10,7 +10,7 @@ from onnx_tiny import random_model, tone_model
 from kws_edge.errors import KwsError
 from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
 from kws_edge.onnx_model import OnnxModel
-from kws_edge.spotter import KeywordSpotter, SpotterOptions, spot_file
+from kws_edge.spotter import DEFAULT_THRESHOLD, KeywordSpotter, SpotterOptions, spot_file
 from kws_edge.vad import VadOptions
 
 
@@ -85,7 +85,7 @@ def test_event_timing_and_fields(models, stream):
     assert 2.6 < first.time <= 3.6
     assert first.end <= first.time and first.start == pytest.approx(first.end - 1.0)
     assert abs((first.start + first.end) / 2 - 2.3) <= 0.15
-    assert 0.7 <= first.score <= 1.0
+    assert DEFAULT_THRESHOLD <= first.score <= 1.0
     assert all(round(e.time * SAMPLE_RATE) % (SAMPLE_RATE // 10) == 0 for e in events)
     assert spotter.seconds == pytest.approx(len(stream) / SAMPLE_RATE)
 
