@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     det = p.add_argument_group("detection")
     det.add_argument("--threshold", type=float, metavar="F",
                      help="score needed to report a keyword, 0..1 (default: the model's calibrated "
-                          "per-word thresholds if it has them, else 0.6)")
+                          "per-word thresholds if it has them, else 0.5)")
     det.add_argument("--hop-ms", type=int, default=100, metavar="N",
                      help="score the last second every N ms (default: %(default)s)")
     det.add_argument("--smooth-ms", type=int, default=300, metavar="N",

@@ -22,7 +22,7 @@ from .vad import VadOptions, make_vad
 
 log = logging.getLogger(__name__)
 
-DEFAULT_THRESHOLD = 0.6
+DEFAULT_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)

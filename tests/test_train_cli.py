@@ -11,6 +11,7 @@ from audiogen import make_word_dataset
 from conftest import requires_espeak
 
 from kws_edge.labels import UNKNOWN_LABEL
+from kws_edge.models import BASE_NEGATIVES
 from kws_edge.training import eval_cli, train_cli
 from kws_edge.training.checkpoint import load_checkpoint, model_from_checkpoint
 from kws_edge.training.finetune import model_from_init
@@ -44,6 +45,7 @@ def test_outputs_and_real_accuracy(trained, speech):
     assert metrics["test_accuracy"] >= 0.75, metrics["test_accuracy"]
     assert metrics["counts"]["test"][UNKNOWN_LABEL] == 0
     assert metrics["generated_reject"]["train"]
+    assert "negatives" not in metrics["generated_reject"]  # from scratch: no shipped negatives
     ckpt = load_checkpoint(trained / "model.pt")
     assert ckpt["labels"] == sorted(WORDS) + [UNKNOWN_LABEL]
     assert ckpt["split"]["sha256"] == split_hash(read_split(trained / "split.json"))
@@ -76,10 +78,12 @@ def test_finetune_on_a_subset_keeps_rows_and_freezes_conv1(trained, speech, tmp_
 
     out = tmp_path / "ft"
     rc = train_cli.main(["--data", str(speech), "--init", str(init), "--words", "yes,no", "--out", str(out),
-                         "--epochs", "6"])
+                         "--epochs", "6", "--negatives", "none"])
     assert rc == 0
     ckpt = load_checkpoint(out / "model.pt")
     assert ckpt["labels"] == ["no", "yes", UNKNOWN_LABEL]
+    assert ckpt["train_config"]["negatives"] is None
+    assert "negatives" not in ckpt["metrics"]["generated_reject"]
     assert ckpt["train_config"]["freeze"] == ["conv1"]  # the fine-tuning default
     tuned = model_from_checkpoint(ckpt)
     assert torch.equal(tuned.conv1.weight, source.conv1.weight)  # frozen
@@ -100,3 +104,6 @@ def test_finetune_with_a_new_word(trained, tmp_path):
     ckpt = load_checkpoint(out / "model.pt")
     assert ckpt["labels"] == ["house", "yes", UNKNOWN_LABEL]
     assert ckpt["provenance"]["new_labels"] == ["house"]
+    # Fine-tuning adds the talk shipped with the base model to the reject class by default.
+    assert ckpt["train_config"]["negatives"] == str(BASE_NEGATIVES)
+    assert ckpt["metrics"]["generated_reject"]["negatives"] == {"windows": 200}

@@ -261,12 +261,17 @@ def load_noise_windows(index: DatasetIndex, keys: Sequence[str] | None = None,
 
 
 def load_noise_dir(path: str | Path, what: str = "--noise") -> np.ndarray:
-    """`--noise DIR` / `--negatives DIR`: every audio file in DIR (not recursive) cut into 1-s windows."""
+    """`--noise DIR` / `--negatives DIR|FILE`: every audio file in DIR (not recursive), or the one
+    FILE, cut into 1-s windows."""
     path = Path(path)
-    if not path.is_dir():
-        raise KwsError(f"{path}: {what} must be a folder of recordings")
-    files = sorted(p.name for p in path.iterdir() if p.is_file() and not _is_hidden(p.name))
-    index = DatasetIndex(source=path, is_zip=False, prefix="", layout="custom", noise=files)
+    if path.is_file() and what != "--noise":
+        index = DatasetIndex(source=path.parent, is_zip=False, prefix="", layout="custom", noise=[path.name])
+    elif not path.is_dir():
+        raise KwsError(f"{path}: {what} must be a folder of recordings"
+                       + ("" if what == "--noise" else " or one recording"))
+    else:
+        files = sorted(p.name for p in path.iterdir() if p.is_file() and not _is_hidden(p.name))
+        index = DatasetIndex(source=path, is_zip=False, prefix="", layout="custom", noise=files)
     windows, _ = load_noise_windows(index)
     if windows.shape[0] == 0:
         raise KwsError(f"{path}: no readable recordings for {what}")

@@ -155,7 +155,7 @@ def _add_negatives(data: PreparedData, windows: np.ndarray, seed: int) -> None:
     for s, rows in (("val", order[:n_val]), ("train", order[n_val:])):
         data.x[s] = np.concatenate([data.x[s], windows[rows]])
         data.y[s] = np.concatenate([data.y[s], np.full(len(rows), unk, dtype=np.int64)])
-    data.generated_reject.setdefault("negatives", {})["windows"] = int(len(windows))
+    data.generated_reject["negatives"] = {"windows": int(len(windows))}
     log.info("negatives: %d reject-class windows (%d to validation)", len(windows), n_val)
 
 

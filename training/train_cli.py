@@ -92,9 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--words", metavar="W1,W2,...", help="train only these word folders; others -> _unknown_")
     p.add_argument("--noise", metavar="DIR", help="folder of long noise recordings for augmentation and "
                                                   "the generated reject class")
-    p.add_argument("--negatives", metavar="DIR",
-                   help="folder of recordings of speech that is no keyword (any length; cut into 1-s "
-                        "windows) added to the reject class: what the detector must stay quiet on")
+    p.add_argument("--negatives", metavar="DIR|FILE|base|none",
+                   help="recordings of speech that is no keyword (any length, cut into 1-s windows) "
+                        "added to the reject class: what the detector must stay quiet on. 'base' = "
+                        "the 200 s shipped with the base model (default with --init), 'none' = no "
+                        "negatives (default from scratch)")
     p.add_argument("--no-reject-synthesis", action="store_true",
                    help="do not generate _unknown_ clips when the dataset has none")
     p.add_argument("--reject-ratio", type=float, metavar="F",
@@ -129,6 +131,17 @@ def _augment_from_args(args: argparse.Namespace, saved: dict | None):
         raise KwsError("augmentation settings out of range (--shift-ms and --gain-db >= 0, "
                        "--noise-prob in 0..1, --snr-db LO <= HI)")
     return AugmentConfig(**values)
+
+
+def _negatives(args: argparse.Namespace) -> Path | None:
+    choice = args.negatives or ("base" if args.init else "none")
+    if choice == "none":
+        return None
+    if choice == "base":
+        from kws_edge.models import base_negatives_path
+
+        return base_negatives_path()
+    return Path(choice)
 
 
 def _config_from_args(args: argparse.Namespace, saved: dict | None):
@@ -190,12 +203,13 @@ def train(args: argparse.Namespace) -> int:
     if resume_state and words is None:
         words = saved_meta.get("words")
 
+    negatives = _negatives(args)
     t_load = time.perf_counter()
     data = prepare_dataset(args.data, words=words, seed=args.seed, split_file=args.split_file,
                            noise_dir=args.noise, synth_reject=not args.no_reject_synthesis,
                            reject_ratio=args.reject_ratio if args.reject_ratio is not None
                            else (FINETUNE_REJECT_RATIO if args.init else SCRATCH_REJECT_RATIO),
-                           negatives=args.negatives, progress=dist.main)
+                           negatives=negatives, progress=dist.main)
     load_seconds = time.perf_counter() - t_load
     counts = {s: int(len(data.y[s])) for s in data.y}
     log.info("data: %s layout, %d labels, train %d / val %d / test %d clips, %d skipped, loaded in %.1f s",
@@ -265,7 +279,7 @@ def train(args: argparse.Namespace) -> int:
     split_info = {"file": "split.json", "sha256": split_digest, "source": data.split_source,
                   "seed": args.seed, "counts": counts}
     train_config = {**config.to_dict(), "data": str(args.data), "words": words,
-                    "init": provenance.get("init")}
+                    "init": provenance.get("init"), "negatives": str(negatives) if negatives else None}
     ckpt = make_checkpoint(trainer.model, data.labels, train_config=train_config,
                            metrics={k: v for k, v in metrics.items() if k not in ("history", "test")},
                            split=split_info, provenance=provenance)

@@ -9,6 +9,8 @@ from ..errors import KwsError
 MODELS_DIR = Path(__file__).resolve().parent
 BASE_ONNX = MODELS_DIR / "base.onnx"
 BASE_CHECKPOINT = MODELS_DIR / "base.pt"
+# Talk that is no keyword, for the reject class when fine-tuning (scripts/make_negatives.py).
+BASE_NEGATIVES = MODELS_DIR / "base_negatives.flac"
 
 
 def base_model_path() -> Path:
@@ -24,3 +26,10 @@ def base_checkpoint_path() -> Path:
         raise KwsError(f"{BASE_CHECKPOINT}: the shipped base checkpoint is missing "
                        "(run scripts/make_base_model.sh)")
     return BASE_CHECKPOINT
+
+
+def base_negatives_path() -> Path:
+    """The non-keyword speech `kws-train --init ... --negatives base` adds to the reject class."""
+    if not BASE_NEGATIVES.is_file():
+        raise KwsError(f"{BASE_NEGATIVES}: the shipped negatives are missing (run scripts/make_negatives.py)")
+    return BASE_NEGATIVES
