@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass
 class Detection:
     """A keyword event. Times are seconds from the start of the stream, on its sample clock.
 
-    `time` is the moment the detector fired; `start`/`end` is the span of the window that decided
-    (the word lies inside it): with the utterance gate, the window centred on the utterance,
-    without it, the window whose smoothed score crossed the threshold.
+    `time` is the moment the detector fired; `start`/`end` is a 1-s span holding the word: with the
+    utterance gate, the second centred on the utterance (the windows that decided lie within
+    `centre_ms` of it), without it, the window whose smoothed score crossed the threshold.
     """
 
     time: float
