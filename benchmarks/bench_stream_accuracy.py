@@ -67,6 +67,33 @@ def background(rng: np.random.Generator) -> np.ndarray | None:
     return np.concatenate([load_16k(f) for f in rng.permutation(files)])
 
 
+def keyword_stream(rng: np.random.Generator, test: list[Path], data: Path, voice: Voice, out: Path, *,
+                   seed: int, pause_s: tuple[float, float] = (0.6, 1.5), noise_dbfs: float | None = -40.0,
+                   noise: np.ndarray | None = None) -> np.ndarray | None:
+    """Every test clip after a phrase of other speech, pauses around it, over background noise;
+    writes OUT.wav/.csv and returns the noise (drawn here unless given)."""
+    pieces: list[Piece] = [silence(1.0)]
+    for path in rng.permutation(test):
+        path = path if path.is_absolute() else data / path
+        clip = word_only(load_16k(path))
+        pieces += [Piece(phrase(rng, voice), "other"), silence(float(rng.uniform(*pause_s))),
+                   Piece(clip, path.parent.name), silence(float(rng.uniform(*pause_s)))]
+    if noise is None:
+        noise = background(rng)
+    audio, rows = build_stream(pieces, background=noise if noise_dbfs is not None else None,
+                               background_dbfs=noise_dbfs if noise_dbfs is not None else -40.0, seed=seed)
+    write_stream(audio, rows, out.with_suffix(".wav"), out.with_suffix(".csv"))
+    return noise
+
+
+# Harder and easier keyword streams (--conditions): how recall moves with the room and the talker.
+CONDITIONS = {
+    "no background noise": {"noise_dbfs": None},
+    "pauses 0.25-0.5 s": {"pause_s": (0.25, 0.5)},
+    "noise at -30 dBFS": {"noise_dbfs": -30.0},
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -75,6 +102,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--threshold", type=float, default=None, help="override the model's thresholds")
+    parser.add_argument("--conditions", action="store_true",
+                        help="also score keyword streams in other conditions: " + ", ".join(CONDITIONS))
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="kws-stream-acc-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -97,15 +126,7 @@ def main() -> None:
     test = [Path(p) for p in split["test"]] if isinstance(split["test"], list) else []
     if not test:
         raise SystemExit(f"{run / 'split.json'}: no test clips listed")
-    pieces: list[Piece] = [silence(1.0)]
-    for path in rng.permutation(test):
-        path = path if path.is_absolute() else data / path
-        clip = word_only(load_16k(path))
-        pieces += [Piece(phrase(rng, voice), "other"), silence(float(rng.uniform(0.6, 1.5))),
-                   Piece(clip, path.parent.name), silence(float(rng.uniform(0.6, 1.5)))]
-    noise = background(rng)
-    audio, rows = build_stream(pieces, background=noise, background_dbfs=-40.0, seed=args.seed)
-    write_stream(audio, rows, work / "keywords.wav", work / "keywords.csv")
+    noise = keyword_stream(rng, test, data, voice, work / "keywords", seed=args.seed)
 
     pieces, total = [], 0.0
     while total < args.minutes * 60:
@@ -122,7 +143,15 @@ def main() -> None:
     keys = ("recall", "wrong_word", "false_alarms", "false_alarms_per_hour", "latency_median_s",
             "latency_p90_s", "duration_s")
     print(f"model {onnx} (fine-tuned on {args.voice}); work files in {work}")
-    for name, res in (("keyword stream", kw), ("keyword-free stream", other)):
+    rows = [("keyword stream", kw), ("keyword-free stream", other)]
+    if args.conditions:
+        for i, (label, condition) in enumerate(CONDITIONS.items()):
+            out = work / f"keywords_condition{i + 1}"
+            keyword_stream(np.random.default_rng(args.seed + 100 + i), test, data, voice, out,
+                           seed=args.seed + 100 + i, noise=noise, **condition)
+            rows.append((label, evaluate_stream_file(onnx, out.with_suffix(".wav"), out.with_suffix(".csv"),
+                                                     **options)))
+    for name, res in rows:
         print(f"{name:>20}: " + ", ".join(f"{k} {res[k]}" for k in keys if k in res))
 
 
