@@ -141,7 +141,10 @@ def _negatives(args: argparse.Namespace) -> Path | None:
         from kws_edge.models import base_negatives_path
 
         return base_negatives_path()
-    return Path(choice)
+    path = Path(choice)
+    if not path.exists():  # before minutes of loading, not after
+        raise KwsError(f"{path}: --negatives must be a folder of recordings, one recording, 'base' or 'none'")
+    return path
 
 
 def _config_from_args(args: argparse.Namespace, saved: dict | None):
