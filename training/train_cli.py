@@ -205,6 +205,8 @@ def train(args: argparse.Namespace) -> int:
     words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else None
     if resume_state and words is None:
         words = saved_meta.get("words")
+    if resume_state and args.negatives is None and saved_meta.get("negatives"):
+        args.negatives = saved_meta["negatives"]
 
     negatives = _negatives(args)
     t_load = time.perf_counter()
@@ -241,6 +243,7 @@ def train(args: argparse.Namespace) -> int:
         split_digest = write_split(split_path, data.split, seed=args.seed, data=str(args.data),
                                    source=data.split_source)
     meta = {"labels": data.labels, "words": words, "init_spec": str(args.init) if args.init else None,
+            "negatives": args.negatives,
             "model_config": model.config.to_dict(), "provenance": provenance}
     if args.batch_size is None and not resume_state:
         config.batch_size = auto_batch_size(config.batch_size, len(data.y["train"]), config.device)
