@@ -279,7 +279,8 @@ class KeywordSpotter:
         for end, row, open_, run_start in self._queue:
             if row < 0:
                 self._clear_history()
-                self._gate(end, open_, run_start, None, events)
+                if self.max_utterance is not None:
+                    self._gate(end, open_, run_start, None, events)
                 continue
             if self.score_hook is not None:
                 self.score_hook(end, probs[row])
