@@ -18,7 +18,7 @@ from .detection import Detection
 from .errors import KwsError
 from .onnx_model import OnnxModel, load_model
 from .ring_buffer import RingBuffer
-from .vad import VadOptions, make_vad
+from .vad import EnergyVad, VadOptions, make_vad
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,9 @@ class KeywordSpotter:
         gate = self.options.max_utterance_ms
         self.max_utterance = rate * gate // 1000 if gate and self.vad is not None else None
         self.segmenter = make_vad(self.options.segment_vad, rate) if self.max_utterance else None
+        if isinstance(self.vad, EnergyVad) and isinstance(self.segmenter, EnergyVad) \
+                and self.segmenter.measures_like(self.vad):
+            self.segmenter.follow(self.vad)  # the same levels and floors: measured once
         self.centre = rate * self.options.centre_ms // 1000
         self.hangover = rate * self.options.segment_vad.hangover_ms // 1000
         # Scored windows of the last few seconds (end sample, probabilities): enough to look back
@@ -196,13 +199,13 @@ class KeywordSpotter:
         """
         count = len(ends)
         hop_ends = np.fromiter(ends, dtype=np.int64, count=count)
-        open_at, run_at = self._segments(chunk, hop_ends)
         if self.vad is None:
-            return np.ones(count, dtype=bool), open_at, run_at
+            return np.ones(count, dtype=bool), *self._segments(chunk, hop_ends)
         vad = self.vad
         before = vad.frames_done
         last_before = vad.last_speech_end
         flags = vad.process(chunk)
+        open_at, run_at = self._segments(chunk, hop_ends)  # after the VAD: the segmenter may follow it
         fs = vad.frame_samples
         last = np.full(count, last_before, dtype=np.int64)
         if len(flags) and flags.any():

@@ -155,6 +155,8 @@ class EnergyVad(_FramedVad):
     """Energy against an adaptive noise floor; numpy only."""
 
     def __init__(self, options: VadOptions | None = None, sample_rate: int = SAMPLE_RATE) -> None:
+        self._leader: EnergyVad | None = None
+        self._last = (np.zeros(0), np.zeros(0))
         super().__init__(options or VadOptions(), sample_rate)
 
     def _reset_detector(self) -> None:
@@ -194,8 +196,22 @@ class EnergyVad(_FramedVad):
             power = smoothed
         return 10.0 * np.log10(power + 1e-12)
 
-    def _decide(self, frames: np.ndarray) -> np.ndarray:
-        opts = self.options
+    # Level parameters: two VADs that agree on these measure the same levels and floors.
+    _LEVEL_FIELDS = ("frame_ms", "smooth_frames", "floor_seconds")
+
+    def measures_like(self, other: EnergyVad) -> bool:
+        return other.sample_rate == self.sample_rate and all(
+            getattr(self.options, f) == getattr(other.options, f) for f in self._LEVEL_FIELDS)
+
+    def follow(self, leader: EnergyVad) -> None:
+        """Reuse `leader`'s levels and noise floors instead of measuring them again: both must see
+        the same chunks, the leader first (the spotter's inference VAD leads its gate's segmenter)."""
+        if not self.measures_like(leader):
+            raise ValueError("a VAD can only follow one that measures levels the same way")
+        self._leader = leader
+
+    def _measure(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per frame: level (dBFS, smoothed) and noise floor."""
         levels = self._levels(frames)
         floors = np.empty(len(levels))
         i, n = 0, len(levels)
@@ -215,6 +231,17 @@ class EnergyVad(_FramedVad):
                 self._past_min = float(self._block_mins.min())
                 self._cur_min = math.inf
                 self._in_block = 0
+        return levels, floors
+
+    def _decide(self, frames: np.ndarray) -> np.ndarray:
+        opts = self.options
+        if self._leader is not None:
+            levels, floors = self._leader._last
+            if len(levels) != len(frames):
+                raise RuntimeError("a following VAD must be fed the same chunks, after its leader")
+        else:
+            levels, floors = self._measure(frames)
+        self._last = (levels, floors)
         loud = levels > opts.min_level_dbfs
         raw_start = loud & (levels > floors + opts.start_db)
         raw_keep = loud & (levels > floors + opts.keep_db)

@@ -167,3 +167,27 @@ def test_smoothed_levels_are_bit_identical_across_chunkings():
     np.testing.assert_allclose(10 ** (whole / 10), expect + 1e-12, rtol=1e-9)
     for chunk in (1, 160, 500, 1600, 3000):
         assert np.array_equal(levels(chunk), whole), chunk
+
+
+@pytest.mark.parametrize("chunk", [160, 999, 16000])
+def test_a_follower_decides_as_if_it_measured_itself(chunk):
+    """The gate's segmenter reuses the inference VAD's levels and floors: same decisions as its own
+    measurement, whatever the chunking."""
+    audio = noise(8.0, amp=0.01, seed=11)
+    for start in (1.0, 2.2, 4.0, 6.5):
+        s = int(start * SAMPLE_RATE)
+        audio[s:s + 8000] += tone(300, 0.5, amp=0.2)
+    strict = VadOptions(start_db=10.0, keep_db=7.0, hangover_ms=300, pause_db=15.0)
+    alone = _flags(EnergyVad(strict), audio, chunk)
+    leader, follower = EnergyVad(), EnergyVad(strict)
+    follower.follow(leader)
+    out = []
+    for i in range(0, len(audio), chunk):
+        leader.process(audio[i:i + chunk])
+        out.append(follower.process(audio[i:i + chunk]))
+    assert np.array_equal(np.concatenate(out), alone) and alone.any()
+
+
+def test_only_a_vad_measuring_the_same_way_can_be_followed():
+    with pytest.raises(ValueError):
+        EnergyVad(VadOptions(smooth_frames=3)).follow(EnergyVad())
