@@ -261,17 +261,16 @@ def load_noise_windows(index: DatasetIndex, keys: Sequence[str] | None = None,
 
 
 def load_noise_dir(path: str | Path, what: str = "--noise") -> np.ndarray:
-    """`--noise DIR` / `--negatives DIR|FILE`: every audio file in DIR (not recursive), or the one
-    FILE, cut into 1-s windows."""
+    """`--noise` / `--negatives`: every audio file in a folder (not recursive), or one file, cut
+    into 1-s windows."""
     path = Path(path)
-    if path.is_file() and what != "--noise":
+    if path.is_file():
         index = DatasetIndex(source=path.parent, is_zip=False, prefix="", layout="custom", noise=[path.name])
-    elif not path.is_dir():
-        raise KwsError(f"{path}: {what} must be a folder of recordings"
-                       + ("" if what == "--noise" else " or one recording"))
-    else:
+    elif path.is_dir():
         files = sorted(p.name for p in path.iterdir() if p.is_file() and not _is_hidden(p.name))
         index = DatasetIndex(source=path, is_zip=False, prefix="", layout="custom", noise=files)
+    else:
+        raise KwsError(f"{path}: {what} must be a folder of recordings or one recording")
     windows, _ = load_noise_windows(index)
     if windows.shape[0] == 0:
         raise KwsError(f"{path}: no readable recordings for {what}")
