@@ -80,8 +80,8 @@ def keyword_stream(rng: np.random.Generator, test: list[Path], data: Path, voice
                    Piece(clip, path.parent.name), silence(float(rng.uniform(*pause_s)))]
     if noise is None:
         noise = background(rng)
-    audio, rows = build_stream(pieces, background=noise if noise_dbfs is not None else None,
-                               background_dbfs=noise_dbfs if noise_dbfs is not None else -40.0, seed=seed)
+    audio, rows = build_stream(pieces, background=None if noise_dbfs is None else noise,
+                               background_dbfs=noise_dbfs or -40.0, seed=seed)
     write_stream(audio, rows, out.with_suffix(".wav"), out.with_suffix(".csv"))
     return noise
 
