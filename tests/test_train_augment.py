@@ -81,3 +81,41 @@ def test_cached_noise_mix_matches_mixing_the_waveform():
         scale = x.pow(2).mean(1).sqrt() / bank[pick].pow(2).mean(1).sqrt() * 10 ** (-5 / 20)
         mixed = model(x + scale[:, None] * bank[pick])
     assert torch.allclose(cached, mixed, atol=0.02), (cached - mixed).abs().max()
+
+
+def test_speed_change_scales_frequency_about_the_centre():
+    from kws_edge.training.augment import change_speed
+
+    t = torch.arange(WINDOW_SAMPLES, dtype=torch.float32) / SAMPLE_RATE
+    tone = torch.sin(2 * torch.pi * 500.0 * t).repeat(3, 1)
+    out = change_speed(tone, torch.tensor([1.0, 1.1, 0.9]))
+    assert torch.equal(out[0], tone[0])
+    for row, factor in ((1, 1.1), (2, 0.9)):
+        peak = torch.fft.rfft(out[row]).abs().argmax().item() * SAMPLE_RATE / WINDOW_SAMPLES
+        assert abs(peak - 500.0 * factor) <= 2.0, (factor, peak)
+    mid = WINDOW_SAMPLES // 2
+    assert torch.allclose(out[:, mid - 1:mid + 1], tone[:, mid - 1:mid + 1], atol=0.05)  # centre stays
+    assert (out[1, :700] == 0).all() and (out[1, -700:] == 0).all()  # faster: the source runs out
+    assert out[2, :100].abs().max() > 0.5 and out[2, -100:].abs().max() > 0.5  # slower: still full
+
+
+def test_cached_speed_variants_equal_the_model_on_changed_audio():
+    from kws_edge.training.augment import change_speed
+    from kws_edge.training.front_cache import FrontCache
+    from kws_edge.training.model import build_m5
+
+    torch.manual_seed(2)
+    model = build_m5(["a", "b", "c"]).eval()
+    x = torch.randn(5, WINDOW_SAMPLES) * 0.1
+    cfg = AugmentConfig(shift_ms=0.0, noise_prob=0.0, gain_db=0.0, speed=0.1)
+    cache = FrontCache(model, x, None, cfg, CPU, seed=4)
+    assert len(cache.factors) > 2 and min(cache.factors) == 0.9 and 1.0 in cache.factors
+    idx = torch.arange(5)
+    with torch.no_grad():
+        plain = model.fc1(model.features_from_conv1(cache.batch(idx, augment=False)))
+        assert torch.allclose(plain, model(x), atol=1e-5)  # no augmentation: the clips as recorded
+        gen = torch.Generator().manual_seed(4)
+        variant = (torch.rand(5, generator=gen) * len(cache.factors)).long()
+        factors = torch.tensor([cache.factors[v] for v in variant])
+        sped = model.fc1(model.features_from_conv1(cache.batch(idx, augment=True)))
+        assert torch.allclose(sped, model(change_speed(x, factors)), atol=1e-4)

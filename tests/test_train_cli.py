@@ -84,7 +84,8 @@ def test_finetune_on_a_subset_keeps_rows_and_freezes_conv1(trained, speech, tmp_
     assert ckpt["labels"] == ["no", "yes", UNKNOWN_LABEL]
     assert ckpt["train_config"]["negatives"] is None
     assert "negatives" not in ckpt["metrics"]["generated_reject"]
-    assert ckpt["train_config"]["freeze"] == ["conv1"]  # the fine-tuning default
+    assert ckpt["train_config"]["freeze"] == ["conv1"]  # the fine-tuning defaults
+    assert ckpt["train_config"]["select"] == "last" and ckpt["train_config"]["augment_config"]["speed"] == 0.1
     tuned = model_from_checkpoint(ckpt)
     assert torch.equal(tuned.conv1.weight, source.conv1.weight)  # frozen
     assert not torch.equal(tuned.conv4.weight, source.conv4.weight)  # trained
@@ -92,6 +93,9 @@ def test_finetune_on_a_subset_keeps_rows_and_freezes_conv1(trained, speech, tmp_
     # "seven" and "stop" clips are now _unknown_ truth in test
     assert metrics["counts"]["test"][UNKNOWN_LABEL] > 0
     assert metrics["test_accuracy"] >= 0.6
+    # The kept model was refit on every clip, test included, after the measured run.
+    every = sum(sum(metrics["counts"][s].values()) for s in ("train", "val", "test"))
+    assert metrics["refit"]["clips"] == every and metrics["refit"]["epochs"] == 6
 
 
 def test_finetune_with_a_new_word(trained, tmp_path):
@@ -100,8 +104,9 @@ def test_finetune_with_a_new_word(trained, tmp_path):
     assert info["new_labels"] == ["house"] and info["carried_labels"] == ["yes", UNKNOWN_LABEL]
     out = tmp_path / "ft"
     assert train_cli.main(["--data", str(data), "--init", str(trained / "model.pt"), "--out", str(out),
-                           "--epochs", "2", "--freeze", "conv1,conv2"]) == 0
+                           "--epochs", "2", "--freeze", "conv1,conv2", "--no-refit"]) == 0
     ckpt = load_checkpoint(out / "model.pt")
+    assert json.loads((out / "metrics.json").read_text())["refit"] is None
     assert ckpt["labels"] == ["house", "yes", UNKNOWN_LABEL]
     assert ckpt["provenance"]["new_labels"] == ["house"]
     # Fine-tuning adds the talk shipped with the base model to the reject class by default.

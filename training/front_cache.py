@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import torch
 
-from .augment import SYNTH_BANK_SIZE, AugmentConfig, BatchAugmenter
+from .augment import SYNTH_BANK_SIZE, AugmentConfig, BatchAugmenter, change_speed
 from .model import M5
 
 _CHUNK = 256
+# Speed augmentation on cached fronts: each clip is cached at this many speeds spread evenly over
+# [1 - speed, 1 + speed], and a batch picks one per clip at random.
+SPEED_VARIANTS = 5
 
 
 @torch.no_grad()
@@ -33,6 +36,14 @@ def _front(model: M5, x: torch.Tensor, device: torch.device) -> tuple[torch.Tens
     return z, e
 
 
+def _at_speed(x: torch.Tensor, factor: float) -> torch.Tensor:
+    out = torch.empty_like(x)
+    for i in range(0, x.shape[0], _CHUNK):
+        part = x[i:i + _CHUNK]
+        out[i:i + _CHUNK] = change_speed(part, torch.full((part.shape[0],), factor))
+    return out
+
+
 class FrontCache:
     """conv1 outputs of the train clips and of the noise bank, and batches drawn from them."""
 
@@ -45,7 +56,16 @@ class FrontCache:
         self.gen.manual_seed(seed)
         was_training = model.training
         model.eval()
-        self.z, self.energy = _front(model, x_train, device)
+        self.n = x_train.shape[0]
+        self.factors = [1.0]
+        if config.speed > 0:
+            step = 2 * config.speed / (SPEED_VARIANTS - 1)
+            # The middle one is 1.0 exactly: the clips as recorded.
+            self.factors = [1 - config.speed + i * step for i in range(SPEED_VARIANTS)]
+            self.factors[SPEED_VARIANTS // 2] = 1.0
+        fronts = [_front(model, x_train if f == 1.0 else _at_speed(x_train, f), device) for f in self.factors]
+        self.z = torch.cat([z for z, _ in fronts]) if len(fronts) > 1 else fronts[0][0]
+        self.energy = torch.cat([e for _, e in fronts]) if len(fronts) > 1 else fronts[0][1]
         if noise_bank is None or len(noise_bank) == 0:
             noise_bank = BatchAugmenter(config, None, device, seed).noise[:SYNTH_BANK_SIZE]
         self.zn, self.en = _front(model, noise_bank.to(device), device)
@@ -79,6 +99,11 @@ class FrontCache:
 
     def batch(self, idx: torch.Tensor, augment: bool) -> torch.Tensor:
         """conv1 outputs (bias added, RMS-normalised as the model would) for train rows `idx`."""
+        if augment and len(self.factors) > 1:
+            variant = (self._rand(len(idx)) * len(self.factors)).long().to(idx.device)
+            idx = idx + variant * self.n
+        else:
+            idx = idx + len(self.factors) // 2 * self.n
         z = self.z[idx].to(self.device, non_blocking=True)
         energy = self.energy[idx].to(self.device, non_blocking=True)
         if augment:

@@ -16,15 +16,20 @@ log = logging.getLogger("kws_edge.training.train_cli")
 # The seed's recipe (from scratch) and the fine-tuning recipe chosen by measurement
 # (docs/training.md); flags given on the command line always win over both.
 SCRATCH_DEFAULTS = {"epochs": 60, "batch_size": 128, "lr": 1e-3, "lr_step": 20, "lr_gamma": 0.1,
-                    "patience": 10, "freeze": "0"}
+                    "patience": 10, "freeze": "0", "select": "best", "speed": 0.0}
 # Generated reject clips per median word class. Fine-tuning the shipped base on one held-out voice
 # (35 x 30 clips, bench_finetune.py / bench_stream_accuracy.py, docs/training.md): ratio 4 instead
 # of 2 cost clip accuracy (mean of 3 seeds 0.952 vs 0.970) for few fewer false alarms on connected
 # speech (66 vs 79/h with the utterance gate); 2 keeps the accuracy.
 SCRATCH_REJECT_RATIO = 1.5
 FINETUNE_REJECT_RATIO = 2.0
-FINETUNE_DEFAULTS = {"epochs": 60, "batch_size": 128, "lr": 2e-3, "lr_step": 20, "lr_gamma": 0.1,
-                     "patience": 20, "freeze": "1"}
+# Fine-tuning: 2-3 validation clips a word cannot rank epochs (early stopping picked epoch 6 of
+# 26 on one voice), so a fixed 40-epoch schedule keeps the last weights; +-10% speed changes
+# stand in for the ways one speaker says a word. Over 6 fine-tunes of held-out voices (3 seeds x
+# f4/slt) that took stream recall from 0.827 to 0.846, and over 6 splits of the real-speech
+# clips test accuracy from 0.603 to 0.631 (docs/training.md).
+FINETUNE_DEFAULTS = {"epochs": 40, "batch_size": 128, "lr": 2e-3, "lr_step": 20, "lr_gamma": 0.1,
+                     "patience": 20, "freeze": "1", "select": "last", "speed": 0.1}
 
 EPILOG = """\
 datasets (--data PATH, a folder or a .zip):
@@ -72,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start from this checkpoint ('base' = the shipped model) and fine-tune; "
                         "switches to the fine-tuning defaults below")
     g = p.add_argument_group("training knobs (defaults: from scratch / with --init)")
-    g.add_argument("--epochs", type=int, help="maximum epochs (60 / 60)")
+    g.add_argument("--epochs", type=int, help="maximum epochs (60 / 40)")
     g.add_argument("--batch-size", type=int,
                    help="clips per step (128 / 128; x8 on a GPU; smaller for tiny datasets so that an epoch "
                         "has at least 4 steps)")
@@ -81,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr-step", type=int, help="StepLR: lower the rate every N epochs (20)")
     g.add_argument("--lr-gamma", type=float, help="StepLR factor (0.1)")
     g.add_argument("--patience", type=int, help="stop after N epochs without a better val score (10 / 20)")
+    g.add_argument("--select", choices=("best", "last"),
+                   help="keep the best validation epoch (early stopping) or the last one (best / last)")
     g.add_argument("--freeze", metavar="N|BLOCKS",
                    help="freeze the first N conv blocks or named ones, e.g. 2 or conv1,conv2 (0 / 1)")
     g.add_argument("--seed", type=int, default=0, help="seed for split, init and augmentation (0)")
@@ -88,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--shift-ms", type=float, help="augmentation: random time shift up to +-MS (100)")
     g.add_argument("--gain-db", type=float, help="augmentation: random gain up to +-DB (6)")
     g.add_argument("--snr-db", metavar="LO,HI", help="augmentation: background noise SNR range in dB (3,30)")
+    g.add_argument("--speed", type=float, help="augmentation: random speed change up to +-F (0 / 0.1)")
     g.add_argument("--noise-prob", type=float, help="augmentation: share of clips that get noise (0.8)")
     p.add_argument("--words", metavar="W1,W2,...", help="train only these word folders; others -> _unknown_")
     p.add_argument("--noise", metavar="DIR", help="folder of long noise recordings for augmentation and "
@@ -101,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not generate _unknown_ clips when the dataset has none")
     p.add_argument("--reject-ratio", type=float, metavar="F",
                    help="generate _unknown_ clips up to F x the median word class (1.5 / 2)")
+    p.add_argument("--refit", action=argparse.BooleanOptionalAction, default=None,
+                   help="after the measured run, train again on all clips (test and val too) and keep "
+                        "that model; the reported test accuracy is the measured run's (default: on "
+                        "with --init, off from scratch)")
     p.add_argument("--split-file", metavar="JSON", help="reuse a split.json instead of making a new split")
     p.add_argument("--device", default="auto", help="auto (GPU if present), cpu or cuda (default: auto)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: one per core)")
@@ -109,10 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _augment_from_args(args: argparse.Namespace, saved: dict | None):
+def _augment_from_args(args: argparse.Namespace, saved: dict | None, speed: float):
     from .augment import AugmentConfig
 
-    values = dict((saved or {}).get("augment_config") or AugmentConfig().to_dict())
+    values = {**AugmentConfig().to_dict(), **((saved or {}).get("augment_config") or {}), "speed": speed}
     if args.shift_ms is not None:
         values["shift_ms"] = args.shift_ms
     if args.gain_db is not None:
@@ -126,10 +138,10 @@ def _augment_from_args(args: argparse.Namespace, saved: dict | None):
             raise KwsError(f"--snr-db {args.snr_db}: expected two numbers LO,HI (e.g. 3,30)") from None
         values["snr_low_db"], values["snr_high_db"] = lo, hi
     bad = (values["shift_ms"] < 0 or values["gain_db"] < 0 or not 0 <= values["noise_prob"] <= 1
-           or values["snr_low_db"] > values["snr_high_db"])
+           or values["snr_low_db"] > values["snr_high_db"] or not 0 <= values.get("speed", 0.0) < 0.5)
     if bad:
         raise KwsError("augmentation settings out of range (--shift-ms and --gain-db >= 0, "
-                       "--noise-prob in 0..1, --snr-db LO <= HI)")
+                       "--noise-prob in 0..1, --snr-db LO <= HI, --speed in 0..0.5)")
     return AugmentConfig(**values)
 
 
@@ -154,6 +166,7 @@ def _config_from_args(args: argparse.Namespace, saved: dict | None):
     defaults = dict(FINETUNE_DEFAULTS if args.init else SCRATCH_DEFAULTS)
     if saved:  # resuming: the interrupted run's settings, unless overridden now
         defaults.update({k: saved[k] for k in defaults if k in saved and k != "freeze"})
+        defaults["speed"] = (saved.get("augment_config") or {}).get("speed", 0.0)
         defaults["freeze"] = ",".join(saved.get("freeze", [])) or "0"
     pick = {k: getattr(args, k) if getattr(args, k) is not None else defaults[k] for k in defaults}
     for name in ("epochs", "batch_size", "lr_step", "patience"):
@@ -163,9 +176,10 @@ def _config_from_args(args: argparse.Namespace, saved: dict | None):
         raise KwsError(f"--lr must be positive (got {pick['lr']})")
     return TrainConfig(epochs=pick["epochs"], batch_size=pick["batch_size"], lr=pick["lr"],
                        weight_decay=args.weight_decay, lr_step=pick["lr_step"], lr_gamma=pick["lr_gamma"],
-                       patience=pick["patience"], seed=args.seed, device=args.device,
+                       patience=pick["patience"], select=pick["select"], seed=args.seed, device=args.device,
                        freeze=parse_freeze(str(pick["freeze"])), threads=args.threads,
-                       augment=not args.no_augment, augment_config=_augment_from_args(args, saved))
+                       augment=not args.no_augment,
+                       augment_config=_augment_from_args(args, saved, speed=pick["speed"]))
 
 
 def auto_batch_size(base: int, n_train: int, device: str) -> int:
@@ -268,6 +282,17 @@ def train(args: argparse.Namespace) -> int:
     if not dist.main:
         torch.distributed.destroy_process_group()
         return 0
+    refit_info = None
+    if args.refit if args.refit is not None else bool(args.init):
+        from .refit import refit, refit_epochs
+
+        def fresh_model() -> M5:
+            torch.manual_seed(args.seed)
+            return model_from_init(args.init, data.labels)[0] if args.init else build_m5(data.labels)
+
+        final, refit_info = refit(fresh_model, config, data.x, data.y, data.noise,
+                                  refit_epochs(config, summary), dist)
+        trainer.model = final
     total = time.perf_counter() - t_start
     metrics = {
         "test_accuracy": report["accuracy"],
@@ -280,7 +305,7 @@ def train(args: argparse.Namespace) -> int:
         "threads": summary["threads"], "world_size": summary["world_size"],
         "counts": {s: data.counts(s) for s in data.y}, "skipped_files": data.skipped,
         "generated_reject": data.generated_reject, "split_source": data.split_source,
-        "history": summary["history"],
+        "history": summary["history"], "refit": refit_info,
     }
     split_info = {"file": "split.json", "sha256": split_digest, "source": data.split_source,
                   "seed": args.seed, "counts": counts}
@@ -298,8 +323,9 @@ def train(args: argparse.Namespace) -> int:
         torch.distributed.destroy_process_group()
     for line in format_report(report) if report["n"] else ["no test clips"]:
         log.info("test %s", line)
-    log.info("done in %.1f s (%d epochs, best %d): %s", total, summary["epochs_run"], summary["best_epoch"],
-             out / "model.pt")
+    kept = (f"refit on all {refit_info['clips']} clips" if refit_info
+            else f"best {summary['best_epoch']}" if config.select == "best" else "last")
+    log.info("done in %.1f s (%d epochs, %s): %s", total, summary["epochs_run"], kept, out / "model.pt")
     return 0
 
 

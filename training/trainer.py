@@ -38,6 +38,9 @@ class TrainConfig:
     lr_step: int = 20  # StepLR: multiply the rate by lr_gamma every lr_step epochs (the seed's recipe)
     lr_gamma: float = 0.1
     patience: int = 10  # stop after this many epochs without a better validation score
+    # "best": keep the weights of the best validation epoch (and stop early); "last": run every
+    # epoch and keep the final weights, for validation sets too small to rank epochs reliably.
+    select: str = "best"
     seed: int = 0
     device: str = "auto"
     freeze: tuple[str, ...] = ()
@@ -320,12 +323,12 @@ class Trainer:
                          "%.0f samples/s%s", self.epoch, cfg.epochs, loss, acc, val_acc, val_loss, lr,
                          seen_all / dt, " *" if better else "")
             self._save_resume()
-            if self.bad_epochs >= cfg.patience:
+            if self.bad_epochs >= cfg.patience and cfg.select == "best":
                 if self.dist.main:
                     log.info("early stop: no better validation score for %d epochs (best epoch %d)",
                              cfg.patience, self.best["epoch"])
                 break
-        if self.best_state is not None:
+        if self.best_state is not None and cfg.select == "best":
             self.model.load_state_dict(self.best_state)
         return {"epochs_run": self.epoch, "best_epoch": self.best["epoch"],
                 "best_val_acc": self.best["val_acc"], "train_seconds": self.train_seconds,
