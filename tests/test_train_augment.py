@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
@@ -119,3 +120,12 @@ def test_cached_speed_variants_equal_the_model_on_changed_audio():
         factors = torch.tensor([cache.factors[v] for v in variant])
         sped = model.fc1(model.features_from_conv1(cache.batch(idx, augment=True)))
         assert torch.allclose(sped, model(change_speed(x, factors)), atol=1e-4)
+
+
+def test_cached_speeds_shrink_when_the_cache_would_be_too_big():
+    from kws_edge.training.front_cache import SPEED_CACHE_BYTES, _speed_factors
+
+    assert _speed_factors(0.1, 1000) == pytest.approx([0.9, 0.95, 1.0, 1.05, 1.1])
+    assert _speed_factors(0.1, SPEED_CACHE_BYTES // 4) == pytest.approx([0.9, 1.0, 1.1])
+    assert _speed_factors(0.1, SPEED_CACHE_BYTES) == [1.0]
+    assert _speed_factors(0.0, 1000) == [1.0]

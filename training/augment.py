@@ -38,7 +38,7 @@ def change_speed(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     b, n = x.shape
     centre = (n - 1) / 2
     t = torch.arange(n, device=x.device, dtype=x.dtype)
-    src = centre + (t.unsqueeze(0) - centre) * factor.to(x.dtype).unsqueeze(1)
+    src = centre + (t.unsqueeze(0) - centre) * factor.to(x.device, x.dtype).unsqueeze(1)
     valid = (src >= 0) & (src <= n - 1)
     lo = src.floor().clamp(0, n - 2)
     frac = src - lo

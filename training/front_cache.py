@@ -11,15 +11,21 @@ lost at the shifted edge and the [-1, 1] clamp are ignored.
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from .augment import SYNTH_BANK_SIZE, AugmentConfig, BatchAugmenter, change_speed
 from .model import M5
 
+log = logging.getLogger(__name__)
+
 _CHUNK = 256
 # Speed augmentation on cached fronts: each clip is cached at this many speeds spread evenly over
-# [1 - speed, 1 + speed], and a batch picks one per clip at random.
+# [1 - speed, 1 + speed], and a batch picks one per clip at random. Fewer (3, then none) when the
+# copies would pass SPEED_CACHE_BYTES: a fine-tune on all of Speech Commands caches ~5 GB per speed.
 SPEED_VARIANTS = 5
+SPEED_CACHE_BYTES = 3 << 30
 
 
 @torch.no_grad()
@@ -44,6 +50,20 @@ def _at_speed(x: torch.Tensor, factor: float) -> torch.Tensor:
     return out
 
 
+def _speed_factors(speed: float, bytes_per_speed: int) -> list[float]:
+    """Evenly spread speeds with 1.0 exactly in the middle (the clips as recorded)."""
+    variants = SPEED_VARIANTS
+    while variants > 1 and (speed <= 0 or variants * bytes_per_speed > SPEED_CACHE_BYTES):
+        variants -= 2
+    if variants < SPEED_VARIANTS and speed > 0:
+        log.warning("speed augmentation: %d cached speed(s) instead of %d (the cache would pass %d GB)",
+                    variants, SPEED_VARIANTS, SPEED_CACHE_BYTES >> 30)
+    step = 2 * speed / (variants - 1) if variants > 1 else 0.0
+    factors = [1 - speed + i * step for i in range(variants)]
+    factors[variants // 2] = 1.0
+    return factors
+
+
 class FrontCache:
     """conv1 outputs of the train clips and of the noise bank, and batches drawn from them."""
 
@@ -57,12 +77,7 @@ class FrontCache:
         was_training = model.training
         model.eval()
         self.n = x_train.shape[0]
-        self.factors = [1.0]
-        if config.speed > 0:
-            step = 2 * config.speed / (SPEED_VARIANTS - 1)
-            # The middle one is 1.0 exactly: the clips as recorded.
-            self.factors = [1 - config.speed + i * step for i in range(SPEED_VARIANTS)]
-            self.factors[SPEED_VARIANTS // 2] = 1.0
+        self.factors = _speed_factors(config.speed, self._clip_bytes(model) * self.n)
         fronts = [_front(model, x_train if f == 1.0 else _at_speed(x_train, f), device) for f in self.factors]
         self.z = torch.cat([z for z, _ in fronts]) if len(fronts) > 1 else fronts[0][0]
         self.energy = torch.cat([e for _, e in fronts]) if len(fronts) > 1 else fronts[0][1]
@@ -71,6 +86,11 @@ class FrontCache:
         self.zn, self.en = _front(model, noise_bank.to(device), device)
         model.train(was_training)
         self.max_frames = int(config.shift_ms * model.config.sample_rate / 1000) // model.samples_per_frame
+
+    @staticmethod
+    def _clip_bytes(model: M5) -> int:
+        frames = (model.config.model_rate - model.config.first_kernel) // model.config.stride + 1
+        return model.config.n_channel * frames * 4
 
     def reseed(self, seed: int) -> None:
         self.gen.manual_seed(seed)

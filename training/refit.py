@@ -2,8 +2,8 @@
 recipe, so the model a user keeps learns from all ~30 recordings of each word, not 22 of them.
 
 The measured run's test accuracy stays the honest estimate of how the recipe does on clips it
-has not heard; the refit model has heard them all, so it is not re-scored. On the held-out voices
-of `benchmarks/bench_finetune.py`, training on 16 instead of 22 clips a word cost 4-7 points of
+has not heard; the refit model has heard them all, so it is not re-scored. On two held-out
+synthetic voices (docs/training.md), training on 16 instead of 22 clips a word cost 4-7 points of
 clip accuracy, which is what the extra clips are worth at this size.
 """
 
