@@ -42,6 +42,24 @@ def test_two_gloo_processes(tmp_path):
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
+def test_refit_under_two_gloo_processes(tmp_path):
+    data = tmp_path / "ds"
+    for k, f in enumerate((300.0, 900.0, 2500.0)):
+        for i in range(6):
+            write_wav(data / f"w{k}" / f"c{i}.wav", tone(f * (1 + 0.01 * i), 0.6) + noise(0.6, 0.005, seed=i))
+    out = tmp_path / "out"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "kws_edge.training.train_cli", "--data", str(data), "--out", str(out), "--epochs", "2",
+           "--select", "last", "--batch-size", "8", "--device", "cpu", "--refit"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    every = sum(sum(metrics["counts"][s].values()) for s in ("train", "val", "test"))
+    assert metrics["world_size"] == 2 and metrics["refit"]["clips"] == every
+    assert metrics["refit"]["epochs"] == 2
+
+
 def test_plain_run_is_rank_zero_of_one(monkeypatch):
     from kws_edge.training.trainer import dist_from_env
 

@@ -138,7 +138,7 @@ def _augment_from_args(args: argparse.Namespace, saved: dict | None, speed: floa
             raise KwsError(f"--snr-db {args.snr_db}: expected two numbers LO,HI (e.g. 3,30)") from None
         values["snr_low_db"], values["snr_high_db"] = lo, hi
     bad = (values["shift_ms"] < 0 or values["gain_db"] < 0 or not 0 <= values["noise_prob"] <= 1
-           or values["snr_low_db"] > values["snr_high_db"] or not 0 <= values.get("speed", 0.0) < 0.5)
+           or values["snr_low_db"] > values["snr_high_db"] or not 0 <= values["speed"] < 0.5)
     if bad:
         raise KwsError("augmentation settings out of range (--shift-ms and --gain-db >= 0, "
                        "--noise-prob in 0..1, --snr-db LO <= HI, --speed in 0..0.5)")
@@ -277,11 +277,7 @@ def train(args: argparse.Namespace) -> int:
 
     logits = predict_logits(trainer.model, data.x["test"], trainer.device)
     report = classification_report(data.y["test"].astype(int), logits.argmax(1).numpy(), data.labels)
-    if dist.world > 1:
-        torch.distributed.barrier()
-    if not dist.main:
-        torch.distributed.destroy_process_group()
-        return 0
+    # Every rank takes part in the refit: under torchrun it is one more DDP run.
     refit_info = None
     if args.refit if args.refit is not None else bool(args.init):
         from .refit import refit, refit_epochs
@@ -293,6 +289,11 @@ def train(args: argparse.Namespace) -> int:
         final, refit_info = refit(fresh_model, config, data.x, data.y, data.noise,
                                   refit_epochs(config, summary), dist)
         trainer.model = final
+    if dist.world > 1:
+        torch.distributed.barrier()
+    if not dist.main:
+        torch.distributed.destroy_process_group()
+        return 0
     total = time.perf_counter() - t_start
     metrics = {
         "test_accuracy": report["accuracy"],
