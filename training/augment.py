@@ -26,7 +26,6 @@ class AugmentConfig:
     snr_high_db: float = 30.0
     speed: float = 0.0  # random speed (tempo and pitch) change in [1 - speed, 1 + speed]; 0 = off
 
-
     def to_dict(self) -> dict:
         return asdict(self)
 

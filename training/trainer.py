@@ -314,7 +314,9 @@ class Trainer:
             better = (val_acc, -val_loss) > (self.best["val_acc"], -self.best["val_loss"])
             if better:
                 self.best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": self.epoch}
-                self.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+                if cfg.select == "best":  # "last" never goes back to it
+                    self.best_state = {k: v.detach().cpu().clone()
+                                       for k, v in self.model.state_dict().items()}
                 self.bad_epochs = 0
             else:
                 self.bad_epochs += 1
