@@ -51,8 +51,10 @@ bad input:
   is an ERROR (one line, exit status 2, nothing written).
 
 outputs (in --out):
-  model.pt       best checkpoint by validation accuracy (input for kws-export and kws-eval)
-  metrics.json   test accuracy, per-class accuracy, confusion matrix, epochs, seconds, samples/s
+  model.pt       the kept model: best validation epoch (--select best), last epoch (--select
+                 last), or the refit on all clips (--refit); input for kws-export and kws-eval
+  metrics.json   test accuracy (of the measured run), per-class accuracy, confusion matrix,
+                 epochs, seconds, samples/s, refit
   confusion.png  test confusion matrix
   split.json     which file went to train / val / test
   resume.pt      written after every epoch while training; Ctrl-C keeps it, --resume continues
