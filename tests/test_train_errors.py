@@ -131,6 +131,27 @@ def test_bad_flags(tone_data, tmp_path):
     proc = run("train_cli", "--data", tone_data, "--out", tmp_path / "o4", "--negatives", tmp_path / "talk")
     assert_one_line_error(proc, "kws-train", "talk: --negatives must be a folder of recordings")
     assert no_outputs(tmp_path / "o4")
+    proc = run("train_cli", "--data", tone_data, "--out", tmp_path / "o5", "--init", "base",
+               "--channels", "64")
+    assert_one_line_error(proc, "kws-train", "--init and --resume keep the checkpoint's")
+    proc = run("train_cli", "--data", tone_data, "--out", tmp_path / "o6", "--channels", "2")
+    assert_one_line_error(proc, "kws-train", "--channels must be between 4 and 512")
+    assert no_outputs(tmp_path / "o5") and no_outputs(tmp_path / "o6")
+
+
+def test_channels_sets_the_width_and_fine_tuning_keeps_it(tone_data, tmp_path):
+    from kws_edge.training.checkpoint import load_checkpoint
+
+    proc = run("train_cli", "--data", tone_data, "--out", tmp_path / "w", "--channels", "8",
+               "--epochs", "1")
+    assert proc.returncode == 0, proc.stderr
+    ckpt = load_checkpoint(tmp_path / "w" / "model.pt")
+    assert ckpt["model_config"]["n_channel"] == 8
+    assert ckpt["state_dict"]["conv4.weight"].shape[:2] == (16, 16)
+    proc = run("train_cli", "--data", tone_data, "--out", tmp_path / "f",
+               "--init", tmp_path / "w" / "model.pt", "--epochs", "1", "--no-refit")
+    assert proc.returncode == 0, proc.stderr
+    assert load_checkpoint(tmp_path / "f" / "model.pt")["model_config"]["n_channel"] == 8
 
 
 @pytest.mark.skipif(os.name != "posix", reason="needs POSIX SIGINT delivery")

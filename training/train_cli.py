@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--snr-db", metavar="LO,HI", help="augmentation: background noise SNR range in dB (3,30)")
     g.add_argument("--speed", type=float, help="augmentation: random speed change up to +-F (0 / 0.1)")
     g.add_argument("--noise-prob", type=float, help="augmentation: share of clips that get noise (0.8)")
+    p.add_argument("--channels", type=int, metavar="N",
+                   help="M5 width from scratch: conv1/conv2 channels, conv3/conv4 twice that (32, the "
+                        "tutorial's; --init keeps the checkpoint's)")
     p.add_argument("--words", metavar="W1,W2,...", help="train only these word folders; others -> _unknown_")
     p.add_argument("--noise", metavar="DIR", help="folder of long noise recordings for augmentation and "
                                                   "the generated reject class")
@@ -184,6 +187,10 @@ def _config_from_args(args: argparse.Namespace, saved: dict | None):
                        augment_config=_augment_from_args(args, saved, speed=pick["speed"]))
 
 
+def _width(args: argparse.Namespace) -> dict:
+    return {"n_channel": args.channels} if args.channels is not None else {}
+
+
 def auto_batch_size(base: int, n_train: int, device: str) -> int:
     """GPUs want big batches (a step costs launch overhead, not arithmetic); a tiny dataset wants
     several steps per epoch, or early stopping judges after one update."""
@@ -209,6 +216,10 @@ def train(args: argparse.Namespace) -> int:
     from .trainer import Trainer, dist_from_env, load_resume, predict_logits
 
     t_start = time.perf_counter()
+    if args.channels is not None and (args.init or args.resume):
+        raise KwsError("--channels sets the width of a new model; --init and --resume keep the checkpoint's")
+    if args.channels is not None and not 4 <= args.channels <= 512:
+        raise KwsError(f"--channels must be between 4 and 512 (got {args.channels})")
     dist = dist_from_env()
     out = Path(args.out)
     resume_state = load_resume(out / "resume.pt") if args.resume else None
@@ -249,7 +260,7 @@ def train(args: argparse.Namespace) -> int:
         model, init_info = model_from_init(args.init, data.labels)
         provenance.update(init_info)
     else:
-        model = build_m5(data.labels)
+        model = build_m5(data.labels, **_width(args))
 
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
@@ -286,7 +297,9 @@ def train(args: argparse.Namespace) -> int:
 
         def fresh_model() -> M5:
             torch.manual_seed(args.seed)
-            return model_from_init(args.init, data.labels)[0] if args.init else build_m5(data.labels)
+            if args.init:
+                return model_from_init(args.init, data.labels)[0]
+            return build_m5(data.labels, **_width(args))
 
         final, refit_info = refit(fresh_model, config, data.x, data.y, data.noise,
                                   refit_epochs(config, summary), dist)
