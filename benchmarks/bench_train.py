@@ -171,7 +171,8 @@ def main() -> int:
     tuts = {w: tutorial_loop(personal, args.tutorial_epochs, n_channel=w) for w in sorted({32, width})}
     for w, tut in tuts.items():
         print(f"tutorial:   wall {tut['wall_s']:6.1f} s for {tut['epochs']} epochs  "
-              f"{tut['samples_per_s']:7.0f} samples/s (M5 {w} channels; per-item load + resample to 8 kHz, DataLoader, batch 256)")
+              f"{tut['samples_per_s']:7.0f} samples/s (M5 {w} channels; per-item load + resample to 8 kHz, "
+              "DataLoader, batch 256)")
     print(f"ratios: scratch/tutorial {scratch['samples_per_s'] / tuts[32]['samples_per_s']:.1f}x, "
           f"fine-tune/tutorial {ft['samples_per_s'] / tuts[width]['samples_per_s']:.1f}x "
           f"(both at the trained model's width); fine-tune wall {ft_wall:.1f} s (target < 60 s)")
