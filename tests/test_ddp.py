@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,19 +15,26 @@ from audiogen import noise, tone, write_wav
 from kws_edge.training.checkpoint import load_checkpoint, model_from_checkpoint
 
 
-@pytest.mark.slow
-def test_two_gloo_processes(tmp_path):
+def run_two_ranks(tmp_path: Path, clips_per_class: int,
+                  *flags: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """kws-train under torchrun, 2 gloo processes on the CPU, on 3 tone classes."""
     data = tmp_path / "ds"
     for k, f in enumerate((300.0, 900.0, 2500.0)):
-        for i in range(8):
+        for i in range(clips_per_class):
             write_wav(data / f"w{k}" / f"c{i}.wav", tone(f * (1 + 0.01 * i), 0.6) + noise(0.6, 0.005, seed=i))
     out = tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "kws_edge.training.train_cli", "--data", str(data), "--out", str(out), "--epochs", "3",
-           "--batch-size", "8", "--device", "cpu"]
+           "-m", "kws_edge.training.train_cli", "--data", str(data), "--out", str(out),
+           "--batch-size", "8", "--device", "cpu", *flags]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc, out
+
+
+@pytest.mark.slow
+def test_two_gloo_processes(tmp_path):
+    proc, out = run_two_ranks(tmp_path, 8, "--epochs", "3")
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["epochs"] == 3
     # Each step uses the whole batch across both ranks: the samples counted per epoch equal the
@@ -43,17 +51,7 @@ def test_two_gloo_processes(tmp_path):
 
 
 def test_refit_under_two_gloo_processes(tmp_path):
-    data = tmp_path / "ds"
-    for k, f in enumerate((300.0, 900.0, 2500.0)):
-        for i in range(6):
-            write_wav(data / f"w{k}" / f"c{i}.wav", tone(f * (1 + 0.01 * i), 0.6) + noise(0.6, 0.005, seed=i))
-    out = tmp_path / "out"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "kws_edge.training.train_cli", "--data", str(data), "--out", str(out), "--epochs", "2",
-           "--select", "last", "--batch-size", "8", "--device", "cpu", "--refit"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    proc, out = run_two_ranks(tmp_path, 6, "--epochs", "2", "--select", "last", "--refit")
     metrics = json.loads((out / "metrics.json").read_text())
     every = sum(sum(metrics["counts"][s].values()) for s in ("train", "val", "test"))
     assert metrics["world_size"] == 2 and metrics["refit"]["clips"] == every
