@@ -158,7 +158,7 @@ def test_channels_sets_the_width_and_fine_tuning_keeps_it(tone_data, tmp_path):
 def test_ctrl_c_then_resume(tone_data, tmp_path):
     out = tmp_path / "out"
     cmd = [PY, "-m", "kws_edge.training.train_cli", "--data", str(tone_data), "--out", str(out),
-           "--epochs", "400", "--patience", "400", "--batch-size", "4"]
+           "--epochs", "400", "--patience", "400", "--batch-size", "4", "--channels", "8"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 90
     while not (out / "resume.pt").exists() and time.monotonic() < deadline and proc.poll() is None:
@@ -172,12 +172,16 @@ def test_ctrl_c_then_resume(tone_data, tmp_path):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
     done = torch.load(out / "resume.pt", weights_only=True)["epoch"]
     assert done >= 1
-    resumed = run("train_cli", "--data", tone_data, "--out", out, "--resume", "--epochs", str(done + 2))
+    resumed = run("train_cli", "--data", tone_data, "--out", out, "--resume", "--epochs", str(done + 2),
+                  "--refit")
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming after epoch {done}" in resumed.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == done + 2 and len(metrics["history"]) == done + 2
     assert not (out / "resume.pt").exists()
+    # The refit after a resume builds the run's own model, not a default-width one.
+    assert metrics["refit"]["epochs"] == max(1, metrics["best_epoch"])
+    assert torch.load(out / "model.pt", weights_only=True)["model_config"]["n_channel"] == 8
 
 
 def test_eval_errors(tone_data, tmp_path):

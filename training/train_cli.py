@@ -187,10 +187,6 @@ def _config_from_args(args: argparse.Namespace, saved: dict | None):
                        augment_config=_augment_from_args(args, saved, speed=pick["speed"]))
 
 
-def _width(args: argparse.Namespace) -> dict:
-    return {"n_channel": args.channels} if args.channels is not None else {}
-
-
 def auto_batch_size(base: int, n_train: int, device: str) -> int:
     """GPUs want big batches (a step costs launch overhead, not arithmetic); a tiny dataset wants
     several steps per epoch, or early stopping judges after one update."""
@@ -260,7 +256,7 @@ def train(args: argparse.Namespace) -> int:
         model, init_info = model_from_init(args.init, data.labels)
         provenance.update(init_info)
     else:
-        model = build_m5(data.labels, **_width(args))
+        model = build_m5(data.labels, **({"n_channel": args.channels} if args.channels else {}))
 
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
@@ -296,10 +292,11 @@ def train(args: argparse.Namespace) -> int:
         from .refit import refit, refit_epochs
 
         def fresh_model() -> M5:
+            # The run's own architecture (a resumed run's width is in its config, not in the flags).
             torch.manual_seed(args.seed)
             if args.init:
                 return model_from_init(args.init, data.labels)[0]
-            return build_m5(data.labels, **_width(args))
+            return M5(M5Config.from_dict(meta["model_config"]))
 
         final, refit_info = refit(fresh_model, config, data.x, data.y, data.noise,
                                   refit_epochs(config, summary), dist)
