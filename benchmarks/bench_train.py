@@ -164,10 +164,9 @@ def main() -> int:
 
     # The tutorial loop at the width of each model it is compared with: scratch trains a
     # 32-channel M5, the fine-tune trains the base's width.
-    import torch
+    from kws_edge.training.checkpoint import load_checkpoint
 
-    ckpt = torch.load(args.work / "finetune" / "model.pt", map_location="cpu", weights_only=True)
-    width = int(ckpt["model_config"]["n_channel"])
+    width = int(load_checkpoint(args.work / "finetune" / "model.pt")["model_config"]["n_channel"])
     tuts = {w: tutorial_loop(personal, args.tutorial_epochs, n_channel=w) for w in sorted({32, width})}
     for w, tut in tuts.items():
         print(f"tutorial:   wall {tut['wall_s']:6.1f} s for {tut['epochs']} epochs  "
