@@ -26,6 +26,7 @@ from .onnx_export import (
 )
 from .quantize import QuantOptions, quantize_int8
 from .report import compare, format_report, write_report
+from .thresholds import calibrate, check_recordings, describe
 
 log = logging.getLogger("kws_edge.export.cli")
 
@@ -42,11 +43,15 @@ examples:
       static int8 (QDQ, per-channel), calibrated on half of my_words/ and checked on the other half
       (or on the checkpoint's test split when my_words/ is its training data).
   kws-export base -o base.onnx --quantize --calibration-data speech.zip
+  kws-export runs/model.pt -o model.onnx --quantize --keyword-free room.wav --keyword-free tv.flac
+      as above, then per-word thresholds: every word that fires on these recordings (which must
+      hold no keyword: your room, your talk, the TV) gets its threshold raised above its score.
 
 what the file carries (read by kws-listen / kws-eval, no sidecar files): input 'audio' float32
 [N, 16000] at 16 kHz, output 'probs' float32 [N, C] (softmax inside), and metadata labels,
 sample_rate, window_samples, unknown_label, model, version, quantization, metrics, test_accuracy,
-thresholds (when the checkpoint has calibrated ones) and source (checkpoint path + sha256).
+thresholds (from --keyword-free, or when the checkpoint has calibrated ones) and source
+(checkpoint path + sha256).
 
 refusal: with --quantize, when int8 accuracy on the held-out clips is more than
 --max-accuracy-drop points below fp32, nothing is written at OUT; the fp32 model is written BESIDE
@@ -83,8 +88,31 @@ def build_parser() -> argparse.ArgumentParser:
                         "(slower; for debugging the export)")
     p.add_argument("--parity-tolerance", type=float, default=PARITY_TOLERANCE, metavar="DP",
                    help=f"max |p_torch - p_onnx| allowed for the fp32 export (default {PARITY_TOLERANCE:g})")
+    p.add_argument("--keyword-free", action="append", default=[], metavar="REC",
+                   help="a recording with no keyword in it (repeatable; any format soundfile reads): "
+                        "words the detector fires on there get raised per-word thresholds, stored "
+                        "in the model")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
+
+
+def _with_thresholds(model, recordings: list[Path], out: Path):
+    """Calibrate per-word thresholds of the finished ONNX model on the keyword-free recordings
+    and store them in its metadata (the runtime reads them from there)."""
+    import tempfile
+
+    from kws_edge.onnx_model import OnnxModel
+
+    log.info("thresholds: running the detector over %d keyword-free recording(s)", len(recordings))
+    with tempfile.TemporaryDirectory(prefix=".kws-export-", dir=out.parent) as tmp:
+        probe = Path(tmp) / "model.onnx"
+        save_onnx(model, probe)
+        cal = calibrate(OnnxModel(probe), recordings)
+    print(describe(cal))
+    set_metadata(model, {"thresholds": json.dumps(cal.thresholds, sort_keys=True),
+                         "thresholds_calibration": json.dumps(
+                             {**cal.summary(), "recordings": [p.name for p in recordings]})})
+    return model
 
 
 def _check_output(path: Path, what: str) -> None:
@@ -146,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
         _check_output(report_path, "--report")
     if not 0 <= args.max_accuracy_drop <= 100:
         raise KwsError(f"--max-accuracy-drop must be within [0, 100] points, got {args.max_accuracy_drop}")
+    keyword_free = check_recordings(args.keyword_free)
 
     started = time.perf_counter()
     ckpt_path = resolve_checkpoint_path(args.checkpoint)
@@ -168,6 +197,8 @@ def run(args: argparse.Namespace) -> int:
     diff = verify_parity(model, fp32, windows, args.parity_tolerance)
 
     if not args.quantize:
+        if keyword_free:
+            _with_thresholds(fp32, keyword_free, out)
         save_onnx(fp32, out)
         print(f"wrote {out} (fp32, {out.stat().st_size / 1024:.1f} KB, {len(labels)} labels, parity "
               f"max |dp| {diff:.1e} on {len(windows)} {kind}) in {time.perf_counter() - started:.0f} s")
@@ -202,6 +233,8 @@ def run(args: argparse.Namespace) -> int:
         raise KwsError(f"int8 lost {report['accuracy_drop_points']:.2f} accuracy points on {report['clips']} "
                        f"held-out clips (> --max-accuracy-drop {args.max_accuracy_drop:g}); wrote no int8 "
                        f"model, kept fp32 at {fallback}")
+    if keyword_free:
+        _with_thresholds(int8, keyword_free, out)
     save_onnx(int8, out)
     if report_path is not None:
         write_report(report, report_path)

@@ -1,7 +1,9 @@
-"""kws-export on bad input, as a user runs it: a subprocess, one line on stderr, exit 2, no files left."""
+"""kws-export as a user runs it (a subprocess): bad input gives one line on stderr, exit 2, no files
+left; --keyword-free stores per-word thresholds that silence the detector on those recordings."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from audiogen import noise, write_wav
+from audiogen import noise, tone, write_wav
 
 from kws_edge.labels import UNKNOWN_LABEL
 from kws_edge.training.checkpoint import atomic_save, make_checkpoint
@@ -40,6 +42,19 @@ def ckpt_dir(tmp_path_factory) -> Path:
     atomic_save({"weights": torch.zeros(3)}, root / "plain_dict.pt")
     (root / "text.pt").write_text("not a checkpoint\n")
     write_wav(root / "audio.wav", noise(0.2)).rename(root / "audio.pt")
+    # A model that hears 'yes' in everything (p = e^3 / (e^3 + 2) = 0.91 on any window): every
+    # short sound in a keyword-free recording is a false alarm of 'yes', and only of 'yes'.
+    with torch.no_grad():
+        model.fc1.weight.zero_()
+        model.fc1.bias.copy_(torch.tensor([0.0, 3.0, 0.0]))
+    atomic_save(dict(ckpt, model_state=model.state_dict()), root / "says_yes.pt")
+    with torch.no_grad():
+        model.fc1.bias.copy_(torch.tensor([0.0, 6.0, 0.0]))  # p(yes) = 0.995: over the cap
+    atomic_save(dict(ckpt, model_state=model.state_dict()), root / "sure_yes.pt")
+    quiet = noise(1.0, amp=0.002, seed=1)
+    bursts = [quiet] + [np.concatenate([tone(500 + 200 * i, 0.4), noise(1.6, amp=0.002, seed=2 + i)])
+                        for i in range(4)]
+    write_wav(root / "room.wav", np.concatenate(bursts))
     return root
 
 
@@ -140,6 +155,48 @@ def test_good_export_and_the_runtime_rejects_non_onnx(ckpt_dir, tmp_path):
     for load in (OnnxModel, load_onnx):
         with pytest.raises(KwsError, match="bogus.onnx: not"):
             load(bogus)
+
+
+def test_keyword_free_recordings_raise_the_words_that_fire(ckpt_dir, tmp_path):
+    from kws_edge.onnx_model import OnnxModel
+    from kws_edge.spotter import spot_file
+
+    plain, tuned = tmp_path / "plain.onnx", tmp_path / "tuned.onnx"
+    assert _run(str(ckpt_dir / "says_yes.pt"), "-o", str(plain), cwd=tmp_path).returncode == 0
+    before = list(spot_file(ckpt_dir / "room.wav", plain))
+    assert [d.label for d in before] == ["yes"] * 4  # one alarm per tone burst
+
+    res = _run(str(ckpt_dir / "says_yes.pt"), "-o", str(tuned), "--keyword-free", str(ckpt_dir / "room.wav"),
+               cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "false alarms 4 -> 0" in res.stdout and "raised: yes 0.93" in res.stdout, res.stdout
+    model = OnnxModel(tuned)
+    assert model.thresholds == {"no": 0.5, "yes": 0.929}  # never one for _unknown_
+    record = json.loads(model.metadata["thresholds_calibration"])
+    assert (record["alarms_before"], record["alarms_after"], record["recordings"]) == (4, 0, ["room.wav"])
+    assert list(spot_file(ckpt_dir / "room.wav", tuned)) == []
+    assert _files(tmp_path) == {"plain.onnx", "tuned.onnx"}
+
+
+def test_a_word_that_fires_over_the_cap_is_reported(ckpt_dir, tmp_path):
+    from kws_edge.onnx_model import OnnxModel
+
+    out = tmp_path / "m.onnx"
+    res = _run(str(ckpt_dir / "sure_yes.pt"), "-o", str(out), "--keyword-free", str(ckpt_dir / "room.wav"),
+               cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "yes still fire(s) at the 0.95 cap" in res.stderr and "false alarms 4 -> 4" in res.stdout
+    assert OnnxModel(out).thresholds["yes"] == 0.95
+
+
+@pytest.mark.parametrize("name, match", [("absent.wav", "no such recording"),
+                                         ("notes.wav", "not a readable audio file")])
+def test_bad_keyword_free_recording(ckpt_dir, tmp_path, name, match):
+    (tmp_path / "notes.wav").write_text("not audio\n")
+    res = _run(str(ckpt_dir / "ok.pt"), "-o", str(tmp_path / "m.onnx"),
+               "--keyword-free", str(tmp_path / name), cwd=tmp_path)
+    _assert_one_line_error(res, match)
+    assert name in res.stderr and not (tmp_path / "m.onnx").exists()
 
 
 def test_help_explains_refusal_and_inputs():
