@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _with_thresholds(model, recordings: list[Path], out: Path):
+def _with_thresholds(model, recordings: list[Path], out: Path) -> None:
     """Calibrate per-word thresholds of the finished ONNX model on the keyword-free recordings
     and store them in its metadata (the runtime reads them from there)."""
     import tempfile
@@ -112,7 +112,6 @@ def _with_thresholds(model, recordings: list[Path], out: Path):
     set_metadata(model, {"thresholds": json.dumps(cal.thresholds, sort_keys=True),
                          "thresholds_calibration": json.dumps(
                              {**cal.summary(), "recordings": [p.name for p in recordings]})})
-    return model
 
 
 def _check_output(path: Path, what: str) -> None:

@@ -11,7 +11,7 @@ score; words that stay quiet keep the default. The streaming detector itself doe
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from kws_edge.errors import KwsError
@@ -32,11 +32,18 @@ MAX_ROUNDS = 6
 @dataclass
 class Calibration:
     thresholds: dict[str, float]
+    base: float
     seconds: float
     alarms_before: int
     alarms_after: int
-    raised: dict[str, float] = field(default_factory=dict)
-    capped: list[str] = field(default_factory=list)
+
+    @property
+    def raised(self) -> dict[str, float]:
+        return {w: t for w, t in sorted(self.thresholds.items()) if t > self.base}
+
+    @property
+    def capped(self) -> list[str]:
+        return sorted(w for w, t in self.thresholds.items() if t >= MAX_THRESHOLD)
 
     def summary(self) -> dict:
         return {"seconds": round(self.seconds, 1), "alarms_before": self.alarms_before,
@@ -96,13 +103,12 @@ def calibrate(model: OnnxModel, recordings: list[Path], base: float = DEFAULT_TH
         log.info("thresholds round %d: %d alarm(s) on %s", round_ + 1, len(open_alarms),
                  ", ".join(sorted({w for w, _ in open_alarms})))
         alarms, _ = _scores(model, recordings, thresholds)
-    raised = {w: t for w, t in sorted(thresholds.items()) if t > base}
-    capped = sorted(w for w, t in thresholds.items() if t >= MAX_THRESHOLD)
-    if capped:
+    cal = Calibration(thresholds=thresholds, base=float(base), seconds=seconds, alarms_before=len(first),
+                      alarms_after=len(alarms))
+    if cal.capped:
         log.warning("%s still fire(s) at the %.2f cap on the keyword-free recordings: is a keyword "
-                    "in them?", ", ".join(capped), MAX_THRESHOLD)
-    return Calibration(thresholds=thresholds, seconds=seconds, alarms_before=len(first),
-                       alarms_after=len(alarms), raised=raised, capped=capped)
+                    "in them?", ", ".join(cal.capped), MAX_THRESHOLD)
+    return cal
 
 
 def describe(cal: Calibration) -> str:
@@ -111,5 +117,3 @@ def describe(cal: Calibration) -> str:
     return (f"thresholds: {cal.seconds / 60:.1f} min keyword-free audio, false alarms "
             f"{cal.alarms_before} -> {cal.alarms_after} ({cal.alarms_before / hours:.1f} -> "
             f"{cal.alarms_after / hours:.1f} per hour); raised: {raised}")
-
-
