@@ -32,14 +32,16 @@ log = logging.getLogger(__name__)
 
 
 class ProbsModel(nn.Module):
-    """M5 with the softmax in the graph: `[N, window]` audio -> `[N, C]` probabilities."""
+    """M5 logits modules with the softmax in the graph: `[N, window]` audio -> `[N, C]`
+    probabilities; with several members (a pair exported as one model), the mean of theirs."""
 
-    def __init__(self, model: M5) -> None:
+    def __init__(self, *members: nn.Module) -> None:
         super().__init__()
-        self.model = model
+        self.members = nn.ModuleList(members)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(audio), dim=-1)
+        probs = [torch.softmax(member(audio), dim=-1) for member in self.members]
+        return probs[0] if len(probs) == 1 else torch.stack(probs).mean(dim=0)
 
 
 def _bn_scale_shift(bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:

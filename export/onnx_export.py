@@ -15,6 +15,7 @@ import json
 import logging
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -146,12 +147,14 @@ def strip_debug_info(model: onnx.ModelProto) -> None:
     model.doc_string = ""
 
 
-def export_torch(model: M5, *, fold: bool = True) -> tuple[onnx.ModelProto, str]:
-    """Export M5 (+softmax) to an in-memory fp32 ModelProto; returns it and the front-end kind."""
-    folded = fold_front_end(model) if fold else None
-    front_end = "folded(resampler+conv1+bn1)" if folded is not None else "resampler"
-    wrapped = ProbsModel(folded if folded is not None else model).eval()
-    example = torch.zeros(2, model.config.window_samples)
+def export_torch(model: M5 | Sequence[M5], *, fold: bool = True) -> tuple[onnx.ModelProto, str]:
+    """Export M5 (+softmax) to an in-memory fp32 ModelProto; returns it and the front-end kind.
+    Several models become one graph whose output is the mean of their probabilities."""
+    members = _members(model)
+    folded = [fold_front_end(m) for m in members] if fold else [None] * len(members)
+    front_end = "folded(resampler+conv1+bn1)" if all(f is not None for f in folded) else "resampler"
+    wrapped = ProbsModel(*(f if f is not None else m for f, m in zip(folded, members, strict=True))).eval()
+    example = torch.zeros(2, members[0].config.window_samples)
     with tempfile.TemporaryDirectory(prefix="kws-export-") as tmp:
         path = Path(tmp) / "model.onnx"
         with warnings.catch_warnings():
@@ -206,14 +209,21 @@ def run_onnx(model: onnx.ModelProto, windows: np.ndarray, batch: int = 64, sessi
     return np.concatenate(outs) if outs else np.zeros((0, 0), dtype=np.float32)
 
 
-def torch_probs(model: M5, windows: np.ndarray, batch: int = 64) -> np.ndarray:
+def _members(model: M5 | Sequence[M5]) -> list[M5]:
+    return [model] if isinstance(model, torch.nn.Module) else list(model)
+
+
+def torch_probs(model: M5 | Sequence[M5], windows: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Probabilities of `windows` (the mean over the models when given several)."""
+    members = _members(model)
     with torch.no_grad():
-        outs = [torch.softmax(model(torch.from_numpy(windows[i:i + batch])), dim=-1).numpy()
+        outs = [np.mean([torch.softmax(m(torch.from_numpy(windows[i:i + batch])), dim=-1).numpy()
+                         for m in members], axis=0)
                 for i in range(0, windows.shape[0], batch)]
     return np.concatenate(outs)
 
 
-def parity(model: M5, onnx_model: onnx.ModelProto, windows: np.ndarray) -> float:
+def parity(model: M5 | Sequence[M5], onnx_model: onnx.ModelProto, windows: np.ndarray) -> float:
     """Max |p_torch - p_onnx| over `windows`."""
     ref = torch_probs(model, windows)
     got = run_onnx(onnx_model, windows)
@@ -222,7 +232,7 @@ def parity(model: M5, onnx_model: onnx.ModelProto, windows: np.ndarray) -> float
     return float(np.max(np.abs(ref - got)))
 
 
-def verify_parity(model: M5, onnx_model: onnx.ModelProto, windows: np.ndarray,
+def verify_parity(model: M5 | Sequence[M5], onnx_model: onnx.ModelProto, windows: np.ndarray,
                   tolerance: float = PARITY_TOLERANCE) -> float:
     diff = parity(model, onnx_model, windows)
     if not np.isfinite(diff) or diff > tolerance:

@@ -204,3 +204,60 @@ def test_help_explains_refusal_and_inputs():
     assert res.returncode == 0
     for text in ("--calibration-data", "--max-accuracy-drop", ".fp32.onnx", "base", "metadata"):
         assert text in res.stdout
+
+
+def _constant_model(tmp_path: Path, name: str, bias: list[float], labels: list[str] = LABELS) -> Path:
+    """A checkpoint whose output is the same on every window: softmax(bias)."""
+    torch.manual_seed(1)
+    model = build_m5(labels)
+    with torch.no_grad():
+        model.fc1.weight.zero_()
+        model.fc1.bias.copy_(torch.tensor(bias))
+    ckpt = make_checkpoint(model, labels, train_config={"data": str(tmp_path / "gone")},
+                           metrics={"test_accuracy": 0.5}, split={"sha256": "0"})
+    atomic_save(ckpt, tmp_path / name)
+    return tmp_path / name
+
+
+def test_several_checkpoints_become_one_model_that_averages_them(ckpt_dir, tmp_path):
+    from kws_edge.onnx_model import OnnxModel
+    from kws_edge.spotter import spot_file
+
+    says_no = _constant_model(tmp_path, "says_no.pt", [3.0, 0.0, 0.0])
+    outs = {}
+    for name, ckpts in {"ok": ["ok.pt"], "yes": ["says_yes.pt"], "pair": ["ok.pt", "says_yes.pt"],
+                        "yes_no": ["says_yes.pt", str(says_no)]}.items():
+        outs[name] = tmp_path / f"{name}.onnx"
+        res = _run(*[str(ckpt_dir / c) for c in ckpts], "-o", str(outs[name]), cwd=tmp_path)
+        assert res.returncode == 0, res.stderr
+
+    windows = np.stack([noise(1.0, amp=a, seed=i) for i, a in enumerate((0.001, 0.05, 0.3))])
+    windows = np.concatenate([windows, tone(440, 1.0)[None]]).astype(np.float32)
+    single = [OnnxModel(outs[n]).predict(windows) for n in ("ok", "yes")]
+    pair = OnnxModel(outs["pair"])
+    np.testing.assert_allclose(pair.predict(windows), (single[0] + single[1]) / 2, atol=1e-5)
+    members = json.loads(pair.metadata["ensemble"])["members"]
+    assert [m["checkpoint"] for m in members] == ["ok.pt", "says_yes.pt"]
+    assert pair.metadata["model"] == "2 x M5" and "test_accuracy" not in pair.metadata
+
+    # Each alone is sure of its word everywhere (p = 0.91); averaged, neither reaches 0.5.
+    yes_no = OnnxModel(outs["yes_no"]).predict(windows)
+    np.testing.assert_allclose(yes_no, [[0.477, 0.477, 0.045]] * 4, atol=1e-3)
+    assert [d.label for d in spot_file(ckpt_dir / "room.wav", outs["yes"])] == ["yes"] * 4
+    assert list(spot_file(ckpt_dir / "room.wav", outs["yes_no"])) == []
+
+
+def test_checkpoints_with_other_labels_cannot_be_averaged(ckpt_dir, tmp_path):
+    more = _constant_model(tmp_path, "more.pt", [0.0] * 4, labels=["no", "up", "yes", UNKNOWN_LABEL])
+    res = _run(str(ckpt_dir / "ok.pt"), str(more), "-o", str(tmp_path / "m.onnx"), cwd=tmp_path)
+    _assert_one_line_error(res, "more.pt: its labels differ from")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_base_b_is_shipped_next_to_base():
+    from kws_edge.training.checkpoint import load_checkpoint
+
+    base, base_b = load_checkpoint("base"), load_checkpoint("base-b")
+    assert base_b["labels"] == base["labels"]
+    assert base_b["model_config"] == base["model_config"]
+    assert "make_base_b.sh" in base_b["provenance"]["recipe"]
