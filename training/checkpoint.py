@@ -16,6 +16,7 @@ CHECKPOINT_VERSION = 1
 REQUIRED_KEYS = ("state_dict", "labels", "model_config", "sample_rate", "train_config", "metrics", "split",
                  "version")
 BASE_NAME = "base"
+BASE_B_NAME = "base-b"
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
@@ -44,11 +45,15 @@ def make_checkpoint(model: M5, labels: list[str], *, train_config: dict, metrics
 
 
 def resolve_checkpoint_path(spec: str | Path) -> Path:
-    """`base` names the checkpoint shipped in the package; anything else is a path."""
+    """`base` and `base-b` name the checkpoints shipped in the package; anything else is a path."""
     if str(spec) == BASE_NAME:
         from kws_edge.models import base_checkpoint_path
 
         return base_checkpoint_path()
+    if str(spec) == BASE_B_NAME:
+        from kws_edge.models import base_b_checkpoint_path
+
+        return base_b_checkpoint_path()
     return Path(spec)
 
 

@@ -75,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "existing checkpoint (--init) on your own recordings. Uses the GPU when there is one.")
     p.add_argument("--data", required=True, metavar="PATH", help="dataset folder or .zip (layouts below)")
     p.add_argument("--out", default="runs/kws", metavar="DIR", help="output folder (default: runs/kws)")
-    p.add_argument("--init", metavar="CKPT|base",
-                   help="start from this checkpoint ('base' = the shipped model) and fine-tune; "
-                        "switches to the fine-tuning defaults below")
+    p.add_argument("--init", metavar="CKPT|base|base-b",
+                   help="start from this checkpoint ('base' = the shipped model, 'base-b' = the second "
+                        "shipped one, for a pair) and fine-tune; switches to the fine-tuning defaults below")
     g = p.add_argument_group("training knobs (defaults: from scratch / with --init)")
     g.add_argument("--epochs", type=int, help="maximum epochs (60 / 40)")
     g.add_argument("--batch-size", type=int,

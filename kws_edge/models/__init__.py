@@ -9,6 +9,10 @@ from ..errors import KwsError
 MODELS_DIR = Path(__file__).resolve().parent
 BASE_ONNX = MODELS_DIR / "base.onnx"
 BASE_CHECKPOINT = MODELS_DIR / "base.pt"
+# A second base, trained on four times the synthetic data (scripts/make_base_b.sh). Alone it is no
+# better; a fine-tune of each, exported as one averaged model, halves the false alarms
+# (docs/export.md, "A pair of models").
+BASE_B_CHECKPOINT = MODELS_DIR / "base_b.pt"
 # Talk that is no keyword, for the reject class when fine-tuning (scripts/make_negatives.py).
 BASE_NEGATIVES = MODELS_DIR / "base_negatives.flac"
 
@@ -26,6 +30,14 @@ def base_checkpoint_path() -> Path:
         raise KwsError(f"{BASE_CHECKPOINT}: the shipped base checkpoint is missing "
                        "(run scripts/make_base_model.sh)")
     return BASE_CHECKPOINT
+
+
+def base_b_checkpoint_path() -> Path:
+    """The second shipped checkpoint, `kws-train --init base-b`."""
+    if not BASE_B_CHECKPOINT.is_file():
+        raise KwsError(f"{BASE_B_CHECKPOINT}: the second shipped base checkpoint is missing "
+                       "(run scripts/make_base_b.sh)")
+    return BASE_B_CHECKPOINT
 
 
 def base_negatives_path() -> Path:
