@@ -216,12 +216,11 @@ def run(args: argparse.Namespace) -> int:
     labels = [str(x) for x in ckpt["labels"]]
     window = members[0].config.window_samples
     _check_members(ckpts, members, paths)
-    model = members if len(members) > 1 else members[0]
 
     clips, data_path = _optional_clips(args, ckpt, labels)
 
     log.info("[1/%d] exporting %s (%d labels) to ONNX", 3 if args.quantize else 2, ckpt_path, len(labels))
-    fp32, front_end = export_torch(model, fold=not args.no_fold)
+    fp32, front_end = export_torch(members, fold=not args.no_fold)
     meta = build_metadata(ckpt, source=str(ckpt_path), source_sha256=file_sha256(ckpt_path),
                           front_end=front_end)
     if len(members) > 1:
@@ -230,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
     check_graph(fp32, len(labels), window, "fp32 export")
     log.info("[2/%d] checking parity with PyTorch", 3 if args.quantize else 2)
     windows, kind = _parity_windows(clips, window)
-    diff = verify_parity(model, fp32, windows, args.parity_tolerance)
+    diff = verify_parity(members, fp32, windows, args.parity_tolerance)
 
     if not args.quantize:
         if keyword_free:
