@@ -302,19 +302,30 @@ class KeywordSpotter:
         if probs is not None:
             self._recent.append((end, probs))
         if open_:
+            if self._in_segment and run_start != self._segment_start:
+                # The segmenter ended a segment and began the next between two hops (a pause in
+                # a noisy room, then noise starting a segment just before the word): two segments.
+                if run_start - self._segment_start > self.max_utterance:
+                    self._segment_long = True
+                self._close_segment(run_start, end)
             if not self._in_segment:
                 self._in_segment, self._segment_start, self._segment_long = True, run_start, False
             if end - self._segment_start > self.max_utterance:
                 self._segment_long = True
         elif self._in_segment:  # the segment ended at this hop
-            self._in_segment = False
-            if not self._segment_long:
-                speech_end = max(self._segment_start + 1, end - self.hangover)
-                centre = (self._segment_start + speech_end) // 2
-                self._decisions.append((centre, max(end, centre + self.window // 2)))
+            self._close_segment(end, end)
         while self._decisions and self._decisions[0][1] <= end:
             centre, _ = self._decisions.pop(0)
             self._decide(end, centre, events)
+
+    def _close_segment(self, closed_at: int, now: int) -> None:
+        """End the segment in progress; `closed_at` is where the segmenter's flag went off (its
+        hang-over included). A short one waits for its centred windows."""
+        self._in_segment = False
+        if not self._segment_long:
+            speech_end = max(self._segment_start + 1, closed_at - self.hangover)
+            centre = (self._segment_start + speech_end) // 2
+            self._decisions.append((centre, max(now, centre + self.window // 2)))
 
     def _decide(self, end: int, centre: int, events: list[Detection], final: bool = False) -> None:
         """One decision for a short segment: the mean of the windows centred on it (at the end of

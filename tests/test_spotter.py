@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from audiogen import noise, tone, write_wav
@@ -198,3 +200,29 @@ def test_utterance_gate_is_chunk_size_invariant(models, stream, chunk):
 def test_utterance_gate_rejects_negative_length():
     with pytest.raises(KwsError, match="max-utterance-ms"):
         SpotterOptions(max_utterance_ms=-1)
+
+
+def _segment_flips(audio: np.ndarray) -> list[int]:
+    """Sample indices where the gate's segmenter (default options) turns off or on."""
+    from kws_edge.vad import EnergyVad
+
+    vad = EnergyVad(SpotterOptions().segment_vad)
+    flags = vad.process(audio)
+    flips = np.flatnonzero(np.diff(flags.astype(np.int8))) + 1
+    return [int(f) * vad.frame_samples for f in flips]
+
+
+def test_utterance_gate_sees_a_pause_shorter_than_a_hop(models):
+    """Two words whose pause ends the segmenter's segment and starts the next between two hop ends
+    are two short segments, not one long one (which would drop both)."""
+    hop = SAMPLE_RATE // 10
+    for lead_ms, pause_ms in itertools.product(range(2000, 2100, 20), range(300, 460, 20)):
+        audio = np.concatenate([_gap(lead_ms / 1000, 1), tone(1000, 0.6), _gap(pause_ms / 1000, 2),
+                                tone(2000, 0.6), _gap(2.0, 3)])
+        flips = _segment_flips(audio)
+        if len(flips) >= 3 and flips[1] // hop == flips[2] // hop:  # off and on inside one hop
+            break
+    else:
+        pytest.fail("no pause put the segmenter's off and on inside one hop")
+    events, _ = _events(models["tone"], audio, 1000, refractory_ms=0)
+    assert [e.label for e in events] == ["yes", "no"]
