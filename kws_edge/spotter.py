@@ -57,6 +57,12 @@ class SpotterOptions:
     # floor, and a pause also 15 dB under the segment's loudest frame. Measured on a noisy labelled
     # stream (docs/runtime.md): with the inference VAD's settings (9/5 dB, 300 ms) 29 of 210
     # keywords merged with neighbouring speech into segments over 1.5 s.
+    # A segment's loud part, its core: the frames within `core_db` of its loudest frame. A keyword
+    # is said in under a second, so a segment whose core is longer than `max_core_ms` is talk and
+    # never fires; the decision's windows are centred on the core, not on the noise that keeps the
+    # segmenter open around it. 0 turns either off (the whole segment, as before).
+    core_db: float = 15.0
+    max_core_ms: int = 1000
     segment_vad: VadOptions = field(default_factory=lambda: VadOptions(start_db=10.0, keep_db=7.0,
                                                                        hangover_ms=300, pause_db=15.0))
 
@@ -71,6 +77,8 @@ class SpotterOptions:
             raise KwsError(f"batch_windows must be at least 1, got {self.batch_windows}")
         if self.max_utterance_ms < 0:
             raise KwsError(f"--max-utterance-ms must not be negative, got {self.max_utterance_ms}")
+        if self.core_db < 0 or self.max_core_ms < 0:
+            raise KwsError("core_db and max_core_ms must not be negative")
         if self.centre_ms < 0:
             raise KwsError(f"centre_ms must not be negative, got {self.centre_ms}")
 
@@ -115,6 +123,10 @@ class KeywordSpotter:
         if isinstance(self.vad, EnergyVad) and isinstance(self.segmenter, EnergyVad) \
                 and self.segmenter.measures_like(self.vad):
             self.segmenter.follow(self.vad)  # the same levels and floors: measured once
+        # The core needs the segmenter's frame levels; a WebRTC segmenter has none.
+        self._core_fs = self.segmenter.frame_samples \
+            if isinstance(self.segmenter, EnergyVad) and self.options.core_db > 0 else 0
+        self.max_core = rate * self.options.max_core_ms // 1000 or None
         self.centre = rate * self.options.centre_ms // 1000
         self.hangover = rate * self.options.segment_vad.hangover_ms // 1000
         # Scored windows of the last few seconds (end sample, probabilities): enough to look back
@@ -156,6 +168,9 @@ class KeywordSpotter:
         self._segment_start = 0
         self._segment_long = False
         self._recent.clear()
+        # Segmenter levels (dB) of the frames from `_levels_first` on: enough to find a segment's core.
+        self._levels = np.zeros(0)
+        self._levels_first = 0
         # Short segments waiting for their centred windows: (centre sample, decide at or after).
         self._decisions: list[tuple[int, int]] = []
         self.stats = SpotterStats()
@@ -237,6 +252,14 @@ class KeywordSpotter:
             run_at[has] = run_start[done[has] - 1]
             self._flag_state = bool(flags[-1])
             self._run_start_state = int(run_start[-1]) if flags[-1] else -1
+            if self._core_fs:
+                levels = self.segmenter.last_levels
+                # Hops waiting in a batch are gated late: keep what their segments may need.
+                oldest = self._queue[0][0] if self._queue else self.stats.samples
+                drop = min(len(self._levels), max(0, (oldest - self.max_utterance - self.window) // fs
+                                                  - self._levels_first))
+                self._levels = np.concatenate([self._levels[drop:], levels])
+                self._levels_first += drop
         return open_at, run_at
 
     def flush(self) -> list[Detection]:
@@ -245,9 +268,8 @@ class KeywordSpotter:
         events: list[Detection] = []
         self._run_queue(events)
         end = self.stats.samples
-        if self._in_segment and not self._segment_long and end - self._segment_start <= self.max_utterance:
-            self._decisions.append(((self._segment_start + end) // 2, end))
-            self._in_segment = False
+        if self._in_segment:
+            self._close_segment(end + self.hangover, end)  # its speech runs to the end
         for centre, _ in self._decisions:
             self._decide(end, centre, events, final=True)
         self._decisions.clear()
@@ -322,10 +344,27 @@ class KeywordSpotter:
         """End the segment in progress; `closed_at` is where the segmenter's flag went off (its
         hang-over included). A short one waits for its centred windows."""
         self._in_segment = False
-        if not self._segment_long:
-            speech_end = max(self._segment_start + 1, closed_at - self.hangover)
-            centre = (self._segment_start + speech_end) // 2
-            self._decisions.append((centre, max(now, centre + self.window // 2)))
+        start = self._segment_start
+        if self._segment_long or closed_at - start > self.max_utterance:
+            return
+        speech_end = max(start + 1, closed_at - self.hangover)
+        if self._core_fs:
+            start, speech_end = self._core(start, speech_end)
+            if self.max_core and speech_end - start > self.max_core:
+                return
+        centre = (start + speech_end) // 2
+        self._decisions.append((centre, max(now, centre + self.window // 2)))
+
+    def _core(self, start: int, end: int) -> tuple[int, int]:
+        """The first and last sample of the frames of [start, end) within `core_db` of the loudest."""
+        fs = self._core_fs
+        a = max(0, start // fs - self._levels_first)
+        b = max(a + 1, end // fs - self._levels_first)
+        levels = self._levels[a:b]
+        if not len(levels):
+            return start, end
+        core = np.flatnonzero(levels >= levels.max() - self.options.core_db)
+        return (self._levels_first + a + int(core[0])) * fs, (self._levels_first + a + int(core[-1]) + 1) * fs
 
     def _decide(self, end: int, centre: int, events: list[Detection], final: bool = False) -> None:
         """One decision for a short segment: the mean of the windows centred on it (at the end of

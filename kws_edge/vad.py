@@ -210,6 +210,11 @@ class EnergyVad(_FramedVad):
             raise ValueError("a VAD can only follow one that measures levels the same way")
         self._leader = leader
 
+    @property
+    def last_levels(self) -> np.ndarray:
+        """Levels (dBFS, smoothed) of the frames that the last `process` call completed."""
+        return self._last[0]
+
     def _measure(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per frame: level (dBFS, smoothed) and noise floor."""
         levels = self._levels(frames)

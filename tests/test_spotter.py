@@ -226,3 +226,37 @@ def test_utterance_gate_sees_a_pause_shorter_than_a_hop(models):
         pytest.fail("no pause put the segmenter's off and on inside one hop")
     events, _ = _events(models["tone"], audio, 1000, refractory_ms=0)
     assert [e.label for e in events] == ["yes", "no"]
+
+
+def test_utterance_gate_centres_on_the_loud_part(models):
+    """Quieter noise that keeps the segmenter open before a word moves the segment's middle; the
+    decision's windows are centred on the word (the segment's core), not on the middle."""
+    word_start, word = 2.6, 0.5
+    audio = np.concatenate([_gap(2.0, 1), noise(0.6, amp=0.03, seed=2), tone(1000, word), _gap(2.0, 3)])
+    core, _ = _events(models["tone"], audio, 1000)
+    whole, _ = _events(models["tone"], audio, 1000, core_db=0)
+    assert [e.label for e in core] == [e.label for e in whole] == ["yes"]
+    word_centre = word_start + word / 2
+    assert abs((core[0].start + core[0].end) / 2 - word_centre) <= 0.1
+    assert abs((whole[0].start + whole[0].end) / 2 - word_centre) >= 0.2
+
+
+def test_utterance_gate_drops_a_loud_part_longer_than_a_word(models):
+    """1.1 s of steady sound fits the 1.5-s segment limit with its hang-over, but no keyword is
+    said that long: its core is over `max_core_ms`."""
+    audio = np.concatenate([_gap(2.0, 1), tone(1000, 1.1), _gap(2.0, 3)])
+    dropped, _ = _events(models["tone"], audio, 1000)
+    kept, _ = _events(models["tone"], audio, 1000, max_core_ms=0)
+    assert dropped == []
+    assert [e.label for e in kept] == ["yes"]
+
+
+def test_batching_over_a_long_silence_gives_the_same_events(models):
+    """A batch waits through silence for windows to fill it; the segment it then closes still finds
+    its levels (the core needs them)."""
+    audio = np.concatenate([_gap(2.0, 1), noise(0.4, amp=0.03, seed=2), tone(1000, 0.5), _gap(30.0, 3),
+                            tone(2000, 0.5), _gap(2.0, 4)])
+    plain, _ = _events(models["tone"], audio, 1000, batch_windows=1)
+    batched, _ = _events(models["tone"], audio, 1000, batch_windows=16)
+    assert [e.label for e in plain] == ["yes", "no"]
+    assert batched == plain
