@@ -55,8 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="after a detection, stay quiet for N ms (default: %(default)s)")
     det.add_argument("--max-utterance-ms", type=int, default=1500, metavar="N",
                      help="report a keyword only when it is spoken as a short utterance: its speech "
-                          "segment (VAD) lasts at most N ms, and it is judged once, when it ends, on "
-                          "the windows centred on it; connected speech never fires. 0 = off: any "
+                          "segment (VAD) lasts at most N ms, its loud part at most 1 s, and it is "
+                          "judged once, when it ends, on the windows centred on its loud part; "
+                          "connected speech never fires. 0 = off: any "
                           "window may fire, for keywords inside sentences (default: %(default)s)")
     det.add_argument("--vad", choices=VAD_KINDS, default="energy",
                      help="voice activity gate: energy (default, numpy only), webrtc "
