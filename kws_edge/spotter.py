@@ -52,17 +52,17 @@ class SpotterOptions:
     # A segment's decision averages the windows centred up to this long before its centre (the hop
     # grid rarely hits the centre itself; none after it, which would only add latency).
     centre_ms: int = 200
-    # The gate's own segmentation: stricter than the inference VAD (which must never miss speech),
-    # so that pauses in noisy rooms split a keyword from the talk around it: 10/7 dB over the
-    # floor, and a pause also 15 dB under the segment's loudest frame. Measured on a noisy labelled
-    # stream (docs/runtime.md): with the inference VAD's settings (9/5 dB, 300 ms) 29 of 210
-    # keywords merged with neighbouring speech into segments over 1.5 s.
     # A segment's loud part, its core: the frames within `core_db` of its loudest frame. A keyword
     # is said in under a second, so a segment whose core is longer than `max_core_ms` is talk and
     # never fires; the decision's windows are centred on the core, not on the noise that keeps the
     # segmenter open around it. 0 turns either off (the whole segment, as before).
     core_db: float = 15.0
     max_core_ms: int = 1000
+    # The gate's own segmentation: stricter than the inference VAD (which must never miss speech),
+    # so that pauses in noisy rooms split a keyword from the talk around it: 10/7 dB over the
+    # floor, and a pause also 15 dB under the segment's loudest frame. Measured on a noisy labelled
+    # stream (docs/runtime.md): with the inference VAD's settings (9/5 dB, 300 ms) 29 of 210
+    # keywords merged with neighbouring speech into segments over 1.5 s.
     segment_vad: VadOptions = field(default_factory=lambda: VadOptions(start_db=10.0, keep_db=7.0,
                                                                        hangover_ms=300, pause_db=15.0))
 
@@ -327,8 +327,6 @@ class KeywordSpotter:
             if self._in_segment and run_start != self._segment_start:
                 # The segmenter ended a segment and began the next between two hops (a pause in
                 # a noisy room, then noise starting a segment just before the word): two segments.
-                if run_start - self._segment_start > self.max_utterance:
-                    self._segment_long = True
                 self._close_segment(run_start, end)
             if not self._in_segment:
                 self._in_segment, self._segment_start, self._segment_long = True, run_start, False
