@@ -13,7 +13,7 @@ from kws_edge.errors import KwsError
 from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
 from kws_edge.onnx_model import OnnxModel
 from kws_edge.spotter import DEFAULT_THRESHOLD, KeywordSpotter, SpotterOptions, spot_file
-from kws_edge.vad import VadOptions
+from kws_edge.vad import EnergyVad, VadOptions
 
 
 @pytest.fixture(scope="module")
@@ -204,8 +204,6 @@ def test_utterance_gate_rejects_negative_length():
 
 def _segment_flips(audio: np.ndarray) -> list[int]:
     """Sample indices where the gate's segmenter (default options) turns off or on."""
-    from kws_edge.vad import EnergyVad
-
     vad = EnergyVad(SpotterOptions().segment_vad)
     flags = vad.process(audio)
     flips = np.flatnonzero(np.diff(flags.astype(np.int8))) + 1
