@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default: %(default)s)")
     det.add_argument("--refractory-ms", type=int, default=1000, metavar="N",
                      help="after a detection, stay quiet for N ms (default: %(default)s)")
-    det.add_argument("--max-utterance-ms", type=int, default=1500, metavar="N",
+    det.add_argument("--max-utterance-ms", type=int, default=3000, metavar="N",
                      help="report a keyword only when it is spoken as a short utterance: its speech "
                           "segment (VAD) lasts at most N ms, its loud part at most 1 s, and it is "
                           "judged once, when it ends, on the windows centred on its loud part; "

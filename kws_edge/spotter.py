@@ -43,12 +43,14 @@ class SpotterOptions:
     # changes speed only: events are the same.
     batch_windows: int = 1
     # Utterance gate: keywords are spoken as short commands, so only a VAD speech segment that
-    # lasts at most this long (hangover included) can fire, and it fires once, when it is over:
+    # lasts at most this long (hangover included; noise around a word can keep it open, which is
+    # why this is longer than a word and the core below does the fine judging) can fire, and it
+    # fires once, when it is over:
     # the label is decided on the windows centred on the segment (`centre_ms`), which see the word
     # as the model saw its training clips. Connected speech, where a 1-s window often looks like a
     # multi-syllable keyword, never fires, and a short phrase gets one decision, not one per hop.
     # 0 turns the gate off (needs a VAD): every smoothed window over the threshold may fire.
-    max_utterance_ms: int = 1500
+    max_utterance_ms: int = 3000
     # A segment's decision averages the windows centred up to this long before its centre (the hop
     # grid rarely hits the centre itself; none after it, which would only add latency).
     centre_ms: int = 200
@@ -62,7 +64,7 @@ class SpotterOptions:
     # so that pauses in noisy rooms split a keyword from the talk around it: 10/7 dB over the
     # floor, and a pause also 15 dB under the segment's loudest frame. Measured on a noisy labelled
     # stream (docs/runtime.md): with the inference VAD's settings (9/5 dB, 300 ms) 29 of 210
-    # keywords merged with neighbouring speech into segments over 1.5 s.
+    # keywords merged with neighbouring speech into segments over 1.5 s (the limit then).
     segment_vad: VadOptions = field(default_factory=lambda: VadOptions(start_db=10.0, keep_db=7.0,
                                                                        hangover_ms=300, pause_db=15.0))
 

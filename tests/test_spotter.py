@@ -162,9 +162,9 @@ def test_spot_file_resamples_any_rate_and_channels(models, tmp_path, stream):
 
 
 def test_utterance_gate_drops_long_speech_and_keeps_short(models):
-    """A 'yes' tone inside 3 s of continuous sound never fires with the gate; alone it does."""
-    long_sound = np.concatenate([_gap(1.5, 1), noise(1.2, amp=0.05, seed=8), tone(1000, 0.6),
-                                 noise(1.2, amp=0.05, seed=9), _gap(2.0, 2)])
+    """A 'yes' tone inside 3.6 s of continuous sound never fires with the gate; alone it does."""
+    long_sound = np.concatenate([_gap(1.5, 1), noise(1.5, amp=0.05, seed=8), tone(1000, 0.6),
+                                 noise(1.5, amp=0.05, seed=9), _gap(2.0, 2)])
     short = np.concatenate([_gap(1.5, 3), tone(1000, 0.6), _gap(2.0, 4)])
     gated, _ = _events(models["tone"], long_sound, 1000)
     ungated, _ = _events(models["tone"], long_sound, 1000, max_utterance_ms=0)
@@ -240,13 +240,24 @@ def test_utterance_gate_centres_on_the_loud_part(models):
 
 
 def test_utterance_gate_drops_a_loud_part_longer_than_a_word(models):
-    """1.1 s of steady sound fits the 1.5-s segment limit with its hang-over, but no keyword is
-    said that long: its core is over `max_core_ms`."""
+    """1.1 s of steady sound fits the segment limit with its hang-over, but no keyword is said
+    that long: its core is over `max_core_ms`."""
     audio = np.concatenate([_gap(2.0, 1), tone(1000, 1.1), _gap(2.0, 3)])
     dropped, _ = _events(models["tone"], audio, 1000)
     kept, _ = _events(models["tone"], audio, 1000, max_core_ms=0)
     assert dropped == []
     assert [e.label for e in kept] == ["yes"]
+
+
+def test_utterance_gate_keeps_a_word_that_noise_makes_a_long_segment(models):
+    """Quieter noise keeps the segmenter open for a second before a word: the segment is 1.8 s
+    long with its hang-over, but its loud part is the word, so it fires (a 1.5-s segment limit,
+    the previous default, dropped it)."""
+    audio = np.concatenate([_gap(2.0, 1), noise(1.0, amp=0.03, seed=2), tone(1000, 0.5), _gap(2.0, 3)])
+    kept, _ = _events(models["tone"], audio, 1000)
+    dropped, _ = _events(models["tone"], audio, 1000, max_utterance_ms=1500)
+    assert [e.label for e in kept] == ["yes"]
+    assert dropped == []
 
 
 def test_batching_over_a_long_silence_gives_the_same_events(models):

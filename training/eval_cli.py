@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--confusion", metavar="PNG", help="also write the confusion matrix as a PNG")
     p.add_argument("--threshold", type=float, help="stream mode: detection threshold (default: the model's)")
     p.add_argument("--max-utterance-ms", type=int, metavar="N",
-                   help="stream mode: kws-listen's utterance gate (default 1500; 0 = off)")
+                   help="stream mode: kws-listen's utterance gate (default 3000; 0 = off)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
