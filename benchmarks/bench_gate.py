@@ -1,0 +1,88 @@
+"""The utterance gate on real people's keywords: does each keyword get its decision?
+
+Independent of any classifier. The stream has bench_stream_accuracy's keyword-stream layout, with
+real people's words: every clip of ../shared/data/speech_real (300, many speakers, recorded at
+their own levels), cut to its word, each after a phrase of non-keyword speech by a synthetic voice
+(`--voice`), with pauses of 0.6-1.5 s, over the real background noises at -40 dBFS.
+
+For each `--max-utterance-ms` value, the same stream goes through the spotter with the shipped base
+model, with a threshold of ~0 and no refractory period, so every decision the gate makes is
+reported. It prints:
+  - coverage: the share of keywords that get a decision whose windows are centred on the word
+    (within 150 ms of its span). A keyword without one can never be detected, whatever the model;
+  - decisions elsewhere, per minute: on the phrases and the noise. The classifier must reject
+    each of them, so fewer is better.
+
+    .venv/bin/python benchmarks/bench_gate.py [--max-utterance-ms 1500,3000] [--seed 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from bench_stream_accuracy import keyword_stream
+
+from kws_edge.onnx_model import load_model
+from kws_edge.sources import FileSource
+from kws_edge.spotter import KeywordSpotter, SpotterOptions
+from kws_edge.stream_eval import read_truth_csv
+from kws_edge.training.synth_voices import Voice
+
+REPO = Path(__file__).resolve().parents[1]
+SLACK_S = 0.15
+
+
+def gate_decisions(model_path: Path, stream: Path, max_utterance_ms: int) -> list[float]:
+    """Centres (s) of the windows behind every decision the gate makes on `stream`."""
+    options = SpotterOptions(threshold=1e-6, refractory_ms=0, max_utterance_ms=max_utterance_ms,
+                             batch_windows=16)
+    spotter = KeywordSpotter(load_model(model_path), options)
+    with FileSource(stream, spotter.sample_rate) as source:
+        return [(d.start + d.end) / 2 for d in spotter.run(iter(source))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--voice", default="espeak:en-us", help="who speaks the phrases between keywords")
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--max-utterance-ms", default="1500,3000",
+                        help="comma-separated gate settings to compare on the same stream")
+    parser.add_argument("--work", type=Path, default=None, help="keep the stream here")
+    args = parser.parse_args()
+    clips = sorted(p.resolve() for p in (args.data / "speech_real").glob("*/*.wav"))
+    if not clips:
+        sys.exit(f"bench_gate: {args.data / 'speech_real'}: no clips")
+    work = args.work or Path(f"/tmp/kws-bench-gate-{args.seed}")
+    work.mkdir(parents=True, exist_ok=True)
+    stream = work / "keywords.wav"
+    if not stream.is_file():
+        keyword_stream(np.random.default_rng(args.seed), clips, work, Voice(*args.voice.split(":", 1)),
+                       work / "keywords", seed=args.seed)
+    words = [r for r in read_truth_csv(work / "keywords.csv") if r.label != "other"]
+    minutes = sf.info(stream).duration / 60
+    print(f"{len(words)} real keywords ({len(clips)} clips) in {stream}")
+    print(f"{'max-utterance-ms':>16}  {'coverage':>8}  {'decisions elsewhere':>19}  wall s")
+    for value in (int(v) for v in args.max_utterance_ms.split(",")):
+        t = time.perf_counter()
+        centres = np.array(gate_decisions(REPO / "kws_edge" / "models" / "base.onnx", stream, value))
+        wall = time.perf_counter() - t
+        on_word = np.zeros(len(centres), dtype=bool)
+        covered = 0
+        for w in words:
+            hit = (centres >= w.start_s - SLACK_S) & (centres <= w.end_s + SLACK_S)
+            covered += bool(hit.any())
+            on_word |= hit
+        elsewhere = int((~on_word).sum())
+        rate = f"{elsewhere} ({elsewhere / minutes:.2f}/min)"
+        print(f"{value:>16}  {covered / len(words):>8.3f}  {rate:>19}  {wall:6.1f}")
+
+
+if __name__ == "__main__":
+    main()
