@@ -60,6 +60,10 @@ class SpotterOptions:
     # segmenter open around it. 0 turns either off (the whole segment, as before).
     core_db: float = 15.0
     max_core_ms: int = 1000
+    # A pause this long under the core's level splits it, and the part with the loudest frame is
+    # the core: no word pauses that long inside, but a burst of noise before or after a word
+    # does. 0 = never split.
+    core_gap_ms: int = 400
     # The gate's own segmentation: stricter than the inference VAD (which must never miss speech),
     # so that pauses in noisy rooms split a keyword from the talk around it: 10/7 dB over the
     # floor, and a pause also 15 dB under the segment's loudest frame. Measured on a noisy labelled
@@ -79,8 +83,8 @@ class SpotterOptions:
             raise KwsError(f"batch_windows must be at least 1, got {self.batch_windows}")
         if self.max_utterance_ms < 0:
             raise KwsError(f"--max-utterance-ms must not be negative, got {self.max_utterance_ms}")
-        if self.core_db < 0 or self.max_core_ms < 0:
-            raise KwsError("core_db and max_core_ms must not be negative")
+        if self.core_db < 0 or self.max_core_ms < 0 or self.core_gap_ms < 0:
+            raise KwsError("core_db, max_core_ms and core_gap_ms must not be negative")
         if self.centre_ms < 0:
             raise KwsError(f"centre_ms must not be negative, got {self.centre_ms}")
 
@@ -129,6 +133,7 @@ class KeywordSpotter:
         self._core_fs = self.segmenter.frame_samples \
             if isinstance(self.segmenter, EnergyVad) and self.options.core_db > 0 else 0
         self.max_core = rate * self.options.max_core_ms // 1000 or None
+        self._core_gap = rate * self.options.core_gap_ms // 1000 // self._core_fs if self._core_fs else 0
         self.centre = rate * self.options.centre_ms // 1000
         self.hangover = rate * self.options.segment_vad.hangover_ms // 1000
         # Scored windows of the last few seconds (end sample, probabilities): enough to look back
@@ -356,7 +361,8 @@ class KeywordSpotter:
         self._decisions.append((centre, max(now, centre + self.window // 2)))
 
     def _core(self, start: int, end: int) -> tuple[int, int]:
-        """The first and last sample of the frames of [start, end) within `core_db` of the loudest."""
+        """The first and last sample of the frames of [start, end) within `core_db` of the loudest
+        (of those on the loudest frame's side of any pause of `core_gap_ms`)."""
         fs = self._core_fs
         a = max(0, start // fs - self._levels_first)
         b = max(a + 1, end // fs - self._levels_first)
@@ -364,6 +370,10 @@ class KeywordSpotter:
         if not len(levels):
             return start, end
         core = np.flatnonzero(levels >= levels.max() - self.options.core_db)
+        if self._core_gap and len(core) > 1:
+            parts = np.split(core, np.flatnonzero(np.diff(core) > self._core_gap) + 1)
+            peak = int(np.argmax(levels))
+            core = next(part for part in parts if part[0] <= peak <= part[-1])
         return (self._levels_first + a + int(core[0])) * fs, (self._levels_first + a + int(core[-1]) + 1) * fs
 
     def _decide(self, end: int, centre: int, events: list[Detection], final: bool = False) -> None:

@@ -202,6 +202,12 @@ def test_utterance_gate_rejects_negative_length():
         SpotterOptions(max_utterance_ms=-1)
 
 
+@pytest.mark.parametrize("field", ["core_db", "max_core_ms", "core_gap_ms"])
+def test_utterance_gate_rejects_negative_core_settings(field):
+    with pytest.raises(KwsError, match=field):
+        SpotterOptions(**{field: -1})
+
+
 def _segment_flips(audio: np.ndarray) -> list[int]:
     """Sample indices where the gate's segmenter (default options) turns off or on."""
     vad = EnergyVad(SpotterOptions().segment_vad)
@@ -258,6 +264,19 @@ def test_utterance_gate_keeps_a_word_that_noise_makes_a_long_segment(models):
     dropped, _ = _events(models["tone"], audio, 1000, max_utterance_ms=1500)
     assert [e.label for e in kept] == ["yes"]
     assert dropped == []
+
+
+def test_utterance_gate_splits_the_loud_part_at_a_long_pause(models):
+    """A burst of noise, 0.7 s of quieter noise that keeps the segment open, then a word: the loud
+    part spans 1.5 s, over the 1-s limit, but a pause that long is no word's, so the core is the
+    part holding the loudest frame, the word."""
+    audio = np.concatenate([_gap(2.0, 1), noise(0.3, amp=0.1, seed=2), noise(0.7, amp=0.03, seed=3),
+                            tone(1000, 0.5), _gap(2.0, 4)])
+    split, _ = _events(models["tone"], audio, 1000)
+    whole, _ = _events(models["tone"], audio, 1000, core_gap_ms=0)
+    assert [e.label for e in split] == ["yes"]
+    assert abs((split[0].start + split[0].end) / 2 - 3.25) <= 0.1
+    assert whole == []
 
 
 def test_batching_over_a_long_silence_gives_the_same_events(models):
