@@ -5,20 +5,22 @@ real people's words: every clip of ../shared/data/speech_real (300, many speaker
 their own levels), cut to its word, each after a phrase of non-keyword speech by a synthetic voice
 (`--voice`), with pauses of 0.6-1.5 s, over the real background noises at -40 dBFS.
 
-For each `--max-utterance-ms` value, the same stream goes through the spotter with the shipped base
-model, with a threshold of ~0 and no refractory period, so every decision the gate makes is
-reported. It prints:
+For each pair of `--max-utterance-ms` and `--core-gap-ms` values, the same stream goes through
+the spotter with the shipped base model, with a threshold of ~0 and no refractory period, so every
+decision the gate makes is reported. It prints:
   - coverage: the share of keywords that get a decision whose windows are centred on the word
     (within 150 ms of its span). A keyword without one can never be detected, whatever the model;
   - decisions elsewhere, per minute: on the phrases and the noise. The classifier must reject
     each of them, so fewer is better.
 
-    .venv/bin/python benchmarks/bench_gate.py [--max-utterance-ms 1500,3000] [--seed 5]
+    .venv/bin/python benchmarks/bench_gate.py [--max-utterance-ms 1500,3000] [--core-gap-ms 0,400]
+                                              [--seed 5] [--voice espeak:en-us]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -37,10 +39,9 @@ REPO = Path(__file__).resolve().parents[1]
 SLACK_S = 0.15
 
 
-def gate_decisions(model_path: Path, stream: Path, max_utterance_ms: int) -> list[float]:
+def gate_decisions(model_path: Path, stream: Path, **gate: int) -> list[float]:
     """Centres (s) of the windows behind every decision the gate makes on `stream`."""
-    options = SpotterOptions(threshold=1e-6, refractory_ms=0, max_utterance_ms=max_utterance_ms,
-                             batch_windows=16)
+    options = SpotterOptions(threshold=1e-6, refractory_ms=0, batch_windows=16, **gate)
     spotter = KeywordSpotter(load_model(model_path), options)
     with FileSource(stream, spotter.sample_rate) as source:
         return [(d.start + d.end) / 2 for d in spotter.run(iter(source))]
@@ -53,7 +54,8 @@ def main() -> None:
     parser.add_argument("--voice", default="espeak:en-us", help="who speaks the phrases between keywords")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--max-utterance-ms", default="1500,3000",
-                        help="comma-separated gate settings to compare on the same stream")
+                        help="comma-separated segment limits to compare on the same stream")
+    parser.add_argument("--core-gap-ms", default="0,400", help="comma-separated core pause lengths")
     parser.add_argument("--work", type=Path, default=None, help="keep the stream here")
     args = parser.parse_args()
     clips = sorted(p.resolve() for p in (args.data / "speech_real").glob("*/*.wav"))
@@ -68,10 +70,14 @@ def main() -> None:
     words = [r for r in read_truth_csv(work / "keywords.csv") if r.label != "other"]
     minutes = sf.info(stream).duration / 60
     print(f"{len(words)} real keywords ({len(clips)} clips) in {stream}")
-    print(f"{'max-utterance-ms':>16}  {'coverage':>8}  {'decisions elsewhere':>19}  wall s")
-    for value in (int(v) for v in args.max_utterance_ms.split(",")):
+    print(f"{'max-utterance-ms':>16}  {'core-gap-ms':>11}  {'coverage':>8}  {'decisions elsewhere':>19}"
+          "  wall s")
+    limits = [int(v) for v in args.max_utterance_ms.split(",")]
+    gaps = [int(v) for v in args.core_gap_ms.split(",")]
+    for limit, gap in itertools.product(limits, gaps):
         t = time.perf_counter()
-        centres = np.array(gate_decisions(REPO / "kws_edge" / "models" / "base.onnx", stream, value))
+        centres = np.array(gate_decisions(REPO / "kws_edge" / "models" / "base.onnx", stream,
+                                          max_utterance_ms=limit, core_gap_ms=gap))
         wall = time.perf_counter() - t
         on_word = np.zeros(len(centres), dtype=bool)
         covered = 0
@@ -81,7 +87,7 @@ def main() -> None:
             on_word |= hit
         elsewhere = int((~on_word).sum())
         rate = f"{elsewhere} ({elsewhere / minutes:.2f}/min)"
-        print(f"{value:>16}  {covered / len(words):>8.3f}  {rate:>19}  {wall:6.1f}")
+        print(f"{limit:>16}  {gap:>11}  {covered / len(words):>8.3f}  {rate:>19}  {wall:6.1f}")
 
 
 if __name__ == "__main__":
