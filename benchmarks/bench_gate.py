@@ -13,14 +13,21 @@ decision the gate makes is reported. It prints:
   - decisions elsewhere, per minute: on the phrases and the noise. The classifier must reject
     each of them, so fewer is better.
 
+With `--split` (a kws-train split.json of a fine-tune on speech_real) the stream holds only that
+split's test clips, which the fine-tune never saw, and `--model` (that fine-tune, exported) is also
+scored on the stream with the default gate: keyword recall and wrong words per `--thresholds` value,
+next to its clip accuracy on the same clips.
+
     .venv/bin/python benchmarks/bench_gate.py [--max-utterance-ms 1500,3000] [--core-gap-ms 0,400]
                                               [--seed 5] [--voice espeak:en-us]
+                                              [--split RUN/split.json --model RUN.onnx]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import sys
 import time
 from pathlib import Path
@@ -29,10 +36,12 @@ import numpy as np
 import soundfile as sf
 from bench_stream_accuracy import keyword_stream
 
+from kws_edge.audio import load_16k
+from kws_edge.labels import WINDOW_SAMPLES
 from kws_edge.onnx_model import load_model
 from kws_edge.sources import FileSource
 from kws_edge.spotter import KeywordSpotter, SpotterOptions
-from kws_edge.stream_eval import read_truth_csv
+from kws_edge.stream_eval import evaluate_stream_file, read_truth_csv
 from kws_edge.training.synth_voices import Voice
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,11 +66,18 @@ def main() -> None:
                         help="comma-separated segment limits to compare on the same stream")
     parser.add_argument("--core-gap-ms", default="0,400", help="comma-separated core pause lengths")
     parser.add_argument("--work", type=Path, default=None, help="keep the stream here")
+    parser.add_argument("--split", type=Path, help="a fine-tune's split.json: only its test clips")
+    parser.add_argument("--model", type=Path, help="with --split: that fine-tune's ONNX model, scored too")
+    parser.add_argument("--thresholds", default="0.3,0.5", help="with --model: thresholds to score at")
     args = parser.parse_args()
-    clips = sorted(p.resolve() for p in (args.data / "speech_real").glob("*/*.wav"))
+    real = args.data / "speech_real"
+    clips = sorted(p.resolve() for p in real.glob("*/*.wav"))
+    if args.split:
+        clips = [(real / name).resolve() for name in json.loads(args.split.read_text())["test"]]
     if not clips:
-        sys.exit(f"bench_gate: {args.data / 'speech_real'}: no clips")
-    work = args.work or Path(f"/tmp/kws-bench-gate-{args.seed}")
+        sys.exit(f"bench_gate: {real}: no clips")
+    tag = f"-{args.split.parent.name}" if args.split else ""
+    work = args.work or Path(f"/tmp/kws-bench-gate-{args.seed}{tag}")
     work.mkdir(parents=True, exist_ok=True)
     stream = work / "keywords.wav"
     if not stream.is_file():
@@ -88,6 +104,24 @@ def main() -> None:
         elsewhere = int((~on_word).sum())
         rate = f"{elsewhere} ({elsewhere / minutes:.2f}/min)"
         print(f"{limit:>16}  {gap:>11}  {covered / len(words):>8.3f}  {rate:>19}  {wall:6.1f}")
+    if args.model:
+        print(f"{args.model}: clip accuracy {clip_accuracy(args.model, clips):.3f} on the same clips")
+        for threshold in (float(v) for v in args.thresholds.split(",")):
+            r = evaluate_stream_file(args.model, stream, work / "keywords.csv", threshold=threshold)
+            print(f"  threshold {threshold}: stream recall {r['recall']:.3f}, wrong words {r['wrong_word']}")
+
+
+def clip_accuracy(model_path: Path, clips: list[Path]) -> float:
+    """Top-1 accuracy on the clips, each centred in a 1-s window (they are at most 1 s long)."""
+    model = load_model(model_path)
+    right = 0
+    for path in clips:
+        audio = load_16k(path)[:WINDOW_SAMPLES]
+        window = np.zeros((1, WINDOW_SAMPLES), dtype=np.float32)
+        offset = (WINDOW_SAMPLES - len(audio)) // 2
+        window[0, offset:offset + len(audio)] = audio
+        right += model.labels[int(np.argmax(model.predict(window)[0]))] == path.parent.name
+    return right / len(clips)
 
 
 if __name__ == "__main__":
