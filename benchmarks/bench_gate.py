@@ -37,11 +37,11 @@ import soundfile as sf
 from bench_stream_accuracy import keyword_stream
 
 from kws_edge.audio import load_16k
-from kws_edge.labels import WINDOW_SAMPLES
 from kws_edge.onnx_model import load_model
 from kws_edge.sources import FileSource
 from kws_edge.spotter import KeywordSpotter, SpotterOptions
 from kws_edge.stream_eval import evaluate_stream_file, read_truth_csv
+from kws_edge.training.audio_io import fit_window
 from kws_edge.training.synth_voices import Voice
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,16 +112,11 @@ def main() -> None:
 
 
 def clip_accuracy(model_path: Path, clips: list[Path]) -> float:
-    """Top-1 accuracy on the clips, each centred in a 1-s window (they are at most 1 s long)."""
+    """Top-1 accuracy on the clips, each fitted to a 1-s window as training fits them."""
     model = load_model(model_path)
-    right = 0
-    for path in clips:
-        audio = load_16k(path)[:WINDOW_SAMPLES]
-        window = np.zeros((1, WINDOW_SAMPLES), dtype=np.float32)
-        offset = (WINDOW_SAMPLES - len(audio)) // 2
-        window[0, offset:offset + len(audio)] = audio
-        right += model.labels[int(np.argmax(model.predict(window)[0]))] == path.parent.name
-    return right / len(clips)
+    windows = np.stack([fit_window(load_16k(path)) for path in clips])
+    best = np.argmax(model.predict(windows), axis=1)
+    return float(np.mean([model.labels[b] == path.parent.name for b, path in zip(best, clips, strict=True)]))
 
 
 if __name__ == "__main__":

@@ -43,12 +43,12 @@ class SpotterOptions:
     # changes speed only: events are the same.
     batch_windows: int = 1
     # Utterance gate: keywords are spoken as short commands, so only a VAD speech segment that
-    # lasts at most this long (hangover included; noise around a word can keep it open, which is
-    # why this is longer than a word and the core below does the fine judging) can fire, and it
-    # fires once, when it is over:
+    # lasts at most this long (hangover included) can fire, and it fires once, when it is over:
     # the label is decided on the windows centred on the segment (`centre_ms`), which see the word
     # as the model saw its training clips. Connected speech, where a 1-s window often looks like a
     # multi-syllable keyword, never fires, and a short phrase gets one decision, not one per hop.
+    # Noise around a word can keep a segment open, so the limit is well over a word's length and
+    # the core (below) does the finer judging.
     # 0 turns the gate off (needs a VAD): every smoothed window over the threshold may fire.
     max_utterance_ms: int = 3000
     # A segment's decision averages the windows centred up to this long before its centre (the hop
