@@ -37,6 +37,7 @@ import soundfile as sf
 from bench_stream_accuracy import keyword_stream
 
 from kws_edge.audio import load_16k
+from kws_edge.errors import KwsError, run_cli
 from kws_edge.onnx_model import load_model
 from kws_edge.sources import FileSource
 from kws_edge.spotter import KeywordSpotter, SpotterOptions
@@ -56,26 +57,54 @@ def gate_decisions(model_path: Path, stream: Path, **gate: int) -> list[float]:
         return [(d.start + d.end) / 2 for d in spotter.run(iter(source))]
 
 
-def main() -> None:
+def int_list(text: str) -> list[int]:
+    """'1500,3000' -> [1500, 3000], for the comparison flags."""
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+
+
+def test_clips(real: Path, split: Path) -> list[Path]:
+    """The test clips a kws-train split.json lists, as paths under `real`."""
+    try:
+        names = json.loads(split.read_text())["test"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise KwsError(f"{split}: not a kws-train split.json with a 'test' list ({exc})") from None
+    return [(real / name).resolve() for name in names]
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--voice", default="espeak:en-us", help="who speaks the phrases between keywords")
     parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--max-utterance-ms", default="1500,3000",
+    parser.add_argument("--max-utterance-ms", type=int_list, default="1500,3000",
                         help="comma-separated segment limits to compare on the same stream")
-    parser.add_argument("--core-gap-ms", default="0,400", help="comma-separated core pause lengths")
+    parser.add_argument("--core-gap-ms", type=int_list, default="0,400",
+                        help="comma-separated core pause lengths")
     parser.add_argument("--work", type=Path, default=None, help="keep the stream here")
     parser.add_argument("--split", type=Path, help="a fine-tune's split.json: only its test clips")
-    parser.add_argument("--model", type=Path, help="with --split: that fine-tune's ONNX model, scored too")
+    parser.add_argument("--model", type=Path,
+                        help="an ONNX model to score on the stream too (with --split: that fine-tune's)")
     parser.add_argument("--thresholds", default="0.3,0.5", help="with --model: thresholds to score at")
     args = parser.parse_args()
+    return run_cli("bench_gate", lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> None:
     real = args.data / "speech_real"
     clips = sorted(p.resolve() for p in real.glob("*/*.wav"))
     if args.split:
-        clips = [(real / name).resolve() for name in json.loads(args.split.read_text())["test"]]
+        clips = test_clips(real, args.split)
     if not clips:
-        sys.exit(f"bench_gate: {real}: no clips")
+        raise KwsError(f"{real}: no clips")
+    if args.model and not args.model.is_file():
+        raise KwsError(f"{args.model}: no such model file")
+    missing = [p for p in clips if not p.is_file()]
+    if missing:
+        raise KwsError(f"{missing[0]}: no such clip ({len(missing)} of {len(clips)} missing)")
     tag = f"-{args.split.parent.name}" if args.split else ""
     work = args.work or Path(f"/tmp/kws-bench-gate-{args.seed}{tag}")
     work.mkdir(parents=True, exist_ok=True)
@@ -88,9 +117,7 @@ def main() -> None:
     print(f"{len(words)} real keywords ({len(clips)} clips) in {stream}")
     print(f"{'max-utterance-ms':>16}  {'core-gap-ms':>11}  {'coverage':>8}  {'decisions elsewhere':>19}"
           "  wall s")
-    limits = [int(v) for v in args.max_utterance_ms.split(",")]
-    gaps = [int(v) for v in args.core_gap_ms.split(",")]
-    for limit, gap in itertools.product(limits, gaps):
+    for limit, gap in itertools.product(args.max_utterance_ms, args.core_gap_ms):
         t = time.perf_counter()
         centres = np.array(gate_decisions(REPO / "kws_edge" / "models" / "base.onnx", stream,
                                           max_utterance_ms=limit, core_gap_ms=gap))
@@ -120,4 +147,4 @@ def clip_accuracy(model_path: Path, clips: list[Path]) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
