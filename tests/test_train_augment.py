@@ -125,7 +125,54 @@ def test_cached_speed_variants_equal_the_model_on_changed_audio():
 def test_cached_speeds_shrink_when_the_cache_would_be_too_big():
     from kws_edge.training.front_cache import SPEED_CACHE_BYTES, _speed_factors
 
-    assert _speed_factors(0.1, 1000) == pytest.approx([0.9, 0.95, 1.0, 1.05, 1.1])
-    assert _speed_factors(0.1, SPEED_CACHE_BYTES // 4) == pytest.approx([0.9, 1.0, 1.1])
-    assert _speed_factors(0.1, SPEED_CACHE_BYTES) == [1.0]
-    assert _speed_factors(0.0, 1000) == [1.0]
+    speed = AugmentConfig(speed=0.1)
+    assert _speed_factors(speed, 1000) == pytest.approx([0.9, 0.95, 1.0, 1.05, 1.1])
+    assert _speed_factors(speed, SPEED_CACHE_BYTES // 4) == pytest.approx([0.9, 1.0, 1.1])
+    assert _speed_factors(speed, SPEED_CACHE_BYTES) == [1.0]
+    assert _speed_factors(AugmentConfig(), 1000) == [1.0]
+    assert _speed_factors(AugmentConfig(room_prob=0.5), 1000) == [1.0] * 5  # copies for the rooms
+
+
+def test_room_filters_colour_chosen_rows_and_keep_their_level():
+    from kws_edge.training.augment import apply_room, room_filters
+
+    filters = room_filters(16, WINDOW_SAMPLES, seed=5)
+    assert torch.equal(filters, room_filters(16, WINDOW_SAMPLES, seed=5))
+    assert not torch.equal(filters, room_filters(16, WINDOW_SAMPLES, seed=6))
+    x = torch.randn(6, WINDOW_SAMPLES) * torch.linspace(0.05, 0.3, 6)[:, None]
+    use = torch.tensor([True, False, True, False, True, True])
+    out = apply_room(x, filters, torch.arange(6), use)
+    assert torch.equal(out[~use], x[~use])
+    assert torch.allclose(out.pow(2).mean(1).sqrt(), x.pow(2).mean(1).sqrt(), rtol=1e-4)
+    # White noise through a room and microphone is no longer white: its spectrum is shaped.
+    changed = (out[use] - x[use]).pow(2).mean(1) / x[use].pow(2).mean(1)
+    assert changed.min() > 0.05
+
+
+def test_room_augmentation_on_waveforms_and_on_cached_fronts():
+    from kws_edge.training.front_cache import FrontCache
+    from kws_edge.training.model import build_m5
+
+    x = torch.randn(8, WINDOW_SAMPLES) * 0.1
+    cfg = AugmentConfig(shift_ms=0.0, noise_prob=0.0, gain_db=0.0, room_prob=1.0)
+    out = BatchAugmenter(cfg, None, CPU, seed=1)(x)
+    assert not torch.allclose(out, x, atol=1e-3)
+    assert torch.allclose(out.pow(2).mean(1), x.pow(2).mean(1), rtol=1e-3)
+    assert torch.equal(BatchAugmenter(AugmentConfig(shift_ms=0.0, noise_prob=0.0, gain_db=0.0), None, CPU,
+                                      seed=1)(x), x.clamp(-1, 1))
+
+    torch.manual_seed(2)
+    model = build_m5(["a", "b", "c"]).eval()
+    rooms = AugmentConfig(shift_ms=0.0, noise_prob=0.0, gain_db=0.0, room_prob=0.8)
+    cache = FrontCache(model, x, None, rooms, CPU, seed=4)
+    assert cache.factors == [1.0] * 5
+    # One copy in five stays as recorded, so 0.8 colours every other copy of every clip.
+    copies = cache.z.reshape(5, 8, *cache.z.shape[1:])
+    for k in (0, 1, 3, 4):
+        assert ((copies[k] - copies[2]).abs().amax(dim=(1, 2)) > 1e-3).all()
+    idx = torch.arange(8)
+    with torch.no_grad():
+        plain = model.fc1(model.features_from_conv1(cache.batch(idx, augment=False)))
+        assert torch.allclose(plain, model(x), atol=1e-5)  # the middle copy is the clips as recorded
+        roomy = torch.stack([cache.batch(idx, augment=True) for _ in range(4)])
+    assert not torch.allclose(roomy, cache.batch(idx, augment=False).expand_as(roomy), atol=1e-3)

@@ -85,7 +85,9 @@ def test_finetune_on_a_subset_keeps_rows_and_freezes_conv1(trained, speech, tmp_
     assert ckpt["train_config"]["negatives"] is None
     assert "negatives" not in ckpt["metrics"]["generated_reject"]
     assert ckpt["train_config"]["freeze"] == ["conv1"]  # the fine-tuning defaults
-    assert ckpt["train_config"]["select"] == "last" and ckpt["train_config"]["augment_config"]["speed"] == 0.1
+    assert ckpt["train_config"]["select"] == "last"
+    assert ckpt["train_config"]["augment_config"]["speed"] == 0.1
+    assert ckpt["train_config"]["augment_config"]["room_prob"] == 0.8
     tuned = model_from_checkpoint(ckpt)
     assert torch.equal(tuned.conv1.weight, source.conv1.weight)  # frozen
     assert not torch.equal(tuned.conv4.weight, source.conv4.weight)  # trained

@@ -128,6 +128,8 @@ def test_bad_flags(tone_data, tmp_path):
     assert_one_line_error(proc, "kws-train", "nothing to resume")
     proc = run("train_cli", "--data", tone_data, "--out", tmp_path / "o3", "--snr-db", "30,3")
     assert_one_line_error(proc, "kws-train", "out of range")
+    proc = run("train_cli", "--data", tone_data, "--out", tmp_path / "o3", "--room-prob", "1.5")
+    assert_one_line_error(proc, "kws-train", "out of range")
     proc = run("train_cli", "--data", tone_data, "--out", tmp_path / "o4", "--negatives", tmp_path / "talk")
     assert_one_line_error(proc, "kws-train", "talk: --negatives must be a folder of recordings")
     assert no_outputs(tmp_path / "o4")

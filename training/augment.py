@@ -1,4 +1,5 @@
-"""Augmentation of whole batches on the training device: speed, time shift, gain, background noise.
+"""Augmentation of whole batches on the training device: speed, time shift, room and microphone,
+gain, background noise.
 
 Working on `[B, L]` tensors where the data already lives (GPU or CPU) replaces a per-sample
 Python Dataset/DataLoader, which is what made the original tutorial loop slow.
@@ -8,13 +9,18 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 
 from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
 
+from .synth_effects import EffectRanges, mic_response, room_impulse
+
 # Windows of synthetic noise made once when there are no recordings: drawing fresh white/brown
 # noise for every batch cost ~35% of a fine-tuning step on a 2-core CPU.
 SYNTH_BANK_SIZE = 256
+# Rooms and microphones drawn once per run, as filters; a clip picks one at random.
+ROOM_BANK_SIZE = 128
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,12 @@ class AugmentConfig:
     snr_low_db: float = 3.0
     snr_high_db: float = 30.0
     speed: float = 0.0  # random speed (tempo and pitch) change in [1 - speed, 1 + speed]; 0 = off
+    room_prob: float = 0.0  # share of clips played through a random room and microphone
+
+    @property
+    def varies_clips(self) -> bool:
+        """Whether clips are changed before conv1 (what a cached front end must precompute)."""
+        return self.speed > 0 or self.room_prob > 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -46,6 +58,39 @@ def change_speed(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     return out * valid
 
 
+def room_filters(n: int, length: int, seed: int) -> torch.Tensor:
+    """`n` complex rfft gains over `2 * length` points: each a synthetic room (reverb) and a cheap
+    microphone's colouration, as kws-synth draws them (synth_effects), so that a user's few clips
+    stand for the same words said further from the mic, in another room, on another device."""
+    rng = np.random.default_rng(seed)
+    ranges = EffectRanges()
+    n_fft = 2 * length  # a room's tail wraps into the zero half, never onto the clip's start
+    out = np.ones((n, n_fft // 2 + 1), dtype=np.complex64)
+    for i in range(n):
+        if rng.random() < ranges.p_reverb:
+            ir = room_impulse(rng, rng.uniform(*ranges.rt60), rng.uniform(*ranges.drr_db))
+            out[i] *= np.fft.rfft(ir[:n_fft - length], n_fft)
+        if rng.random() < ranges.p_mic:
+            out[i] *= mic_response(rng, n_fft)
+    return torch.from_numpy(out)
+
+
+def apply_room(x: torch.Tensor, filters: torch.Tensor, pick: torch.Tensor, use: torch.Tensor) -> torch.Tensor:
+    """Rows of `x` [B, L] where `use` [B] is true, filtered by `filters[pick]`, at their own RMS."""
+    rows = torch.nonzero(use).flatten()
+    if len(rows) == 0:
+        return x
+    n = x.shape[1]
+    part = x[rows]
+    spec = torch.fft.rfft(part, 2 * n) * filters[pick[rows]].to(x.device)
+    out = torch.fft.irfft(spec, 2 * n)[:, :n]
+    before = part.pow(2).mean(dim=1, keepdim=True).sqrt()
+    after = out.pow(2).mean(dim=1, keepdim=True).sqrt().clamp_min(1e-8)
+    x = x.clone()
+    x[rows] = out * (before / after)
+    return x
+
+
 class BatchAugmenter:
     """Callable on a float batch `[B, L]`; draws from its own generator so runs are reproducible."""
 
@@ -58,6 +103,9 @@ class BatchAugmenter:
         if noise_bank is None or len(noise_bank) == 0:
             noise_bank = self._synthetic_bank(SYNTH_BANK_SIZE, WINDOW_SAMPLES)
         self.noise = noise_bank
+        self.rooms = None
+        if config.room_prob > 0:
+            self.rooms = room_filters(ROOM_BANK_SIZE, WINDOW_SAMPLES, seed).to(device)
 
     def _synthetic_bank(self, n: int, length: int) -> torch.Tensor:
         """White and brown (integrated white) noise, half each, made on the device."""
@@ -108,8 +156,15 @@ class BatchAugmenter:
             return x
         return change_speed(x, 1 + (self._rand(x.shape[0]) * 2 - 1) * s)
 
+    def room(self, x: torch.Tensor) -> torch.Tensor:
+        if self.rooms is None:
+            return x
+        b = x.shape[0]
+        pick = (self._rand(b) * len(self.rooms)).long()
+        return apply_room(x, self.rooms, pick, self._rand(b) < self.config.room_prob)
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.shift(self.speed(x))
+        x = self.room(self.shift(self.speed(x)))
         gain = torch.pow(10.0, (self._rand(x.shape[0], 1) * 2 - 1) * self.config.gain_db / 20)
         x = self.add_noise(x * gain)
         return x.clamp(-1.0, 1.0)

@@ -15,7 +15,15 @@ import logging
 
 import torch
 
-from .augment import SYNTH_BANK_SIZE, AugmentConfig, BatchAugmenter, change_speed
+from .augment import (
+    ROOM_BANK_SIZE,
+    SYNTH_BANK_SIZE,
+    AugmentConfig,
+    BatchAugmenter,
+    apply_room,
+    change_speed,
+    room_filters,
+)
 from .model import M5
 
 log = logging.getLogger(__name__)
@@ -42,21 +50,30 @@ def _front(model: M5, x: torch.Tensor, device: torch.device) -> tuple[torch.Tens
     return z, e
 
 
-def _at_speed(x: torch.Tensor, factor: float) -> torch.Tensor:
+def _variant(x: torch.Tensor, factor: float, rooms: torch.Tensor | None, room_prob: float,
+             gen: torch.Generator) -> torch.Tensor:
+    """One cached copy of the clips: at `factor` speed, a share `room_prob` through random rooms."""
     out = torch.empty_like(x)
     for i in range(0, x.shape[0], _CHUNK):
         part = x[i:i + _CHUNK]
-        out[i:i + _CHUNK] = change_speed(part, torch.full((part.shape[0],), factor))
+        if factor != 1.0:
+            part = change_speed(part, torch.full((part.shape[0],), factor))
+        if rooms is not None:
+            pick = (torch.rand(part.shape[0], generator=gen) * len(rooms)).long()
+            part = apply_room(part, rooms, pick, torch.rand(part.shape[0], generator=gen) < room_prob)
+        out[i:i + _CHUNK] = part
     return out
 
 
-def _speed_factors(speed: float, bytes_per_speed: int) -> list[float]:
-    """Evenly spread speeds with 1.0 exactly in the middle (the clips as recorded)."""
+def _speed_factors(config: AugmentConfig, bytes_per_speed: int) -> list[float]:
+    """Evenly spread speeds with 1.0 exactly in the middle (the clips as recorded). With room
+    augmentation and no speed changes, as many copies at 1.0."""
+    speed = config.speed
     variants = SPEED_VARIANTS
-    while variants > 1 and (speed <= 0 or variants * bytes_per_speed > SPEED_CACHE_BYTES):
+    while variants > 1 and (not config.varies_clips or variants * bytes_per_speed > SPEED_CACHE_BYTES):
         variants -= 2
-    if variants < SPEED_VARIANTS and speed > 0:
-        log.warning("speed augmentation: %d cached speed(s) instead of %d (the cache would pass %d GB)",
+    if variants < SPEED_VARIANTS and config.varies_clips:
+        log.warning("speed/room augmentation: %d cached copies instead of %d (the cache would pass %d GB)",
                     variants, SPEED_VARIANTS, SPEED_CACHE_BYTES >> 30)
     step = 2 * speed / (variants - 1) if variants > 1 else 0.0
     factors = [1 - speed + i * step for i in range(variants)]
@@ -77,8 +94,17 @@ class FrontCache:
         was_training = model.training
         model.eval()
         self.n = x_train.shape[0]
-        self.factors = _speed_factors(config.speed, self._clip_bytes(model) * self.n)
-        fronts = [_front(model, x_train if f == 1.0 else _at_speed(x_train, f), device) for f in self.factors]
+        self.factors = _speed_factors(config, self._clip_bytes(model) * self.n)
+        # The middle copy stays as recorded: it is what batches without augmentation use. The other
+        # copies take more rooms, so that `room_prob` stays the share of clips a batch draws coloured.
+        middle = len(self.factors) // 2
+        copies = len(self.factors) - 1
+        room_share = min(1.0, config.room_prob * (copies + 1) / copies) if copies else 0.0
+        rooms = room_filters(ROOM_BANK_SIZE, x_train.shape[1], seed) if room_share > 0 else None
+        cpu_gen = torch.Generator().manual_seed(seed)
+        fronts = [_front(model, x_train if i == middle else
+                         _variant(x_train, f, rooms, room_share, cpu_gen), device)
+                  for i, f in enumerate(self.factors)]
         self.z = torch.cat([z for z, _ in fronts]) if len(fronts) > 1 else fronts[0][0]
         self.energy = torch.cat([e for _, e in fronts]) if len(fronts) > 1 else fronts[0][1]
         if noise_bank is None or len(noise_bank) == 0:
