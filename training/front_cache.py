@@ -5,6 +5,9 @@ for whole-frame shifts; the model's input RMS norm divides that by the mix's RMS
 from the clip and noise energies (the cross term of independent noise averages out over a
 second). So the same augmentation as `augment.BatchAugmenter` (gain, shift, noise at a random
 SNR) is applied to cached conv1 outputs, and a step skips the resampler and conv1 entirely.
+Speed changes and rooms/microphones do not pass through the strided conv1 that way: they are
+baked into cached copies of each clip (four augmented, one as recorded), and a batch draws one
+copy per clip.
 Differences from waveform augmentation: shifts move by whole frames (2 ms at 16 kHz), the energy
 lost at the shifted edge and the [-1, 1] clamp are ignored.
 """
