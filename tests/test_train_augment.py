@@ -123,14 +123,14 @@ def test_cached_speed_variants_equal_the_model_on_changed_audio():
 
 
 def test_cached_speeds_shrink_when_the_cache_would_be_too_big():
-    from kws_edge.training.front_cache import SPEED_CACHE_BYTES, _speed_factors
+    from kws_edge.training.front_cache import SPEED_CACHE_BYTES, _copy_speeds
 
     speed = AugmentConfig(speed=0.1)
-    assert _speed_factors(speed, 1000) == pytest.approx([0.9, 0.95, 1.0, 1.05, 1.1])
-    assert _speed_factors(speed, SPEED_CACHE_BYTES // 4) == pytest.approx([0.9, 1.0, 1.1])
-    assert _speed_factors(speed, SPEED_CACHE_BYTES) == [1.0]
-    assert _speed_factors(AugmentConfig(), 1000) == [1.0]
-    assert _speed_factors(AugmentConfig(room_prob=0.5), 1000) == [1.0] * 5  # copies for the rooms
+    assert _copy_speeds(speed, 1000) == pytest.approx([0.9, 0.95, 1.0, 1.05, 1.1])
+    assert _copy_speeds(speed, SPEED_CACHE_BYTES // 4) == pytest.approx([0.9, 1.0, 1.1])
+    assert _copy_speeds(speed, SPEED_CACHE_BYTES) == [1.0]
+    assert _copy_speeds(AugmentConfig(), 1000) == [1.0]
+    assert _copy_speeds(AugmentConfig(room_prob=0.5), 1000) == [1.0] * 5  # copies for the rooms
 
 
 def test_room_filters_colour_chosen_rows_and_keep_their_level():

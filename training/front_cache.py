@@ -68,7 +68,7 @@ def _variant(x: torch.Tensor, factor: float, rooms: torch.Tensor | None, room_pr
     return out
 
 
-def _speed_factors(config: AugmentConfig, bytes_per_speed: int) -> list[float]:
+def _copy_speeds(config: AugmentConfig, bytes_per_speed: int) -> list[float]:
     """Evenly spread speeds with 1.0 exactly in the middle (the clips as recorded). With room
     augmentation and no speed changes, as many copies at 1.0."""
     speed = config.speed
@@ -97,7 +97,7 @@ class FrontCache:
         was_training = model.training
         model.eval()
         self.n = x_train.shape[0]
-        self.factors = _speed_factors(config, self._clip_bytes(model) * self.n)
+        self.factors = _copy_speeds(config, self._clip_bytes(model) * self.n)
         # The middle copy stays as recorded: it is what batches without augmentation use. The other
         # copies take more rooms, so that `room_prob` stays the share of clips a batch draws coloured.
         middle = len(self.factors) // 2

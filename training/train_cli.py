@@ -133,11 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _augment_from_args(args: argparse.Namespace, saved: dict | None, speed: float, room_prob: float):
+# Augmentation settings that the recipe (scratch or fine-tuning) chooses, not the base checkpoint.
+RECIPE_AUGMENT = ("speed", "room_prob")
+
+
+def _augment_from_args(args: argparse.Namespace, saved: dict | None, recipe: dict):
     from .augment import AugmentConfig
 
-    values = {**AugmentConfig().to_dict(), **((saved or {}).get("augment_config") or {}), "speed": speed,
-              "room_prob": room_prob}
+    values = {**AugmentConfig().to_dict(), **((saved or {}).get("augment_config") or {}), **recipe}
     if args.shift_ms is not None:
         values["shift_ms"] = args.shift_ms
     if args.gain_db is not None:
@@ -180,8 +183,7 @@ def _config_from_args(args: argparse.Namespace, saved: dict | None):
     defaults = dict(FINETUNE_DEFAULTS if args.init else SCRATCH_DEFAULTS)
     if saved:  # resuming: the interrupted run's settings, unless overridden now
         defaults.update({k: saved[k] for k in defaults if k in saved and k != "freeze"})
-        defaults["speed"] = (saved.get("augment_config") or {}).get("speed", 0.0)
-        defaults["room_prob"] = (saved.get("augment_config") or {}).get("room_prob", 0.0)
+        defaults.update({k: (saved.get("augment_config") or {}).get(k, 0.0) for k in RECIPE_AUGMENT})
         defaults["freeze"] = ",".join(saved.get("freeze", [])) or "0"
     pick = {k: getattr(args, k) if getattr(args, k) is not None else defaults[k] for k in defaults}
     for name in ("epochs", "batch_size", "lr_step", "patience"):
@@ -194,8 +196,7 @@ def _config_from_args(args: argparse.Namespace, saved: dict | None):
                        patience=pick["patience"], select=pick["select"], seed=args.seed, device=args.device,
                        freeze=parse_freeze(str(pick["freeze"])), threads=args.threads,
                        augment=not args.no_augment,
-                       augment_config=_augment_from_args(args, saved, speed=pick["speed"],
-                                                         room_prob=pick["room_prob"]))
+                       augment_config=_augment_from_args(args, saved, {k: pick[k] for k in RECIPE_AUGMENT}))
 
 
 def auto_batch_size(base: int, n_train: int, device: str) -> int:
