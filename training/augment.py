@@ -103,9 +103,10 @@ class BatchAugmenter:
         if noise_bank is None or len(noise_bank) == 0:
             noise_bank = self._synthetic_bank(SYNTH_BANK_SIZE, WINDOW_SAMPLES)
         self.noise = noise_bank
-        self.rooms = None
-        if config.room_prob > 0:
-            self.rooms = room_filters(ROOM_BANK_SIZE, WINDOW_SAMPLES, seed).to(device)
+        # Drawn on first use: with a cached front end (fine-tuning's default) the waveform path
+        # never runs, and the cache draws its own filters.
+        self.rooms: torch.Tensor | None = None
+        self._room_seed = seed
 
     def _synthetic_bank(self, n: int, length: int) -> torch.Tensor:
         """White and brown (integrated white) noise, half each, made on the device."""
@@ -157,8 +158,10 @@ class BatchAugmenter:
         return change_speed(x, 1 + (self._rand(x.shape[0]) * 2 - 1) * s)
 
     def room(self, x: torch.Tensor) -> torch.Tensor:
-        if self.rooms is None:
+        if self.config.room_prob <= 0:
             return x
+        if self.rooms is None:
+            self.rooms = room_filters(ROOM_BANK_SIZE, WINDOW_SAMPLES, self._room_seed).to(self.device)
         b = x.shape[0]
         pick = (self._rand(b) * len(self.rooms)).long()
         return apply_room(x, self.rooms, pick, self._rand(b) < self.config.room_prob)
