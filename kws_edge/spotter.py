@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .dc_offset import DcRemover
 from .detection import Detection
 from .errors import KwsError
 from .onnx_model import OnnxModel, load_model
@@ -39,6 +40,9 @@ class SpotterOptions:
     # One utterance fires once: no new event until `refractory_ms` after the previous one.
     refractory_ms: int = 1000
     vad: VadOptions = field(default_factory=VadOptions)
+    # The stream's DC offset (a microphone's) is removed before the VAD and the model: the mean
+    # of the previous block this long (kws_edge/dc_offset.py). 0 = off.
+    dc_block_ms: int = 500
     # Windows scored per model call. 1 for live audio (lowest latency); file mode batches, which
     # changes speed only: events are the same.
     batch_windows: int = 1
@@ -85,6 +89,8 @@ class SpotterOptions:
             raise KwsError(f"--max-utterance-ms must not be negative, got {self.max_utterance_ms}")
         if self.core_db < 0 or self.max_core_ms < 0 or self.core_gap_ms < 0:
             raise KwsError("core_db, max_core_ms and core_gap_ms must not be negative")
+        if self.dc_block_ms < 0:
+            raise KwsError(f"dc_block_ms must not be negative, got {self.dc_block_ms}")
         if self.centre_ms < 0:
             raise KwsError(f"centre_ms must not be negative, got {self.centre_ms}")
 
@@ -141,6 +147,8 @@ class KeywordSpotter:
         span = (self.max_utterance or 0) + self.window + 2 * self.centre
         self._recent: deque[tuple[int, np.ndarray]] = deque(maxlen=span // self.hop + 3)
         self._ring = RingBuffer(self.window)
+        dc_block = rate * self.options.dc_block_ms // 1000
+        self.dc = DcRemover(dc_block) if dc_block else None
         n_classes = len(self.labels)
         self._history = np.zeros((self.smooth_n, n_classes), dtype=np.float64)
         self._batch = np.zeros((self.options.batch_windows, self.window), dtype=np.float32)
@@ -161,6 +169,8 @@ class KeywordSpotter:
     def reset(self) -> None:
         """Forget the stream: the clock restarts at zero."""
         self._ring.reset()
+        if self.dc is not None:
+            self.dc.reset()
         for vad in (self.vad, self.segmenter):
             if vad is not None:
                 vad.reset()
@@ -193,6 +203,8 @@ class KeywordSpotter:
         n = len(chunk)
         if n == 0:
             return events
+        if self.dc is not None:
+            chunk = self.dc.process(chunk)
         start = self.stats.samples
         ends = range(start + self.hop - self._since_hop, start + n + 1, self.hop)
         speech_at, open_at, run_at = self._speech_before(chunk, start, ends)

@@ -84,6 +84,18 @@ def test_formats_rates_and_channels(tmp_path):
         assert abs(peak_hz - (500 if "/a/" in name else 900)) < 5, name
 
 
+def test_a_clips_dc_offset_is_removed_as_the_runtime_removes_it(tmp_path):
+    """A microphone's offset: the clip is loaded without it, at 44.1 kHz as at 16 kHz."""
+    root = tmp_path / "ds"
+    write_wav(root / "a" / "offset16k.wav", tone(500) + np.float32(0.1))
+    t = np.arange(44100) / 44100
+    offset44k = (0.3 * np.sin(2 * np.pi * 500 * t) + 0.1).astype(np.float32)
+    sf.write(root / "a" / "offset44k.wav", offset44k, 44100)
+    x, _, _ = load_labelled_clips(root, ["a"])
+    assert x.shape == (2, WINDOW_SAMPLES)
+    assert np.abs(x.mean(axis=1)).max() < 1e-3
+
+
 def test_corrupt_and_non_audio_files_are_skipped_and_counted(tmp_path, caplog):
     root = tone_dataset(tmp_path / "ds")
     (root / "alpha" / "notes.txt").write_text("not audio")

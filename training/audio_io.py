@@ -45,7 +45,10 @@ RESAMPLERS = ("torchaudio", "soxr")
 
 
 def to_16k(audio: np.ndarray, rate: int, resampler: str = "torchaudio") -> np.ndarray:
-    """Resample decoded audio to 16 kHz: torchaudio for training, soxr (the runtime's) for ONNX eval."""
+    """Resample decoded audio to 16 kHz (torchaudio for training, soxr, the runtime's, for ONNX
+    eval), without its DC offset: the runtime removes a microphone's offset from the stream
+    (kws_edge/dc_offset.py), so clips recorded with one are trained and scored without it too."""
+    audio = audio - np.float32(audio.mean(dtype=np.float64))
     if rate == SAMPLE_RATE:
         return audio.astype(np.float32, copy=False)
     if resampler == "soxr":

@@ -22,7 +22,8 @@ class M5Config:
     model_rate: int = 8000
     window_samples: int = WINDOW_SAMPLES
     # Per-window RMS normalisation inside the model so recording level never matters and the
-    # runtime feeds raw windows. The floor keeps near-silence from being blown up to speech level.
+    # runtime feeds raw windows (less a microphone's DC offset, removed at the edge). The floor
+    # keeps near-silence from being blown up to speech level.
     input_norm: str = "rms"
     rms_floor: float = 1e-3
 
