@@ -8,7 +8,9 @@
    - keywords: every moved-out clip of that voice (never in training), between phrases of
      non-keyword speech;
    - an hour (`--minutes`) of non-keyword speech by the same voice and noise, no keyword at all.
-3. Scores both with the streaming detector (`kws_edge.stream_eval`, what `kws-eval --stream`
+   With `--conditions`, also keyword streams in other conditions (CONDITIONS below) and the
+   keyword-free hour with the noise bank again on top at -30 dBFS (`other_loud`): a loud room.
+3. Scores them with the streaming detector (`kws_edge.stream_eval`, what `kws-eval --stream`
    does): keyword recall, wrong words, false alarms per hour, latency from word end to event.
 
     .venv/bin/python benchmarks/bench_stream_accuracy.py [--work DIR] [--minutes 60]
@@ -100,6 +102,17 @@ def keyword_stream(rng: np.random.Generator, test: list[Path], data: Path, voice
     return noise
 
 
+def louder(audio: np.ndarray, noise: np.ndarray, dbfs: float, seed: int) -> np.ndarray:
+    """`audio` with the noise bank again on top, looped from a random point, at `dbfs` RMS."""
+    start = int(np.random.default_rng(seed).integers(0, len(noise)))
+    bank = np.roll(noise, -start)
+    bank = np.tile(bank, -(-len(audio) // len(bank)))[:len(audio)].astype(np.float64)
+    bank *= 10 ** (dbfs / 20) / (np.sqrt(np.mean(bank ** 2)) or 1.0)
+    return np.clip(audio + bank, -1.0, 1.0).astype(np.float32)
+
+
+LOUD_DBFS = -30.0  # the loud room of --conditions: what "noise at -30 dBFS" adds to the keyword-free hour
+
 # Harder and easier keyword streams (--conditions): how recall moves with the room and the talker.
 CONDITIONS = {
     "no background noise": {"noise_dbfs": None},
@@ -119,7 +132,8 @@ def main() -> None:
     parser.add_argument("--train-args", nargs=argparse.REMAINDER, default=[],
                         help="extra kws-train flags, to compare recipes (put last)")
     parser.add_argument("--conditions", action="store_true",
-                        help="also score keyword streams in other conditions: " + ", ".join(CONDITIONS))
+                        help="also score keyword streams in other conditions: " + ", ".join(CONDITIONS)
+                        + "; and the keyword-free hour with the noise again on top at -30 dBFS")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="kws-stream-acc-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -152,8 +166,8 @@ def main() -> None:
         gap = float(rng.uniform(0.5, 6.0))
         pieces += [Piece(speech, "other"), silence(gap)]
         total += len(speech) / 16000 + gap
-    audio, rows = build_stream(pieces, background=noise, background_dbfs=-40.0, seed=args.seed + 1)
-    write_stream(audio, rows, work / "other.wav", work / "other.csv")
+    audio, other_rows = build_stream(pieces, background=noise, background_dbfs=-40.0, seed=args.seed + 1)
+    write_stream(audio, other_rows, work / "other.wav", work / "other.csv")
 
     options = {} if args.threshold is None else {"threshold": args.threshold}
     kw = evaluate_stream_file(onnx, work / "keywords.wav", work / "keywords.csv", **options)
@@ -169,6 +183,12 @@ def main() -> None:
                            seed=args.seed + 100 + i, noise=noise, **condition)
             rows.append((label, evaluate_stream_file(onnx, out.with_suffix(".wav"), out.with_suffix(".csv"),
                                                      **options)))
+        if noise is not None:
+            loud = work / "other_loud"
+            write_stream(louder(audio, noise, LOUD_DBFS, args.seed + 2), other_rows, loud.with_suffix(".wav"),
+                         loud.with_suffix(".csv"))
+            rows.append(("keyword-free + noise at -30 dBFS", evaluate_stream_file(
+                onnx, loud.with_suffix(".wav"), loud.with_suffix(".csv"), **options)))
     for name, res in rows:
         print(f"{name:>20}: " + ", ".join(f"{k} {res[k]}" for k in keys if k in res))
 
