@@ -12,7 +12,7 @@ from audiogen import noise, tone, write_wav
 
 from kws_edge.errors import KwsError
 from kws_edge.labels import SAMPLE_RATE, UNKNOWN_LABEL, WINDOW_SAMPLES
-from kws_edge.training.data import load_labelled_clips, scan_dataset
+from kws_edge.training.data import choose_words, load_labelled_clips, scan_dataset
 from kws_edge.training.prepare import prepare_dataset
 from kws_edge.training.split import stratified_split
 from kws_edge.training.unknown import make_reject_clips
@@ -45,6 +45,24 @@ def test_custom_folder_labels_and_shapes(tmp_path):
     i = names.index(str(root / "alpha" / "clip00.wav"))
     spec = np.abs(np.fft.rfft(x[i]))
     assert abs(np.argmax(spec) * SAMPLE_RATE / WINDOW_SAMPLES - 300) < 3
+
+
+@pytest.mark.parametrize("names", ["plain", "speech_commands"])
+def test_keyword_folders_in_any_case_are_the_keywords(tmp_path, names):
+    """'Yes/', 'NO /' are the keywords yes and no (the base model's labels, whose classifier rows
+    fine-tuning carries over); other names stay as they are. With Speech Commands file names, the
+    capitalised folders used to be dropped as non-keywords."""
+    root = tmp_path / "ds"
+    for i, folder in enumerate(["Yes", "NO ", "_Unknown_", "Wake up"]):
+        for j in range(3):
+            name = f"{i:04x}abcd_nohash_{j}.wav" if names == "speech_commands" else f"take{j}.wav"
+            write_wav(root / folder / name, tone(300.0 + 200 * i + 10 * j, seconds=0.8))
+    index = scan_dataset(root)
+    assert sorted(index.clips) == sorted(["yes", "no", UNKNOWN_LABEL, "Wake up"])
+    expected = ["no", "yes"] if names == "speech_commands" else ["Wake up", "no", "yes"]
+    assert choose_words(index) == expected
+    x, y, _ = load_labelled_clips(root, ["no", "yes", UNKNOWN_LABEL])
+    assert np.bincount(y).tolist() == [3, 3, 6]  # Wake up/ is other speech: _unknown_
 
 
 def test_words_not_in_labels_become_unknown_or_are_skipped(tmp_path):

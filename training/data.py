@@ -83,6 +83,16 @@ def _find_prefix(files: list[str]) -> str:
     return ""
 
 
+_CANONICAL = {name.casefold(): name for name in (*KEYWORDS, UNKNOWN_LABEL)}
+
+
+def class_name(folder: str) -> str:
+    """The class a folder holds: a Speech Commands word (or `_unknown_`) whatever its case and
+    surrounding spaces ("Yes", "NO " -> "yes", "no"), so a user's folders meet the base model's
+    labels; any other name as it is."""
+    return _CANONICAL.get(folder.strip().casefold(), folder)
+
+
 def scan_dataset(path: str | Path) -> DatasetIndex:
     """Find class folders, noise recordings and split lists; no audio is decoded here."""
     path = Path(path)
@@ -110,7 +120,7 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
         if parts[0] == NOISE_FOLDER:
             index.noise.append(key)
         else:
-            index.clips.setdefault(parts[0], []).append(key)
+            index.clips.setdefault(class_name(parts[0]), []).append(key)
     for name in list(index.split_lists):
         which = "val" if name == SPLIT_LISTS["val"] else "test"
         index.split_lists[which] = set(_read_text(index, name).split())
@@ -121,7 +131,11 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
     else:
         folders_seen |= {PurePosixPath(m.name[len(prefix):]).parts[0] for m in members.values()
                          if m.name.startswith(prefix) and len(PurePosixPath(m.name[len(prefix):]).parts) >= 2}
-    empty = sorted(folders_seen - set(index.clips) - {NOISE_FOLDER})
+    empty = sorted(f for f in folders_seen - {NOISE_FOLDER} if class_name(f) not in index.clips)
+    renamed = sorted(f for f in folders_seen if class_name(f) != f)
+    if renamed:
+        log.info("%s: %d folder name(s) read as Speech Commands words (%r -> %s%s)", path, len(renamed),
+                 renamed[0], class_name(renamed[0]), ", ..." if len(renamed) > 1 else "")
     if empty:
         raise KwsError(f"{path}: class folder {prefix}{empty[0]}/ has no clips")
     if not index.clips:
