@@ -75,8 +75,12 @@ class SpotterOptions:
     # stream (docs/runtime.md): with the inference VAD's settings (then 9/5 dB, 300 ms) 29 of 210
     # keywords merged with neighbouring speech into segments over 1.5 s (the limit then). It
     # started at 10 dB until a loud room showed that missed a quarter of the keywords.
+    # Its floor is also at least the 20th percentile of the last 5 s, less 1.5 dB: over background
+    # talk 10-15 dB under the keywords the minimum floor let the talk join every keyword into a
+    # segment over 3 s, and half of those keywords were never judged (docs/runtime.md).
     segment_vad: VadOptions = field(default_factory=lambda: VadOptions(start_db=8.0, keep_db=7.0,
-                                                                       hangover_ms=300, pause_db=15.0))
+                                                                       hangover_ms=300, pause_db=15.0,
+                                                                       floor_percentile=20.0))
 
     def __post_init__(self) -> None:
         if self.hop_ms <= 0:

@@ -38,6 +38,13 @@ class VadOptions:
     min_level_dbfs: float = -60.0
     # The noise floor is the quietest frame of the last `floor_seconds` (minimum statistics).
     floor_seconds: float = 3.0
+    # Optionally also at least this percentile of the last `percentile_seconds` of levels, less
+    # `percentile_margin_db` (0 = off; refreshed every 0.5 s). Background talk (a TV, a room of
+    # people) dips between words, so its quietest frame is far under it and it would count as
+    # speech over the minimum alone; a low percentile sits at the talk's own level.
+    floor_percentile: float = 0.0
+    percentile_seconds: float = 5.0
+    percentile_margin_db: float = 1.5
     # Decide on the mean power of the last `smooth_frames` frames: steadies the level of noises
     # that flicker from frame to frame (pink noise, rumble) while words last far longer.
     smooth_frames: int = 5
@@ -53,6 +60,10 @@ class VadOptions:
             raise KwsError(f"VAD frame must be 10, 20 or 30 ms, got {self.frame_ms}")
         if self.keep_db > self.start_db:
             raise KwsError("VAD keep_db must not exceed start_db (hysteresis)")
+        if not 0.0 <= self.floor_percentile < 100.0:
+            raise KwsError(f"VAD floor_percentile must be in [0, 100), got {self.floor_percentile}")
+        if self.percentile_seconds < 0.5:
+            raise KwsError(f"VAD percentile_seconds must be at least 0.5, got {self.percentile_seconds}")
 
 
 class _FramedVad:
@@ -176,6 +187,13 @@ class EnergyVad(_FramedVad):
         self._run = 0
         self._recent = np.zeros(max(0, self.options.smooth_frames - 1))
         self._n_recent = 0
+        # Percentile floor: a ring of the last `percentile_seconds` of levels (order is irrelevant
+        # to a percentile), the floor it gave at the last block end, frames into the current block.
+        self._p_hist = np.zeros(max(1, round(opts.percentile_seconds * frames_per_second)))
+        self._p_pos = 0
+        self._p_count = 0
+        self._p_floor = -math.inf
+        self._p_in_block = 0
 
     def _levels(self, frames: np.ndarray) -> np.ndarray:
         # Row-wise float64 mean: the same result per frame whatever the number of frames.
@@ -240,6 +258,41 @@ class EnergyVad(_FramedVad):
                 self._in_block = 0
         return levels, floors
 
+    def _push_levels(self, values: np.ndarray) -> None:
+        ring = self._p_hist
+        size = len(ring)
+        if len(values) >= size:
+            ring[:] = values[len(values) - size:]
+            self._p_pos, self._p_count = 0, size
+            return
+        end = self._p_pos + len(values)
+        if end <= size:
+            ring[self._p_pos:end] = values
+        else:
+            split = size - self._p_pos
+            ring[self._p_pos:] = values[:split]
+            ring[:end - size] = values[split:]
+        self._p_pos = end % size
+        self._p_count = min(size, self._p_count + len(values))
+
+    def _percentile_floors(self, levels: np.ndarray) -> np.ndarray:
+        """Per frame: the percentile floor computed at the end of the previous 0.5-s block."""
+        opts = self.options
+        out = np.empty(len(levels))
+        i, n = 0, len(levels)
+        while i < n:
+            take = min(n - i, self._block_frames - self._p_in_block)
+            out[i:i + take] = self._p_floor
+            self._push_levels(levels[i:i + take])
+            self._p_in_block += take
+            i += take
+            if self._p_in_block == self._block_frames:
+                self._p_in_block = 0
+                filled = self._p_hist[:self._p_count]
+                k = int(opts.floor_percentile / 100.0 * (len(filled) - 1))
+                self._p_floor = float(np.partition(filled, k)[k]) - opts.percentile_margin_db
+        return out
+
     def _decide(self, frames: np.ndarray) -> np.ndarray:
         opts = self.options
         if self._leader is not None:
@@ -248,6 +301,8 @@ class EnergyVad(_FramedVad):
                 raise RuntimeError("a following VAD must be fed the same chunks, after its leader")
         else:
             levels, floors = self._measure(frames)
+        if opts.floor_percentile:
+            floors = np.maximum(floors, self._percentile_floors(levels))
         self._last = (levels, floors)
         loud = levels > opts.min_level_dbfs
         raw_start = loud & (levels > floors + opts.start_db)

@@ -40,6 +40,24 @@ def noise(seconds: float, amp: float = 0.05, seed: int = 0) -> np.ndarray:
     return (amp * rng.standard_normal(int(seconds * SAMPLE_RATE))).astype(np.float32)
 
 
+def babble(seconds: float, seed: int = 0, amp: float = 0.02, talkers: int = 4) -> np.ndarray:
+    """Background talk, crudely: `talkers` voices of noise bursts (syllables, 150-350 ms) with
+    pauses (50-300 ms), each pausing on its own, so the sum dips often but rarely to silence."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SAMPLE_RATE)
+    out = np.zeros(n, dtype=np.float32)
+    for _ in range(talkers):
+        parts, length = [], 0
+        while length < n:
+            burst = noise(float(rng.uniform(0.15, 0.35)), amp=amp / 2 * float(rng.uniform(0.5, 1.5)),
+                          seed=int(rng.integers(1 << 30)))
+            pause = noise(float(rng.uniform(0.05, 0.3)), amp=0.0005, seed=int(rng.integers(1 << 30)))
+            parts += [burst, pause]
+            length += len(burst) + len(pause)
+        out += np.concatenate(parts)[:n]
+    return out
+
+
 def write_wav(path: Path, audio: np.ndarray, rate: int = SAMPLE_RATE, subtype: str = "PCM_16") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), audio, rate, subtype=subtype)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
 import pytest
-from audiogen import noise, tone, write_wav
+from audiogen import babble, noise, tone, write_wav
 from onnx_tiny import random_model, tone_model
 
 from kws_edge.dc_offset import DcRemover
@@ -246,6 +247,18 @@ def test_utterance_gate_centres_on_the_loud_part(models):
     word_centre = word_start + word / 2
     assert abs((core[0].start + core[0].end) / 2 - word_centre) <= 0.1
     assert abs((whole[0].start + whole[0].end) / 2 - word_centre) >= 0.2
+
+
+def test_utterance_gate_hears_a_word_over_background_talk(models):
+    """Talk in the background, ~12 dB under a word: over the minimum floor alone the talk holds
+    the segmenter open for seconds around the word, a segment over the limit that never fires."""
+    audio = babble(10.0, seed=1)
+    audio[5 * SAMPLE_RATE:int(5.5 * SAMPLE_RATE)] += tone(1000, 0.5, amp=0.1)
+    by_min_floor = dataclasses.replace(SpotterOptions().segment_vad, floor_percentile=0.0)
+    heard, _ = _events(models["tone"], audio, 1000)
+    missed, _ = _events(models["tone"], audio, 1000, segment_vad=by_min_floor)
+    assert [e.label for e in heard] == ["yes"]
+    assert missed == []
 
 
 def test_utterance_gate_drops_a_loud_part_longer_than_a_word(models):

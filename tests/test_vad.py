@@ -6,9 +6,10 @@ import importlib.util
 
 import numpy as np
 import pytest
-from audiogen import espeak, noise, tone
+from audiogen import babble, espeak, noise, tone
 from conftest import requires_espeak
 
+from kws_edge.errors import KwsError
 from kws_edge.labels import SAMPLE_RATE
 from kws_edge.vad import EnergyVad, VadOptions, WebRtcVad, make_vad
 
@@ -79,6 +80,27 @@ def test_a_word_under_9_db_over_a_loud_room_still_starts_speech():
         assert not flags[:_frames_of(2.9)].any()
 
 
+def test_a_percentile_floor_sits_at_background_talk():
+    """Talk in the background dips between syllables: over the minimum floor most of it is speech,
+    over the 20th percentile of the last 5 s almost none; a sound 12 dB over it still is."""
+    talk = babble(10.0, seed=1)
+    by_min = _flags(EnergyVad(VadOptions(start_db=8.0, keep_db=7.0)), talk, 320)
+    by_pct = _flags(EnergyVad(VadOptions(start_db=8.0, keep_db=7.0, floor_percentile=20.0)), talk, 320)
+    assert by_min.mean() > 0.5
+    assert by_pct.mean() < 0.05
+    louder = talk.copy()
+    louder[6 * SAMPLE_RATE:int(6.5 * SAMPLE_RATE)] += tone(1000, 0.5, amp=0.1)
+    flags = _flags(EnergyVad(VadOptions(start_db=8.0, keep_db=7.0, floor_percentile=20.0)), louder, 320)
+    assert flags[_frames_of(6.0):_frames_of(6.5)].mean() > 0.8
+
+
+@pytest.mark.parametrize("bad", [{"floor_percentile": -1.0}, {"floor_percentile": 100.0},
+                                 {"floor_percentile": 20.0, "percentile_seconds": 0.2}])
+def test_percentile_floor_settings_are_checked(bad):
+    with pytest.raises(KwsError, match="floor_percentile|percentile_seconds"):
+        VadOptions(**bad)
+
+
 def test_pause_under_the_segment_peak_ends_speech():
     """A word, 0.6 s of a noise burst ~10 dB over the floor but ~17 dB under the word, a word:
     one segment by the floor alone; two with pause_db, which judges the pause against the word."""
@@ -102,19 +124,22 @@ def test_floor_adapts_to_louder_noise():
     assert not flags[_frames_of(7.5):].any()                    # ... and becomes the new floor
 
 
-@pytest.mark.parametrize("kind", ["energy", "webrtc"])
+@pytest.mark.parametrize("kind", ["energy", "webrtc", "energy-percentile"])
 def test_decisions_do_not_depend_on_chunking(kind):
     if kind == "webrtc" and importlib.util.find_spec("webrtcvad") is None:
         pytest.skip("webrtcvad not installed (optional: pip install webrtcvad-wheels)")
-    audio = np.concatenate([noise(2.0, 0.01, 1), tone(500, 0.4, 0.2), noise(2.0, 0.01, 2)])
-    ref = _flags(make_vad(VadOptions(kind=kind)), audio, len(audio))
+    opts = {"energy": VadOptions(), "webrtc": VadOptions(kind="webrtc"),
+            "energy-percentile": VadOptions(floor_percentile=20.0, percentile_seconds=2.0)}[kind]
+    audio = np.concatenate([noise(2.0, 0.01, 1), tone(500, 0.4, 0.2), babble(7.0, seed=3) * 0.5,
+                            tone(700, 0.4, 0.2), noise(2.0, 0.01, 2)])
+    ref = _flags(make_vad(opts), audio, len(audio))
     for chunk in (1, 160, 333, 4096):
         if chunk == 1:
             audio_part = audio[:8000]
-            small = _flags(make_vad(VadOptions(kind=kind)), audio_part, chunk)
+            small = _flags(make_vad(opts), audio_part, chunk)
             assert np.array_equal(small, ref[:len(small)])
             continue
-        vad = make_vad(VadOptions(kind=kind))
+        vad = make_vad(opts)
         assert np.array_equal(_flags(vad, audio, chunk), ref)
         assert vad.samples_consumed == len(audio) and vad.frames_done == len(audio) // FRAME
 
