@@ -8,8 +8,10 @@
    - keywords: every moved-out clip of that voice (never in training), between phrases of
      non-keyword speech;
    - an hour (`--minutes`) of non-keyword speech by the same voice and noise, no keyword at all.
-   With `--conditions`, also keyword streams in other conditions (CONDITIONS below) and the
-   keyword-free hour with the noise bank again on top at -30 dBFS (`other_loud`): a loud room.
+   With `--conditions`, also keyword streams in other conditions (CONDITIONS below), the
+   keyword-free hour with the noise bank again on top at -30 dBFS (`other_loud`): a loud room,
+   and both streams with background talk (6 or 2 other synthetic voices at once, `babble`) at
+   -40 dBFS instead of the noise (`keywords_talkN`) or added to it (`other_talkN`).
 3. Scores them with the streaming detector (`kws_edge.stream_eval`, what `kws-eval --stream`
    does): keyword recall, wrong words, false alarms per hour, latency from word end to event.
 
@@ -112,6 +114,26 @@ def louder(audio: np.ndarray, noise: np.ndarray, dbfs: float, seed: int) -> np.n
 
 
 LOUD_DBFS = -30.0  # the loud room of --conditions: what "noise at -30 dBFS" adds to the keyword-free hour
+TALK_DBFS = -40.0  # background talk of --conditions (a TV, a room of people)
+TALKERS = ("en-us+m3", "en+f2", "en-gb-scotland+m7", "en-us+f3", "en-029+m1", "en-gb-x-rp+f1")
+
+
+def babble(talkers: int, seconds: float = 120.0, seed: int = 3) -> np.ndarray:
+    """`talkers` espeak-ng voices (none held out) saying phrases of EVAL_WORDS at once, each at the
+    same RMS, with pauses of 50-400 ms; peak-normalised."""
+    rng = np.random.default_rng(seed)
+    mix = np.zeros(int(seconds * SAMPLE_RATE), dtype=np.float32)
+    for name in TALKERS[:talkers]:
+        parts, total = [], 0
+        while total < len(mix):
+            speech = phrase(rng, Voice("espeak", name))
+            speech = speech / (np.sqrt(np.mean(speech ** 2)) + 1e-9)
+            pause = np.zeros(int(rng.uniform(0.05, 0.4) * SAMPLE_RATE), dtype=np.float32)
+            parts += [speech, pause]
+            total += len(speech) + len(pause)
+        talk = np.concatenate(parts)[:len(mix)]
+        mix += np.roll(talk, int(rng.integers(0, len(talk))))
+    return mix / (np.abs(mix).max() * 1.05)
 
 # Harder and easier keyword streams (--conditions): how recall moves with the room and the talker.
 CONDITIONS = {
@@ -133,7 +155,8 @@ def main() -> None:
                         help="extra kws-train flags, to compare recipes (put last)")
     parser.add_argument("--conditions", action="store_true",
                         help="also score keyword streams in other conditions: " + ", ".join(CONDITIONS)
-                        + "; and the keyword-free hour with the noise again on top at -30 dBFS")
+                        + "; the keyword-free hour with the noise again on top at -30 dBFS; both streams"
+                        " with background talk")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="kws-stream-acc-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -183,6 +206,18 @@ def main() -> None:
                            seed=args.seed + 100 + i, noise=noise, **condition)
             rows.append((label, evaluate_stream_file(onnx, out.with_suffix(".wav"), out.with_suffix(".csv"),
                                                      **options)))
+        for talkers in (6, 2):
+            talk = babble(talkers)
+            out = work / f"keywords_talk{talkers}"
+            keyword_stream(np.random.default_rng(args.seed + 200), test, data, voice, out,
+                           seed=args.seed + 200, noise=talk, noise_dbfs=TALK_DBFS)
+            rows.append((f"{talkers} talking at -40 dBFS", evaluate_stream_file(
+                onnx, out.with_suffix(".wav"), out.with_suffix(".csv"), **options)))
+            quiet_talk = work / f"other_talk{talkers}"
+            write_stream(louder(audio, talk, TALK_DBFS, 7), other_rows, quiet_talk.with_suffix(".wav"),
+                         quiet_talk.with_suffix(".csv"))
+            rows.append((f"keyword-free + {talkers} talking", evaluate_stream_file(
+                onnx, quiet_talk.with_suffix(".wav"), quiet_talk.with_suffix(".csv"), **options)))
         if noise is not None:
             loud = work / "other_loud"
             write_stream(louder(audio, noise, LOUD_DBFS, args.seed + 2), other_rows, loud.with_suffix(".wav"),
