@@ -105,7 +105,8 @@ def keyword_stream(rng: np.random.Generator, test: list[Path], data: Path, voice
 
 
 def louder(audio: np.ndarray, noise: np.ndarray, dbfs: float, seed: int) -> np.ndarray:
-    """`audio` with the noise bank again on top, looped from a random point, at `dbfs` RMS."""
+    """`audio` with `noise` (the noise bank, or talk) added on top, looped from a random point,
+    at `dbfs` RMS; clipped to [-1, 1]."""
     start = int(np.random.default_rng(seed).integers(0, len(noise)))
     bank = np.roll(noise, -start)
     bank = np.tile(bank, -(-len(audio) // len(bank)))[:len(audio)].astype(np.float64)

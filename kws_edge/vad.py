@@ -187,13 +187,14 @@ class EnergyVad(_FramedVad):
         self._run = 0
         self._recent = np.zeros(max(0, self.options.smooth_frames - 1))
         self._n_recent = 0
-        # Percentile floor: a ring of the last `percentile_seconds` of levels (order is irrelevant
-        # to a percentile), the floor it gave at the last block end, frames into the current block.
-        self._p_hist = np.zeros(max(1, round(opts.percentile_seconds * frames_per_second)))
-        self._p_pos = 0
-        self._p_count = 0
-        self._p_floor = -math.inf
+        # Percentile floor: the levels of the last `percentile_seconds`, one row per 0.5-s block,
+        # filled in turn (order is irrelevant to a percentile); the floor they gave at the last
+        # block end.
+        self._p_blocks = np.zeros((max(1, round(opts.percentile_seconds * 2)), self._block_frames))
+        self._p_row = 0
+        self._p_rows_filled = 0
         self._p_in_block = 0
+        self._p_floor = -math.inf
 
     def _levels(self, frames: np.ndarray) -> np.ndarray:
         # Row-wise float64 mean: the same result per frame whatever the number of frames.
@@ -258,23 +259,6 @@ class EnergyVad(_FramedVad):
                 self._in_block = 0
         return levels, floors
 
-    def _push_levels(self, values: np.ndarray) -> None:
-        ring = self._p_hist
-        size = len(ring)
-        if len(values) >= size:
-            ring[:] = values[len(values) - size:]
-            self._p_pos, self._p_count = 0, size
-            return
-        end = self._p_pos + len(values)
-        if end <= size:
-            ring[self._p_pos:end] = values
-        else:
-            split = size - self._p_pos
-            ring[self._p_pos:] = values[:split]
-            ring[:end - size] = values[split:]
-        self._p_pos = end % size
-        self._p_count = min(size, self._p_count + len(values))
-
     def _percentile_floors(self, levels: np.ndarray) -> np.ndarray:
         """Per frame: the percentile floor computed at the end of the previous 0.5-s block."""
         opts = self.options
@@ -283,12 +267,14 @@ class EnergyVad(_FramedVad):
         while i < n:
             take = min(n - i, self._block_frames - self._p_in_block)
             out[i:i + take] = self._p_floor
-            self._push_levels(levels[i:i + take])
+            self._p_blocks[self._p_row, self._p_in_block:self._p_in_block + take] = levels[i:i + take]
             self._p_in_block += take
             i += take
             if self._p_in_block == self._block_frames:
                 self._p_in_block = 0
-                filled = self._p_hist[:self._p_count]
+                self._p_row = (self._p_row + 1) % len(self._p_blocks)
+                self._p_rows_filled = min(len(self._p_blocks), self._p_rows_filled + 1)
+                filled = self._p_blocks[:self._p_rows_filled].ravel()
                 k = int(opts.floor_percentile / 100.0 * (len(filled) - 1))
                 self._p_floor = float(np.partition(filled, k)[k]) - opts.percentile_margin_db
         return out
