@@ -108,10 +108,8 @@ def louder(audio: np.ndarray, noise: np.ndarray, dbfs: float, seed: int) -> np.n
     """`audio` with `noise` (the noise bank, or talk) added on top, looped from a random point,
     at `dbfs` RMS; clipped to [-1, 1]."""
     start = int(np.random.default_rng(seed).integers(0, len(noise)))
-    bank = np.roll(noise, -start)
-    bank = np.tile(bank, -(-len(audio) // len(bank)))[:len(audio)].astype(np.float64)
-    bank *= 10 ** (dbfs / 20) / (np.sqrt(np.mean(bank ** 2)) or 1.0)
-    return np.clip(audio + bank, -1.0, 1.0).astype(np.float32)
+    mixed, _ = build_stream([Piece(audio, None)], background=np.roll(noise, -start), background_dbfs=dbfs)
+    return mixed
 
 
 LOUD_DBFS = -30.0  # the loud room of --conditions: what "noise at -30 dBFS" adds to the keyword-free hour
