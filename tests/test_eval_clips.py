@@ -95,3 +95,34 @@ def test_stream_mode(model_and_data, tmp_path):
     truth.write_text("start_s,end_s,label\n1.0,1.6,low\n2.6,3.2,high\n")
     r, _ = eval_json("--model", str(onnx_path), "--stream", str(wav), "--truth", str(truth))
     assert isinstance(r, dict) and r
+    text = subprocess.run([PY, "-m", "kws_edge.training.eval_cli", "--model", str(onnx_path),
+                           "--stream", str(wav), "--truth", str(truth)],
+                          capture_output=True, text=True, timeout=300)
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[0].startswith(f"model {onnx_path} on {wav} (00:04.") and "2 keywords" in lines[0]
+    assert f"recall        {r['recall']:.3f} ({r['hits']} of 2 detected)" in lines
+    assert any(line.startswith(f"false alarms  {r['false_alarms']}, ") for line in lines)
+    assert "detection_events" not in text.stdout  # the full record is --json's
+
+
+def test_stream_report_lists_events_briefly():
+    from kws_edge.training.eval_cli import SHOWN_EVENTS, stream_report
+
+    fas = [{"time": 60.0 * i + 0.5, "label": "yes"} for i in range(SHOWN_EVENTS + 3)]
+    result = {"model": "m.onnx", "stream": "s.wav", "duration_s": 3725.0, "keyword_segments": 2,
+              "other_segments": 5, "hits": 1, "recall": 0.5, "false_alarms_per_hour": 12.56,
+              "wrong_word_events": [{"time": 5.25, "label": "tree", "truth": "three"}],
+              "false_alarm_events": fas, "latency_median_s": 0.3, "latency_p90_s": 0.4,
+              "per_label": {"three": {"segments": 1, "hits": 0}, "go": {"segments": 1, "hits": 1}},
+              "windows_scored": 30, "hops": 120}
+    lines = stream_report(result)
+    assert lines[0] == "model m.onnx on s.wav (1:02:05.000, 2 keywords and 5 other segments in the truth)"
+    assert "recall        0.500 (1 of 2 detected)" in lines
+    assert "wrong words   1: 00:05.250 tree (said: three)" in lines
+    fa_line = next(line for line in lines if line.startswith("false alarms"))
+    head = f"false alarms  {SHOWN_EVENTS + 3}, 12.56 per hour: 00:00.500 yes, 01:00.500 yes, "
+    assert fa_line.startswith(head)
+    assert fa_line.endswith(", and 3 more (--json lists all)")
+    assert "missed        three 1/1" in lines
+    assert "windows       30 scored of 120 hops (75% skipped by the VAD)" in lines

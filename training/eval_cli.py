@@ -146,14 +146,50 @@ def eval_stream(args: argparse.Namespace) -> dict:
     return evaluate_stream_file(args.model, args.stream, args.truth, **options)
 
 
+SHOWN_EVENTS = 10  # events listed by name in the text report; --json has them all
+
+
+def _events(events: list[dict], truth: bool = False) -> str:
+    from kws_edge.detection import format_clock
+
+    shown = [f"{format_clock(e['time'])} {e['label']}" + (f" (said: {e['truth']})" if truth else "")
+             for e in events[:SHOWN_EVENTS]]
+    more = len(events) - len(shown)
+    return ", ".join(shown) + (f", and {more} more (--json lists all)" if more > 0 else "")
+
+
+def stream_report(result: dict) -> list[str]:
+    """The stream metrics as a few lines a person reads; `--json` keeps every field."""
+    from kws_edge.detection import format_clock
+
+    keywords = result["keyword_segments"]
+    lines = [f"model {result['model']} on {result['stream']} ({format_clock(result['duration_s'])}, "
+             f"{keywords} keywords and {result['other_segments']} other segments in the truth)"]
+    if keywords:
+        lines.append(f"recall        {result['recall']:.3f} ({result['hits']} of {keywords} detected)")
+    wrong = result["wrong_word_events"]
+    lines.append(f"wrong words   {len(wrong)}" + (f": {_events(wrong, truth=True)}" if wrong else ""))
+    fas = result["false_alarm_events"]
+    per_hour = result["false_alarms_per_hour"]
+    lines.append(f"false alarms  {len(fas)}" + (f", {per_hour:.2f} per hour" if per_hour is not None else "")
+                 + (f": {_events(fas)}" if fas else ""))
+    if result["latency_median_s"] is not None:
+        lines.append(f"latency       median {result['latency_median_s']:.3f} s, "
+                     f"p90 {result['latency_p90_s']:.3f} s (word end to event)")
+    missed = [f"{label} {c['segments'] - c['hits']}/{c['segments']}"
+              for label, c in sorted(result["per_label"].items()) if c["hits"] < c["segments"]]
+    if missed:
+        lines.append("missed        " + ", ".join(missed))
+    if result["hops"]:
+        lines.append(f"windows       {result['windows_scored']} scored of {result['hops']} hops "
+                     f"({1 - result['windows_scored'] / result['hops']:.0%} skipped by the VAD)")
+    return lines
+
+
 def _print_human(result: dict, stream: bool) -> None:
     if stream:
-        for key, value in result.items():
-            if isinstance(value, float):
-                value = f"{value:.4f}"
-            elif isinstance(value, (dict, list)):
-                value = json.dumps(value)
-            print(f"{key}: {value}")
+        for line in stream_report(result):
+            print(line)
         return
     from .metrics import format_report
 
