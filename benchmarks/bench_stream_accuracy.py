@@ -41,7 +41,12 @@ NOISE = Path(__file__).resolve().parents[2] / "shared" / "data" / "background_no
 
 
 def cli(*cmd: str) -> None:
-    subprocess.run([str(BIN / cmd[0]), *cmd[1:]], check=True, stdout=subprocess.DEVNULL)
+    """Run a kws-* command quietly; on failure show the end of what it logged, and stop."""
+    proc = subprocess.run([str(BIN / cmd[0]), *cmd[1:]], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-3000:])
+        raise SystemExit(f"{cmd[0]} failed (exit {proc.returncode})")
 
 
 def phrase(rng: np.random.Generator, voice: Voice) -> np.ndarray:
