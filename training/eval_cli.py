@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kws_edge.detection import format_clock
 from kws_edge.errors import KwsError, run_cli, setup_logging
 
 log = logging.getLogger("kws_edge.training.eval_cli")
@@ -150,8 +151,6 @@ SHOWN_EVENTS = 10  # events listed by name in the text report; --json has them a
 
 
 def _events(events: list[dict], truth: bool = False) -> str:
-    from kws_edge.detection import format_clock
-
     shown = [f"{format_clock(e['time'])} {e['label']}" + (f" (said: {e['truth']})" if truth else "")
              for e in events[:SHOWN_EVENTS]]
     more = len(events) - len(shown)
@@ -160,8 +159,6 @@ def _events(events: list[dict], truth: bool = False) -> str:
 
 def stream_report(result: dict) -> list[str]:
     """The stream metrics as a few lines a person reads; `--json` keeps every field."""
-    from kws_edge.detection import format_clock
-
     keywords = result["keyword_segments"]
     lines = [f"model {result['model']} on {result['stream']} ({format_clock(result['duration_s'])}, "
              f"{keywords} keywords and {result['other_segments']} other segments in the truth)"]
