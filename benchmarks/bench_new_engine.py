@@ -32,21 +32,21 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_stream_accuracy import HELD_OUT, TRAIN_CLIPS, background, cli, word_only  # noqa: E402
+from bench_stream_accuracy import HELD_OUT, TRAIN_CLIPS, background, cli, keyword_free, keyword_stream  # noqa: E402
 
-from kws_edge.audio import load_16k, resample  # noqa: E402
-from kws_edge.labelled_stream import Piece, build_stream, silence, write_stream  # noqa: E402
+from kws_edge.audio import resample  # noqa: E402
+from kws_edge.labelled_stream import write_stream  # noqa: E402
 from kws_edge.labels import KEYWORDS, SAMPLE_RATE  # noqa: E402
 from kws_edge.stream_eval import evaluate_stream_file  # noqa: E402
 from kws_edge.training import synth_effects as fx  # noqa: E402
-from kws_edge.training.synth_words import EVAL_WORDS  # noqa: E402
 
 VOICE = "ked_diphone"
+F0_RANGE = (60.0, 160.0)  # Hz across `pitch` 0..1: the phrases' 0.3-0.7 is 90-130 Hz
 APP_RATE = 44_100
 
 
 def say(text: str, speed: float, f0: float) -> np.ndarray:
-    """festival's ked at `speed` x its rate and a mean F0 of `f0` Hz, as 16-kHz float32."""
+    """festival's ked at `speed` x its rate and a mean F0 of `f0` Hz, as 16-kHz float32 (untrimmed)."""
     params = (f"(set! int_lr_params '((target_f0_mean {f0:.1f}) (target_f0_std {f0 * 0.15:.1f}) "
               "(model_f0_mean 170) (model_f0_std 34)))")
     with tempfile.TemporaryDirectory() as tmp:
@@ -56,23 +56,24 @@ def say(text: str, speed: float, f0: float) -> np.ndarray:
                         "-eval", f"(Parameter.set 'Duration_Stretch {1.0 / speed:.3f})", "-eval", params],
                        input=text.encode(), check=True, capture_output=True, timeout=60)
         audio, rate = sf.read(out, dtype="float32")
-    return fx.trim_silence(resample(audio, rate, SAMPLE_RATE))
+    return resample(audio, rate, SAMPLE_RATE)
+
+
+def speak(text: str, speed: float = 1.0, pitch: float = 0.5) -> np.ndarray:
+    """`bench_stream_accuracy.Speaker` for festival: pitch 0..1 across F0_RANGE."""
+    lo, hi = F0_RANGE
+    return say(text, speed, lo + (hi - lo) * pitch)
 
 
 def take(rng: np.random.Generator, word: str) -> np.ndarray:
     """One recording of `word` as an app makes it: silence around the word, faint room tone."""
-    audio = say(word + str(rng.choice(["", ".", "!", "?"])), rng.uniform(0.8, 1.25), rng.uniform(85, 140))
+    audio = fx.trim_silence(say(word + str(rng.choice(["", ".", "!", "?"])), rng.uniform(0.8, 1.25),
+                                rng.uniform(85, 140)))
     audio = audio / (np.abs(audio).max() + 1e-9) * rng.uniform(0.1, 0.7)
     before, after = (np.zeros(int(rng.uniform(lo, hi) * SAMPLE_RATE), np.float32) for lo, hi in
                      ((0.2, 0.6), (0.3, 1.0)))
     audio = np.concatenate([before, audio, after])
     return audio + rng.standard_normal(len(audio)).astype(np.float32) * 10 ** (-62 / 20)
-
-
-def phrase(rng: np.random.Generator) -> np.ndarray:
-    words = rng.choice(EVAL_WORDS, size=int(rng.integers(3, 9)))
-    audio = say(" ".join(words), rng.uniform(0.85, 1.15), rng.uniform(90, 130))
-    return (audio / (np.abs(audio).max() + 1e-9) * rng.uniform(0.2, 0.6)).astype(np.float32)
 
 
 def record(work: Path, rng: np.random.Generator) -> None:
@@ -96,18 +97,9 @@ def record(work: Path, rng: np.random.Generator) -> None:
 
 def streams(work: Path, rng: np.random.Generator, minutes: float, seed: int) -> None:
     noise = background(rng)
-    pieces = [silence(1.0)]
-    for path in rng.permutation(sorted((work / "heldout").glob("*/*.wav"))):
-        pieces += [Piece(phrase(rng), "other"), silence(float(rng.uniform(0.6, 1.5))),
-                   Piece(word_only(load_16k(path)), path.parent.name), silence(float(rng.uniform(0.6, 1.5)))]
-    audio, rows = build_stream(pieces, background=noise, background_dbfs=-40.0, seed=seed)
-    write_stream(audio, rows, work / "keywords.wav", work / "keywords.csv")
-    pieces, total = [], 0.0
-    while total < minutes * 60:
-        speech, gap = phrase(rng), float(rng.uniform(0.5, 6.0))
-        pieces += [Piece(speech, "other"), silence(gap)]
-        total += len(speech) / SAMPLE_RATE + gap
-    audio, rows = build_stream(pieces, background=noise, background_dbfs=-40.0, seed=seed + 1)
+    test = sorted(p.resolve() for p in (work / "heldout").glob("*/*.wav"))
+    keyword_stream(rng, test, work, speak, work / "keywords", seed=seed, noise=noise)
+    audio, rows = keyword_free(rng, speak, minutes, noise, seed=seed + 1)
     write_stream(audio, rows, work / "other.wav", work / "other.csv")
 
 

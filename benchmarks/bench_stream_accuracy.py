@@ -24,12 +24,14 @@ import argparse
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from kws_edge.audio import load_16k
-from kws_edge.labelled_stream import Piece, active_span, build_stream, silence, write_stream
+from kws_edge.labelled_stream import Piece, TruthRow, active_span, build_stream, silence, write_stream
 from kws_edge.labels import SAMPLE_RATE
 from kws_edge.stream_eval import evaluate_stream_file
 from kws_edge.training import synth_effects as fx
@@ -49,11 +51,16 @@ def cli(*cmd: str) -> None:
         raise SystemExit(f"{cmd[0]} failed (exit {proc.returncode})")
 
 
-def phrase(rng: np.random.Generator, voice: Voice) -> np.ndarray:
+# Speech for a text at a speed (x the engine's rate) and a pitch (0..1 across the voice's range),
+# e.g. partial(synthesize, voice); bench_new_engine.py passes another engine's.
+Speaker = Callable[..., np.ndarray]
+
+
+def phrase(rng: np.random.Generator, speak: Speaker) -> np.ndarray:
     # EVAL_WORDS: vocabulary no training list holds, so no model has learnt to reject these words.
     words = rng.choice(EVAL_WORDS, size=int(rng.integers(3, 9)))
-    audio = fx.trim_silence(synthesize(voice, " ".join(words), speed=float(rng.uniform(0.85, 1.15)),
-                                       pitch=float(rng.uniform(0.3, 0.7))))
+    audio = fx.trim_silence(speak(" ".join(words), speed=float(rng.uniform(0.85, 1.15)),
+                                  pitch=float(rng.uniform(0.3, 0.7))))
     return (audio / (np.abs(audio).max() + 1e-9) * rng.uniform(0.2, 0.6)).astype(np.float32)
 
 
@@ -90,7 +97,7 @@ def background(rng: np.random.Generator) -> np.ndarray | None:
     return np.concatenate([load_16k(f) for f in rng.permutation(files)])
 
 
-def keyword_stream(rng: np.random.Generator, test: list[Path], data: Path, voice: Voice, out: Path, *,
+def keyword_stream(rng: np.random.Generator, test: list[Path], data: Path, speak: Speaker, out: Path, *,
                    seed: int, pause_s: tuple[float, float] = (0.6, 1.5), noise_dbfs: float | None = -40.0,
                    noise: np.ndarray | None = None) -> np.ndarray | None:
     """Every test clip after a phrase of other speech, pauses around it, over background noise;
@@ -99,7 +106,7 @@ def keyword_stream(rng: np.random.Generator, test: list[Path], data: Path, voice
     for path in rng.permutation(test):
         path = path if path.is_absolute() else data / path
         clip = word_only(load_16k(path))
-        pieces += [Piece(phrase(rng, voice), "other"), silence(float(rng.uniform(*pause_s))),
+        pieces += [Piece(phrase(rng, speak), "other"), silence(float(rng.uniform(*pause_s))),
                    Piece(clip, path.parent.name), silence(float(rng.uniform(*pause_s)))]
     if noise is None:
         noise = background(rng)
@@ -107,6 +114,18 @@ def keyword_stream(rng: np.random.Generator, test: list[Path], data: Path, voice
                                background_dbfs=noise_dbfs or -40.0, seed=seed)
     write_stream(audio, rows, out.with_suffix(".wav"), out.with_suffix(".csv"))
     return noise
+
+
+def keyword_free(rng: np.random.Generator, speak: Speaker, minutes: float, noise: np.ndarray | None, *,
+                 seed: int) -> tuple[np.ndarray, list[TruthRow]]:
+    """`minutes` of phrases with 0.5-6 s pauses and no keyword, over `noise` at -40 dBFS."""
+    pieces, total = [], 0.0
+    while total < minutes * 60:
+        speech = phrase(rng, speak)
+        gap = float(rng.uniform(0.5, 6.0))
+        pieces += [Piece(speech, "other"), silence(gap)]
+        total += len(speech) / SAMPLE_RATE + gap
+    return build_stream(pieces, background=noise, background_dbfs=-40.0, seed=seed)
 
 
 def louder(audio: np.ndarray, noise: np.ndarray, dbfs: float, seed: int) -> np.ndarray:
@@ -130,7 +149,7 @@ def babble(talkers: int, seconds: float = 120.0, seed: int = 3) -> np.ndarray:
     for name in TALKERS[:talkers]:
         parts, total = [], 0
         while total < len(mix):
-            speech = phrase(rng, Voice("espeak", name))
+            speech = phrase(rng, partial(synthesize, Voice("espeak", name)))
             speech = speech / (np.sqrt(np.mean(speech ** 2)) + 1e-9)
             pause = np.zeros(int(rng.uniform(0.05, 0.4) * SAMPLE_RATE), dtype=np.float32)
             parts += [speech, pause]
@@ -181,19 +200,12 @@ def main() -> None:
 
     rng = np.random.default_rng(args.seed)
     engine, name = args.voice.split(":", 1)
-    voice = Voice(engine, name)
+    speak = partial(synthesize, Voice(engine, name))
     test = sorted(p.resolve() for p in heldout.glob("*/*.wav"))
     if not test:
         raise SystemExit(f"{heldout}: no held-out clips")
-    noise = keyword_stream(rng, test, data, voice, work / "keywords", seed=args.seed)
-
-    pieces, total = [], 0.0
-    while total < args.minutes * 60:
-        speech = phrase(rng, voice)
-        gap = float(rng.uniform(0.5, 6.0))
-        pieces += [Piece(speech, "other"), silence(gap)]
-        total += len(speech) / 16000 + gap
-    audio, other_rows = build_stream(pieces, background=noise, background_dbfs=-40.0, seed=args.seed + 1)
+    noise = keyword_stream(rng, test, data, speak, work / "keywords", seed=args.seed)
+    audio, other_rows = keyword_free(rng, speak, args.minutes, noise, seed=args.seed + 1)
     write_stream(audio, other_rows, work / "other.wav", work / "other.csv")
 
     options = {} if args.threshold is None else {"threshold": args.threshold}
@@ -206,14 +218,14 @@ def main() -> None:
     if args.conditions:
         for i, (label, condition) in enumerate(CONDITIONS.items()):
             out = work / f"keywords_condition{i + 1}"
-            keyword_stream(np.random.default_rng(args.seed + 100 + i), test, data, voice, out,
+            keyword_stream(np.random.default_rng(args.seed + 100 + i), test, data, speak, out,
                            seed=args.seed + 100 + i, noise=noise, **condition)
             rows.append((label, evaluate_stream_file(onnx, out.with_suffix(".wav"), out.with_suffix(".csv"),
                                                      **options)))
         for talkers in (6, 2):
             talk = babble(talkers)
             out = work / f"keywords_talk{talkers}"
-            keyword_stream(np.random.default_rng(args.seed + 200), test, data, voice, out,
+            keyword_stream(np.random.default_rng(args.seed + 200), test, data, speak, out,
                            seed=args.seed + 200, noise=talk, noise_dbfs=TALK_DBFS)
             rows.append((f"{talkers} talking at -40 dBFS", evaluate_stream_file(
                 onnx, out.with_suffix(".wav"), out.with_suffix(".csv"), **options)))
