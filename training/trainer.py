@@ -177,11 +177,12 @@ class Trainer:
         noise_t = torch.from_numpy(np.ascontiguousarray(noise)).to(self.device) if len(noise) else None
         self.augment = BatchAugmenter(config.augment_config, noise_t, self.device, config.seed)
         # With conv1 frozen its input side never changes: run it once per clip (front_cache.py).
-        # Not under DDP, whose gradient hooks expect the wrapped forward() to run.
+        # Not under DDP, whose gradient hooks expect the wrapped forward() to run. Built when
+        # training starts, not here: a resumed run loads its saved weights after construction,
+        # and a cache of the fresh model's conv1 would train the rest against the wrong front end.
         self.front: FrontCache | None = None
-        if "conv1" in config.freeze and self.dist.world == 1:
-            self.front = FrontCache(self.model, self.x["train"], noise_t, config.augment_config,
-                                    self.device, config.seed)
+        self._front_wanted = "conv1" in config.freeze and self.dist.world == 1
+        self._noise_t = noise_t
         self.epoch = 0
         self.best = {"val_acc": -1.0, "val_loss": math.inf, "epoch": -1}
         self.best_state: dict | None = None
@@ -211,6 +212,7 @@ class Trainer:
 
     def load_state(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
+        self.front = None  # computed from the loaded weights when training starts
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
         if state.get("scaler"):
@@ -293,6 +295,9 @@ class Trainer:
     def fit(self) -> dict:
         """Train until `epochs` or early stop; leaves the best weights (by validation) in the model."""
         cfg = self.config
+        if self._front_wanted and self.front is None and self.epoch < cfg.epochs:
+            self.front = FrontCache(self.model, self.x["train"], self._noise_t, cfg.augment_config,
+                                    self.device, cfg.seed)
         while self.epoch < cfg.epochs:
             t0 = time.perf_counter()
             loss, acc, seen = self._run_epoch()
