@@ -116,7 +116,14 @@ def split_for_calibration(clips: ClipSet, ckpt: dict, ckpt_path: str | Path | No
     same = data_path is not None and is_training_data(data_path, ckpt)
     candidates = []
     if same:
-        candidates.append((recorded_test_keys(ckpt, ckpt_path), "checkpoint test split"))
+        how = "checkpoint test split"
+        metrics = ckpt.get("metrics") if isinstance(ckpt.get("metrics"), dict) else {}
+        if metrics.get("refit"):
+            # kws-train --refit trained the kept model on every clip, test split included: these
+            # clips are held out from calibration only, so they compare int8 with fp32 but are
+            # no measure of accuracy on unheard speech.
+            how += " (kept from calibration; the refit model trained on these clips)"
+        candidates.append((recorded_test_keys(ckpt, ckpt_path), how))
     if data_path is not None:
         candidates.append((dataset_test_list(data_path), "dataset testing_list.txt"))
     for test, how in candidates:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -14,6 +15,36 @@ from .onnx_export import make_session, run_onnx
 
 LATENCY_REPEATS = 200
 LATENCY_WARMUP = 20
+# The int8 check refuses a drop only when chance cannot explain it: on 20 held-out clips one
+# clip is 5 points, and a clip near a decision boundary may flip either way under int8 rounding.
+# The test is exact and one-sided (McNemar's, on the clips the two models disagree on): the
+# chance that int8 loses at least this many of them if it were no worse than fp32.
+SIGNIFICANCE = 0.05
+
+
+def sign_test_p(lost: int, gained: int) -> float:
+    """P(X >= lost) for X ~ Binomial(lost + gained, 1/2); 1.0 when the models never disagree."""
+    n = lost + gained
+    if n == 0 or lost == 0:
+        return 1.0
+    return float(sum(math.comb(n, k) for k in range(lost, n + 1)) / 2 ** n)
+
+
+def int8_verdict(report: dict[str, Any], max_drop_points: float,
+                 significance: float = SIGNIFICANCE) -> tuple[bool, str]:
+    """(accepted, why). Refused when int8 is more than `max_drop_points` below fp32 on the held-out
+    clips AND the loss is beyond chance (sign test p < `significance`)."""
+    drop, p = report["accuracy_drop_points"], report["sign_test_p"]
+    lost, gained, n = report["clips_lost"], report["clips_gained"], report["clips"]
+    counts = f"int8 lost {lost} and won {gained} of {n} held-out clips vs fp32"
+    if drop <= max_drop_points:
+        return True, f"{counts}: drop {drop:.2f} points <= --max-accuracy-drop {max_drop_points:g}"
+    if p >= significance:
+        return True, (f"{counts}: drop {drop:.2f} points, within chance on {n} clips "
+                      f"(sign test p = {p:.2g} >= {significance:g}; "
+                      f"one clip is {100 / max(n, 1):.1f} points)")
+    return False, (f"{counts}: drop {drop:.2f} points > --max-accuracy-drop {max_drop_points:g}, "
+                   f"beyond chance (sign test p = {p:.2g})")
 
 
 def latency_per_window(model: onnx.ModelProto, windows: np.ndarray, repeats: int = LATENCY_REPEATS) -> dict:
@@ -52,6 +83,8 @@ def compare(fp32: onnx.ModelProto, int8: onnx.ModelProto, windows: np.ndarray, t
     lat8 = latency_per_window(int8, lat_windows, latency_repeats)
     acc32 = float((top32 == targets).mean())
     acc8 = float((top8 == targets).mean())
+    lost = int(((top32 == targets) & (top8 != targets)).sum())
+    gained = int(((top32 != targets) & (top8 == targets)).sum())
     return {
         "clips": int(len(targets)),
         "size_bytes": {"fp32": len(fp32.SerializeToString()), "int8": len(int8.SerializeToString())},
@@ -59,6 +92,7 @@ def compare(fp32: onnx.ModelProto, int8: onnx.ModelProto, windows: np.ndarray, t
         "max_abs_prob_diff": float(np.max(np.abs(p32 - p8))) if len(p32) else 0.0,
         "accuracy": {"fp32": acc32, "int8": acc8},
         "accuracy_drop_points": 100.0 * (acc32 - acc8),
+        "clips_lost": lost, "clips_gained": gained, "sign_test_p": sign_test_p(lost, gained),
         "per_class": per_class,
         "latency": {"fp32": lat32, "int8": lat8, "speedup": lat32["median_s"] / max(lat8["median_s"], 1e-12),
                     "setting": "batch 1, 1 intra-op thread, no spinning, ORT_ENABLE_ALL"},
@@ -72,7 +106,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"held-out clips: {report['clips']} ({report.get('held_out', 'held out')})",
         f"size:      fp32 {size['fp32'] / 1024:.1f} KB   int8 {size['int8'] / 1024:.1f} KB",
         f"accuracy:  fp32 {100 * acc['fp32']:.2f}%   int8 {100 * acc['int8']:.2f}%   "
-        f"drop {report['accuracy_drop_points']:+.2f} points",
+        f"drop {report['accuracy_drop_points']:+.2f} points ({report['clips_lost']} clips lost, "
+        f"{report['clips_gained']} won, sign test p = {report['sign_test_p']:.2g})",
         f"top-1 agreement: {100 * report['top1_agreement']:.2f}%   "
         f"max |dp| {report['max_abs_prob_diff']:.3f}",
         f"latency/window (median, p90): fp32 {1e6 * lat['fp32']['median_s']:.0f} / "
