@@ -15,6 +15,10 @@ log = logging.getLogger(__name__)
 INPUT_NAME = "audio"
 OUTPUT_NAME = "probs"
 REQUIRED_METADATA = ("labels", "sample_rate", "window_samples", "unknown_label")
+# Audio rates a keyword model can plausibly run at, and window lengths in seconds: a file outside
+# them is broken, and saying so beats an error about --hop-ms or a buffer of billions of samples.
+SAMPLE_RATES = (4000, 192000)
+WINDOW_SECONDS = (0.1, 10.0)
 
 
 def _session_options():
@@ -74,6 +78,16 @@ def _parse_thresholds(path: Path, raw: str | None, labels: list[str]) -> dict[st
     return out
 
 
+def _refuse_checkpoint(path: Path) -> None:
+    """A training checkpoint where a model was expected: name the command that makes a model of it
+    (onnxruntime's own message, a protobuf parse error, says nothing of the kind)."""
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if path.suffix in (".pt", ".pth") or magic == b"PK\x03\x04":  # torch.save writes a ZIP archive
+        raise KwsError(f"{path}: is a training checkpoint, not an ONNX model; export it first: "
+                       f"kws-export {path} -o model.onnx --quantize")
+
+
 class OnnxModel:
     """A keyword model in ONNX: `predict(windows [N, window_samples]) -> probs [N, C]`."""
 
@@ -83,6 +97,7 @@ class OnnxModel:
         self.path = Path(path)
         if not self.path.is_file():
             raise KwsError(f"{self.path}: no such model file")
+        _refuse_checkpoint(self.path)
         try:
             self._session = ort.InferenceSession(
                 str(self.path), sess_options=_session_options(), providers=["CPUExecutionProvider"]
@@ -100,6 +115,14 @@ class OnnxModel:
         self.labels: list[str] = _parse_labels(self.path, meta["labels"])
         self.sample_rate: int = _parse_int(self.path, meta, "sample_rate")
         self.window_samples: int = _parse_int(self.path, meta, "window_samples")
+        if not SAMPLE_RATES[0] <= self.sample_rate <= SAMPLE_RATES[1]:
+            raise KwsError(f"{self.path}: metadata 'sample_rate' {self.sample_rate} Hz is not an audio rate "
+                           f"a keyword model runs at ({SAMPLE_RATES[0]}..{SAMPLE_RATES[1]}); a broken export")
+        seconds = self.window_samples / self.sample_rate
+        if not WINDOW_SECONDS[0] <= seconds <= WINDOW_SECONDS[1]:
+            low, high = WINDOW_SECONDS
+            raise KwsError(f"{self.path}: metadata 'window_samples' {self.window_samples} at "
+                           f"{self.sample_rate} Hz is a {seconds:g}-s window (expected {low:g}..{high:g} s)")
         self.unknown_label: str = meta["unknown_label"]
         if self.unknown_label not in self.labels:
             raise KwsError(f"{self.path}: unknown_label {self.unknown_label!r} is not among the labels")
@@ -120,14 +143,39 @@ class OnnxModel:
         if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != self.window_samples):
             raise KwsError(f"{self.path}: input shape {shape} does not match "
                            f"window_samples={self.window_samples}")
+        # A graph exported with a fixed batch (e.g. [1, 16000]) takes that many windows per run;
+        # batches are fed in slices of it (the runtime and kws-eval batch windows).
+        self._fixed_batch: int | None = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
         # Probe once: catches graphs whose output shape drifted (e.g. [N, 1, C]) before any audio flows.
-        probe = self._run(np.zeros((1, self.window_samples), dtype=np.float32))
-        if probe.shape != (1, len(self.labels)):
+        rows = self._fixed_batch or 1
+        try:
+            probe = self._run(np.zeros((rows, self.window_samples), dtype=np.float32))
+        except Exception as exc:  # onnxruntime's own exception types: a graph that cannot run
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise KwsError(f"{self.path}: the model fails on a silent window ({first[:200]})") from None
+        if probe.shape != (rows, len(self.labels)):
             raise KwsError(f"{self.path}: output '{OUTPUT_NAME}' has shape {list(probe.shape)}, "
                            f"expected [N, {len(self.labels)}] for {len(self.labels)} labels")
+        self._check_finite(probe, rows)
+
+    def _check_finite(self, probs: np.ndarray, rows: int) -> None:
+        """NaN or inf probabilities mean broken weights: scores such a model gives are no scores."""
+        if not np.isfinite(probs).all():
+            raise KwsError(f"{self.path}: the model output NaN or infinite probabilities on {rows} "
+                           "window(s); its weights are broken (re-export it from a sound checkpoint)")
 
     def _run(self, windows: np.ndarray) -> np.ndarray:
-        return self._session.run([OUTPUT_NAME], {INPUT_NAME: windows})[0]
+        fixed = self._fixed_batch
+        if fixed is None or windows.shape[0] == fixed:
+            return self._session.run([OUTPUT_NAME], {INPUT_NAME: windows})[0]
+        outs = []
+        for i in range(0, windows.shape[0], fixed):
+            part = windows[i:i + fixed]
+            n = part.shape[0]
+            if n < fixed:  # pad the last slice to the graph's batch; its extra rows are dropped
+                part = np.concatenate([part, np.zeros((fixed - n, part.shape[1]), dtype=part.dtype)])
+            outs.append(self._session.run([OUTPUT_NAME], {INPUT_NAME: part})[0][:n])
+        return np.concatenate(outs)
 
     @property
     def name(self) -> str:
@@ -146,7 +194,9 @@ class OnnxModel:
             raise ValueError(f"windows must have shape [N, {self.window_samples}], got {list(windows.shape)}")
         if windows.shape[0] == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        return self._run(np.ascontiguousarray(windows))
+        probs = self._run(np.ascontiguousarray(windows))
+        self._check_finite(probs, windows.shape[0])
+        return probs
 
     def __repr__(self) -> str:
         return (f"OnnxModel({str(self.path)!r}, model={self.name}, labels={len(self.labels)}, "

@@ -28,12 +28,23 @@ def atomic_save(obj: Any, path: str | Path) -> None:
         torch.save(obj, tmp)
 
 
+def non_finite_tensors(state_dict: dict) -> list[str]:
+    """Names of floating-point tensors holding NaN or inf (a diverged or corrupted model)."""
+    return [k for k, v in state_dict.items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
 def make_checkpoint(model: M5, labels: list[str], *, train_config: dict, metrics: dict, split: dict,
                     provenance: dict | None = None) -> dict:
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    bad = non_finite_tensors(state)
+    if bad:
+        raise KwsError(f"the trained model has NaN or infinite weights ({', '.join(bad[:3])}); "
+                       "no model written (training diverged: try a lower --lr)")
     return {
         "version": CHECKPOINT_VERSION,
         "model": "M5",
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": state,
         "labels": list(labels),
         "model_config": model.config.to_dict(),
         "sample_rate": model.config.sample_rate,
@@ -64,6 +75,9 @@ def load_checkpoint(spec: str | Path) -> dict:
         raise KwsError(f"{path}: no such checkpoint file")
     with open(path, "rb") as fh:
         magic = fh.read(4)
+    if magic != b"PK\x03\x04" and path.suffix == ".onnx":
+        raise KwsError(f"{path}: is an exported ONNX model, not a training checkpoint; kws-export and "
+                       f"--init take the model.pt kws-train wrote (see what it holds: kws-info {path})")
     if magic != b"PK\x03\x04":  # torch.save writes a ZIP archive
         raise KwsError(f"{path}: not a kws-edge checkpoint (not a file written by torch.save)")
     try:
@@ -95,5 +109,9 @@ def model_from_checkpoint(ckpt: dict, path: str | Path = "checkpoint") -> M5:
         raise KwsError(f"{path}: checkpoint weights do not fit M5 ({first[:200]})") from None
     if config.n_output != len(ckpt["labels"]):
         raise KwsError(f"{path}: {len(ckpt['labels'])} labels but the model has {config.n_output} outputs")
+    bad = non_finite_tensors(ckpt["state_dict"])
+    if bad:
+        raise KwsError(f"{path}: checkpoint has NaN or infinite weights ({', '.join(bad[:3])}); "
+                       "it cannot score or be trained on")
     model.eval()
     return model

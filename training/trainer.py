@@ -48,10 +48,13 @@ class TrainConfig:
     augment: bool = True
     augment_config: AugmentConfig = field(default_factory=AugmentConfig)
     amp: bool = True  # mixed precision on CUDA only
+    # Loss weight per label index (`--balance`); empty = every clip counts the same.
+    class_weights: tuple[float, ...] = ()
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["freeze"] = list(self.freeze)
+        d["class_weights"] = list(self.class_weights)
         return d
 
 
@@ -171,6 +174,8 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
+        self.class_w = (torch.tensor(config.class_weights, dtype=torch.float32, device=self.device)
+                        if config.class_weights else None)
         self.x = {k: _place(v, self.device) for k, v in data_x.items()}
         self.y = {k: torch.from_numpy(v).to(self.device if self.x[k].is_cuda else "cpu")
                   for k, v in data_y.items()}
@@ -272,7 +277,7 @@ class Trainer:
                     xb = self.augment(xb)
                 with self._autocast():
                     logits = self.net(xb)
-            loss = F.cross_entropy(logits.float(), yb)
+            loss = F.cross_entropy(logits.float(), yb, weight=self.class_w)
             self._step(loss)
             total_loss += loss.detach() * len(yb)
             correct += (logits.detach().argmax(1) == yb).sum()
@@ -309,6 +314,11 @@ class Trainer:
             self.samples_seen += seen_all
             lr = self.opt.param_groups[0]["lr"]
             self.sched.step()
+            if not math.isfinite(loss):
+                # Diverged (rate too high for the data, or a broken start): every later epoch and
+                # the saved model would be NaN. Stop before resume.pt takes this epoch's weights.
+                raise KwsError(f"training diverged: loss {loss} in epoch {self.epoch + 1} (try a lower "
+                               "--lr); no model written")
             val_acc, val_loss = _val_score(self.model, self.x["val"], self.y["val"], self.device)
             if math.isnan(val_acc):  # no validation clips: judge on training loss
                 val_acc, val_loss = acc, loss
@@ -326,9 +336,15 @@ class Trainer:
             else:
                 self.bad_epochs += 1
             if self.dist.main:
-                log.info("epoch %d/%d loss %.4f train_acc %.3f val_acc %.3f val_loss %.4f lr %.2g "
-                         "%.0f samples/s%s", self.epoch, cfg.epochs, loss, acc, val_acc, val_loss, lr,
-                         seen_all / dt, " *" if better else "")
+                # About 8 epoch lines a run at INFO (the first, every k-th, the last); all at DEBUG.
+                # Without validation clips (the refit) there is no validation score to print.
+                shown = self.epoch in (1, cfg.epochs) or self.epoch % max(1, cfg.epochs // 8) == 0
+                has_val = len(self.y["val"]) > 0
+                log.log(logging.INFO if shown else logging.DEBUG,
+                        "epoch %d/%d loss %.4f train_acc %.3f%s lr %.2g %.0f samples/s%s", self.epoch,
+                        cfg.epochs, loss, acc,
+                        f" val_acc {val_acc:.3f} val_loss {val_loss:.4f}" if has_val else "", lr,
+                        seen_all / dt, " *" if better and has_val else "")
             self._save_resume()
             if self.bad_epochs >= cfg.patience and cfg.select == "best":
                 if self.dist.main:
