@@ -30,6 +30,8 @@ from .zip_safe import ZipMember, list_members, read_member
 log = logging.getLogger(__name__)
 
 NOISE_FOLDER = "_background_noise_"
+# The user's own speech that is no keyword (kws-record writes it here): negatives, never a class.
+TALK_FOLDER = "_talk"
 SPLIT_LISTS = {"val": "validation_list.txt", "test": "testing_list.txt"}
 # Files that sit in class folders of real datasets and are not clips.
 _IGNORED_NAMES = {"readme", "readme.md", "readme.txt", "license", "license.txt", ".ds_store", "thumbs.db"}
@@ -45,6 +47,7 @@ class DatasetIndex:
     layout: str  # "speech_commands" | "custom"
     clips: dict[str, list[str]] = field(default_factory=dict)  # class folder -> keys
     noise: list[str] = field(default_factory=list)  # _background_noise_ keys
+    talk: list[str] = field(default_factory=list)  # _talk keys: the user's non-keyword speech
     split_lists: dict[str, set[str]] = field(default_factory=dict)
     zip_members: dict[str, ZipMember] = field(default_factory=dict)
 
@@ -119,6 +122,8 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
         key = "/".join(parts)
         if parts[0] == NOISE_FOLDER:
             index.noise.append(key)
+        elif parts[0] == TALK_FOLDER:
+            index.talk.append(key)
         else:
             index.clips.setdefault(class_name(parts[0]), []).append(key)
     for name in list(index.split_lists):
@@ -131,7 +136,7 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
     else:
         folders_seen |= {PurePosixPath(m.name[len(prefix):]).parts[0] for m in members.values()
                          if m.name.startswith(prefix) and len(PurePosixPath(m.name[len(prefix):]).parts) >= 2}
-    empty = sorted(f for f in folders_seen - {NOISE_FOLDER} if class_name(f) not in index.clips)
+    empty = sorted(f for f in folders_seen - {NOISE_FOLDER, TALK_FOLDER} if class_name(f) not in index.clips)
     renamed = sorted(f for f in folders_seen if class_name(f) != f)
     if renamed:
         log.info("%s: %d folder name(s) read as Speech Commands words (%r -> %s%s)", path, len(renamed),
@@ -147,6 +152,7 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
     for folder in index.clips:
         index.clips[folder].sort()
     index.noise.sort()
+    index.talk.sort()
     return index
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from kws_edge.errors import KwsError
 from kws_edge.labels import UNKNOWN_LABEL, WINDOW_SAMPLES
 
 from .data import (
+    TALK_FOLDER,
     DatasetIndex,
     choose_words,
     class_of,
@@ -23,7 +25,8 @@ from .data import (
     load_windows,
     scan_dataset,
 )
-from .split import SPLITS, read_split, stratified_split
+from .holdout import speaker_of
+from .split import SPLITS, read_split, speaker_split, stratified_split
 from .unknown import make_reject_clips
 
 log = logging.getLogger(__name__)
@@ -67,6 +70,11 @@ def _check_classes(source: Path, key_class: dict[str, str], labels: Sequence[str
                        "two classes (e.g. two words, or a word and an _unknown_/ folder)")
 
 
+# A source whose file names carry speaker ids from at least this many speakers is split by
+# speaker; fewer (one person's recordings named like Speech Commands) are split by clip.
+MIN_SPEAKERS_TO_GROUP = 10
+
+
 def _make_split(index: DatasetIndex, key_class: dict[str, str],
                 seed: int) -> tuple[dict[str, list[str]], str]:
     keys = sorted(key_class)
@@ -79,21 +87,43 @@ def _make_split(index: DatasetIndex, key_class: dict[str, str],
             carved = stratified_split(train, [key_class[k] for k in train], seed=seed, test_fraction=0)
             train, val = carved["train"], carved["val"]
         return {"train": train, "val": val, "test": test}, "official validation/testing lists"
+    speakers = [speaker_of(k) for k in keys]
+    if len({s for s in speakers if s is not None}) >= MIN_SPEAKERS_TO_GROUP:
+        split = speaker_split(keys, speakers, [key_class[k] for k in keys], seed=seed)
+        return split, f"by speaker 80/20 (val 10% of train), seed {seed}"
     split = stratified_split(keys, [key_class[k] for k in keys], seed=seed)
     return split, f"stratified 80/20 (val 10% of train), seed {seed}"
 
 
-def prepare_dataset(path: str | Path, *, words: Sequence[str] | None = None, seed: int = 0,
-                    split_file: str | Path | None = None, noise_dir: str | Path | None = None,
-                    synth_reject: bool = True, reject_ratio: float = 1.5,
-                    negatives: str | Path | None = None, progress: bool = False) -> PreparedData:
-    """Scan, split, decode, (when the data has none) synthesise the reject class, and add
-    `negatives` (recordings of non-keyword speech) to it."""
-    index = scan_dataset(path)
-    labels = labels_for(choose_words(index, words))
-    key_class = _keys_by_class(index, labels)
-    _check_classes(index.source, key_class, labels, "")
+@dataclass
+class _Source:
+    """One `--data` path, loaded: its split keys are already tagged (see `_tag`)."""
 
+    x: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]
+    split: dict[str, list[str]]
+    split_source: str
+    bank: list[np.ndarray]
+    talk: np.ndarray | None
+    skipped: int
+
+
+def _tag(i: int, n: int, key: str) -> str:
+    """Split keys of source i of n: bare with one source (split.json as it always was), else
+    prefixed with the source's position in --data."""
+    return key if n == 1 else f"{i}:{key}"
+
+
+def _split_for_source(split: dict[str, list[str]], i: int, n: int) -> dict[str, list[str]] | None:
+    if n == 1:
+        return split
+    prefix = f"{i}:"
+    return {s: [k[len(prefix):] for k in split[s] if k.startswith(prefix)] for s in SPLITS}
+
+
+def _load_source(index: DatasetIndex, labels: Sequence[str], *, seed: int, given_split: dict | None,
+                 split_file: str | Path | None, tag: Callable[[str], str], progress: bool) -> _Source:
+    key_class = _keys_by_class(index, labels)
     # Noise: in Speech Commands layout the 1-s windows are reject-class clips (and the augmentation
     # bank, from train only); in a custom dataset they are the augmentation bank only.
     noise_windows, noise_keys = load_noise_windows(index) if index.noise else (None, [])
@@ -101,8 +131,8 @@ def prepare_dataset(path: str | Path, *, words: Sequence[str] | None = None, see
     if index.layout == "speech_commands":
         key_class.update(dict.fromkeys(noise_keys, UNKNOWN_LABEL))
 
-    if split_file is not None:
-        split = read_split(split_file)
+    if given_split is not None:
+        split = {s: list(v) for s, v in given_split.items()}
         unknown_keys = [k for s in SPLITS for k in split[s] if k not in key_class]
         if unknown_keys:
             raise KwsError(f"{split_file}: lists {len(unknown_keys)} clip(s) not in {index.source} "
@@ -116,7 +146,6 @@ def prepare_dataset(path: str | Path, *, words: Sequence[str] | None = None, see
     if skipped:
         log.warning("%s: skipped %d unreadable file(s) (see warnings above)", index.source, len(skipped))
     row = {k: i for i, k in enumerate(loaded)}
-    _check_classes(index.source, {k: key_class[k] for k in loaded}, labels, "readable")
 
     lab_idx = {label: i for i, label in enumerate(labels)}
     xs: dict[str, np.ndarray] = {}
@@ -133,17 +162,77 @@ def prepare_dataset(path: str | Path, *, words: Sequence[str] | None = None, see
     bank = [noise_by_key[k] for k in split["train"] if k in noise_by_key]
     if index.layout != "speech_commands" and noise_keys:
         bank = list(noise_windows)
+    talk = None
+    if index.talk:
+        talk, _ = load_noise_windows(index, keys=index.talk)
+        log.info("%s: %d windows of non-keyword talk from %s/ used as negatives", index.source,
+                 len(talk), TALK_FOLDER)
+    return _Source(x=xs, y=ys, split={s: [tag(k) for k in split[s]] for s in SPLITS}, split_source=source,
+                   bank=bank, talk=talk if talk is not None and len(talk) else None, skipped=len(skipped))
+
+
+def prepare_dataset(path: str | Path | Sequence[str | Path], *, words: Sequence[str] | None = None,
+                    seed: int = 0, split_file: str | Path | None = None,
+                    noise_dir: str | Path | None = None, synth_reject: bool = True,
+                    reject_ratio: float = 1.5, negatives: str | Path | Sequence[str | Path] | None = None,
+                    progress: bool = False) -> PreparedData:
+    """Scan, split, decode, (when the data has none) synthesise the reject class, and add
+    `negatives` (recordings of non-keyword speech) and each dataset's `_talk/` to it.
+
+    `path` may be several datasets (e.g. synthetic clips, real keyword clips, real non-keyword
+    speech): labels are the union of their words, each is split on its own (by speaker where file
+    names carry one), and the splits are concatenated.
+    """
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    if not paths:
+        raise KwsError("no dataset given")
+    indexes = [scan_dataset(p) for p in paths]
+    labels = labels_for(_words_of_sources(indexes, words))
+    _check_classes(indexes[0].source if len(indexes) == 1 else Path(", ".join(map(str, paths))),
+                   {f"{i}:{k}": c for i, index in enumerate(indexes)
+                    for k, c in _keys_by_class(index, labels).items()}, labels, "")
+    given = read_split(split_file) if split_file is not None else None
+    sources = [_load_source(index, labels, seed=seed, split_file=split_file,
+                            given_split=_split_for_source(given, i, len(indexes)) if given else None,
+                            tag=partial(_tag, i, len(indexes)), progress=progress)
+               for i, index in enumerate(indexes)]
+    what = indexes[0].source if len(indexes) == 1 else Path(", ".join(map(str, paths)))
+    loaded_classes = {f"{s}:{n}": labels[int(c)] for s, src in enumerate(sources) for part in SPLITS
+                      for n, c in enumerate(src.y[part])}
+    _check_classes(what, loaded_classes, labels, "readable")
+
+    xs = {s: np.concatenate([src.x[s] for src in sources]) for s in SPLITS}
+    ys = {s: np.concatenate([src.y[s] for src in sources]) for s in SPLITS}
+    split = {s: [k for src in sources for k in src.split[s]] for s in SPLITS}
+    bank = [w for src in sources for w in src.bank]
     if noise_dir is not None:
         bank += list(load_noise_dir(noise_dir))
     noise = np.stack(bank).astype(np.float32) if bank else np.zeros((0, WINDOW_SAMPLES), dtype=np.float32)
-
-    data = PreparedData(labels=labels, x=xs, y=ys, noise=noise, split=split, split_source=source,
-                        layout=index.layout, skipped=len(skipped))
+    layouts = sorted({index.layout for index in indexes})
+    data = PreparedData(labels=labels, x=xs, y=ys, noise=noise, split=split,
+                        split_source="; ".join(dict.fromkeys(src.split_source for src in sources)),
+                        layout="+".join(layouts), skipped=sum(src.skipped for src in sources))
     if synth_reject:
         _add_reject(data, seed, reject_ratio)
-    if negatives is not None:
-        _add_negatives(data, load_noise_dir(negatives, what="--negatives"), seed)
+    negative_paths = [] if negatives is None else (
+        [negatives] if isinstance(negatives, (str, Path)) else list(negatives))
+    windows = [load_noise_dir(p, what="--negatives") for p in negative_paths]
+    windows += [src.talk for src in sources if src.talk is not None]
+    if windows:
+        _add_negatives(data, np.concatenate(windows), seed)
     return data
+
+
+def _words_of_sources(indexes: Sequence[DatasetIndex], words: Sequence[str] | None) -> list[str]:
+    if len(indexes) == 1:
+        return choose_words(indexes[0], words)
+    if words:
+        folders = {f for index in indexes for f in index.folders}
+        missing = [w for w in words if w not in folders]
+        if missing:
+            raise KwsError(f"no dataset has a folder for word(s) {', '.join(missing)}")
+        return sorted(set(words))
+    return sorted({w for index in indexes for w in choose_words(index)})
 
 
 def _add_negatives(data: PreparedData, windows: np.ndarray, seed: int) -> None:

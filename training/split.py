@@ -48,6 +48,34 @@ def stratified_split(keys: Sequence[str], classes: Sequence[str], *, seed: int, 
     return {s: sorted(v) for s, v in out.items()}
 
 
+def speaker_split(keys: Sequence[str], speakers: Sequence[str | None], classes: Sequence[str], *, seed: int,
+                  test_fraction: float = 0.2, val_fraction: float = 0.1) -> dict[str, list[str]]:
+    """Like `stratified_split`, but every clip of a speaker lands in the same split, so a test score
+    is a score on voices the model never heard. Speakers go to test / val / train by a seeded hash
+    of their id (the same speaker stays on the same side when clips are added). Clips without a
+    speaker id are split as in `stratified_split`.
+    """
+    out: dict[str, list[str]] = {s: [] for s in SPLITS}
+    loose = [(k, c) for k, spk, c in zip(keys, speakers, classes, strict=True) if spk is None]
+    for key, spk in zip(keys, speakers, strict=True):
+        if spk is None:
+            continue
+        digest = hashlib.sha256(f"{seed}:speaker:{spk}".encode()).digest()
+        u = int.from_bytes(digest[:8], "little") / 2**64
+        if u < test_fraction:
+            out["test"].append(key)
+        elif u < test_fraction + (1 - test_fraction) * val_fraction:
+            out["val"].append(key)
+        else:
+            out["train"].append(key)
+    if loose:
+        rest = stratified_split([k for k, _ in loose], [c for _, c in loose], seed=seed,
+                                test_fraction=test_fraction, val_fraction=val_fraction)
+        for s in SPLITS:
+            out[s] += rest[s]
+    return {s: sorted(v) for s, v in out.items()}
+
+
 def split_hash(split: dict[str, list[str]]) -> str:
     blob = json.dumps({s: sorted(split.get(s, [])) for s in SPLITS}, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()

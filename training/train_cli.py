@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kws-train", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Train the M5 keyword-spotting model on a dataset of 1-second clips, or fine-tune an "
                     "existing checkpoint (--init) on your own recordings. Uses the GPU when there is one.")
-    p.add_argument("--data", required=True, metavar="PATH", help="dataset folder or .zip (layouts below)")
+    p.add_argument("--data", required=True, metavar="PATH", nargs="+",
+                   help="dataset folder(s) or .zip(s) (layouts below); several are trained on together")
     p.add_argument("--out", default="runs/kws", metavar="DIR", help="output folder (default: runs/kws)")
     p.add_argument("--init", metavar="CKPT|base|base-b",
                    help="start from this checkpoint ('base' = the shipped model, 'base-b' = the second "
@@ -112,11 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--words", metavar="W1,W2,...", help="train only these word folders; others -> _unknown_")
     p.add_argument("--noise", metavar="DIR", help="folder of long noise recordings for augmentation and "
                                                   "the generated reject class")
-    p.add_argument("--negatives", metavar="DIR|FILE|base|none",
+    p.add_argument("--negatives", metavar="DIR|FILE|base|none", nargs="+",
                    help="recordings of speech that is no keyword (any length, cut into 1-s windows) "
                         "added to the reject class: what the detector must stay quiet on. 'base' = "
-                        "the 200 s shipped with the base model (default with --init), 'none' = no "
-                        "negatives (default from scratch)")
+                        "the non-keyword talk shipped with the base model (default with --init), "
+                        "'none' = no negatives (default from scratch). A dataset's _talk/ folder "
+                        "(kws-record writes your own talk there) is always added")
+    p.add_argument("--balance", action=argparse.BooleanOptionalAction, default=False,
+                   help="weight the loss so every keyword class counts as much as the median one, "
+                        "whatever its clip count (for datasets where a few words have many more "
+                        "clips, e.g. real + synthetic); _unknown_ keeps weight 1 (default: off)")
     p.add_argument("--no-reject-synthesis", action="store_true",
                    help="do not generate _unknown_ clips when the dataset has none")
     p.add_argument("--reject-ratio", type=float, metavar="F",
@@ -162,18 +168,25 @@ def _augment_from_args(args: argparse.Namespace, saved: dict | None, recipe: dic
     return AugmentConfig(**values)
 
 
-def _negatives(args: argparse.Namespace) -> Path | None:
-    choice = args.negatives or ("base" if args.init else "none")
-    if choice == "none":
-        return None
-    if choice == "base":
-        from kws_edge.models import base_negatives_path
+def _negatives(args: argparse.Namespace) -> list[Path]:
+    choices = args.negatives or (["base"] if args.init else ["none"])
+    if isinstance(choices, str):  # a resume state written before --negatives took several
+        choices = [choices]
+    out = []
+    for choice in choices:
+        if choice == "none":
+            continue
+        if choice == "base":
+            from kws_edge.models import base_negatives_path
 
-        return base_negatives_path()
-    path = Path(choice)
-    if not path.exists():  # before minutes of loading, not after
-        raise KwsError(f"{path}: --negatives must be a folder of recordings, one recording, 'base' or 'none'")
-    return path
+            out.append(base_negatives_path())
+            continue
+        path = Path(choice)
+        if not path.exists():  # before minutes of loading, not after
+            raise KwsError(f"{path}: --negatives must be a folder of recordings, one recording, "
+                           "'base' or 'none'")
+        out.append(path)
+    return out
 
 
 def _config_from_args(args: argparse.Namespace, saved: dict | None):
@@ -199,6 +212,21 @@ def _config_from_args(args: argparse.Namespace, saved: dict | None):
                        augment_config=_augment_from_args(args, saved, {k: pick[k] for k in RECIPE_AUGMENT}))
 
 
+def balance_weights(y, labels: list[str]) -> tuple[float, ...]:
+    """Loss weights that make each keyword class weigh as much as the median one (weight = median
+    count / count); `_unknown_`, whose size is a choice of the reject-class recipe, keeps 1."""
+    import numpy as np
+
+    from kws_edge.labels import UNKNOWN_LABEL
+
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=len(labels)).astype(float)
+    words = [i for i, label in enumerate(labels) if label != UNKNOWN_LABEL and counts[i] > 0]
+    if not words:
+        return tuple(1.0 for _ in labels)
+    median = float(np.median(counts[words]))
+    return tuple(median / counts[i] if i in words else 1.0 for i in range(len(labels)))
+
+
 def auto_batch_size(base: int, n_train: int, device: str) -> int:
     """GPUs want big batches (a step costs launch overhead, not arithmetic); a tiny dataset wants
     several steps per epoch, or early stopping judges after one update."""
@@ -216,7 +244,7 @@ def train(args: argparse.Namespace) -> int:
 
     from .checkpoint import atomic_save, make_checkpoint
     from .finetune import model_from_init
-    from .metrics import classification_report, format_report
+    from .metrics import classification_report, format_per_word
     from .model import M5, M5Config, build_m5
     from .plots import save_confusion_png
     from .prepare import prepare_dataset
@@ -244,12 +272,17 @@ def train(args: argparse.Namespace) -> int:
         args.negatives = saved_meta["negatives"]
 
     negatives = _negatives(args)
+    if args.init and not resume_state:  # a misspelt --init fails now, not after the dataset loaded
+        from .checkpoint import load_checkpoint
+
+        load_checkpoint(args.init)
     t_load = time.perf_counter()
-    data = prepare_dataset(args.data, words=words, seed=args.seed, split_file=args.split_file,
+    data_arg = args.data[0] if len(args.data) == 1 else args.data
+    data = prepare_dataset(data_arg, words=words, seed=args.seed, split_file=args.split_file,
                            noise_dir=args.noise, synth_reject=not args.no_reject_synthesis,
                            reject_ratio=args.reject_ratio if args.reject_ratio is not None
                            else (FINETUNE_REJECT_RATIO if args.init else SCRATCH_REJECT_RATIO),
-                           negatives=negatives, progress=dist.main)
+                           negatives=negatives or None, progress=dist.main)
     load_seconds = time.perf_counter() - t_load
     counts = {s: int(len(data.y[s])) for s in data.y}
     log.info("data: %s layout, %d labels, train %d / val %d / test %d clips, %d skipped, loaded in %.1f s",
@@ -260,7 +293,8 @@ def train(args: argparse.Namespace) -> int:
                        f"the data now gives {data.labels}")
 
     torch.manual_seed(args.seed)
-    provenance: dict = {"data": str(args.data)}
+    data_desc = " ".join(str(d) for d in args.data)
+    provenance: dict = {"data": data_desc}
     if resume_state:
         model = M5(M5Config.from_dict(saved_meta["model_config"]))
         provenance = dict(saved_meta.get("provenance", provenance))
@@ -275,7 +309,7 @@ def train(args: argparse.Namespace) -> int:
     split_path = out / "split.json"
     split_digest = None
     if dist.main:
-        split_digest = write_split(split_path, data.split, seed=args.seed, data=str(args.data),
+        split_digest = write_split(split_path, data.split, seed=args.seed, data=data_desc,
                                    source=data.split_source)
     meta = {"labels": data.labels, "words": words, "init_spec": str(args.init) if args.init else None,
             "negatives": args.negatives,
@@ -286,8 +320,16 @@ def train(args: argparse.Namespace) -> int:
     if resume_state:
         trainer.load_state(resume_state)
         log.info("resuming after epoch %d", trainer.epoch)
-    log.info("training on %s (%d thread(s), world size %d): %s", trainer.device, trainer.threads, dist.world,
-             ", ".join(f"{k}={v}" for k, v in config.to_dict().items() if k != "augment_config"))
+    log.info("training on %s, %d thread(s)%s: %d epochs, batch %d, lr %g, keeping the %s epoch%s%s",
+             trainer.device, trainer.threads, f", {dist.world} processes" if dist.world > 1 else "",
+             config.epochs, config.batch_size, config.lr, config.select,
+             f", {', '.join(config.freeze)} frozen" if config.freeze else "",
+             "" if config.augment else ", no augmentation")
+    # The full recipe at DEBUG (it is in model.pt too), without settings that do not apply here:
+    # `threads` (resolved above) and `amp` (CUDA only).
+    log.debug("config: %s", ", ".join(
+        f"{k}={v}" for k, v in config.to_dict().items()
+        if k not in ("augment_config", "threads") and not (k == "amp" and trainer.device.type != "cuda")))
     try:
         summary = trainer.fit()
     except KeyboardInterrupt:
@@ -307,7 +349,7 @@ def train(args: argparse.Namespace) -> int:
             # The run's own architecture (a resumed run's width is in its config, not in the flags).
             torch.manual_seed(args.seed)
             if args.init:
-                return model_from_init(args.init, data.labels)[0]
+                return model_from_init(args.init, data.labels, quiet=True)[0]
             return M5(M5Config.from_dict(meta["model_config"]))
 
         final, refit_info = refit(fresh_model, config, data.x, data.y, data.noise,
@@ -334,8 +376,9 @@ def train(args: argparse.Namespace) -> int:
     }
     split_info = {"file": "split.json", "sha256": split_digest, "source": data.split_source,
                   "seed": args.seed, "counts": counts}
-    train_config = {**config.to_dict(), "data": str(args.data), "words": words,
-                    "init": provenance.get("init"), "negatives": str(negatives) if negatives else None}
+    train_config = {**config.to_dict(), "data": data_desc, "words": words,
+                    "init": provenance.get("init"),
+                    "negatives": " ".join(str(n) for n in negatives) if negatives else None}
     ckpt = make_checkpoint(trainer.model, data.labels, train_config=train_config,
                            metrics={k: v for k, v in metrics.items() if k not in ("history", "test")},
                            split=split_info, provenance=provenance)
@@ -346,8 +389,13 @@ def train(args: argparse.Namespace) -> int:
     (out / "resume.pt").unlink(missing_ok=True)
     if dist.world > 1:
         torch.distributed.destroy_process_group()
-    for line in format_report(report) if report["n"] else ["no test clips"]:
-        log.info("test %s", line)
+    if report["n"]:
+        measured = ("the measured run, before the refit on all clips; model.pt is the refit and has "
+                    "heard these clips" if refit_info else "model.pt")
+        log.info("test accuracy %.3f on %d held-out clips (%s); per word:\n%s", report["accuracy"],
+                 report["n"], measured, "\n".join(format_per_word(report)))
+    else:
+        log.info("no test clips: no test accuracy")
     kept = (f"refit on all {refit_info['clips']} clips" if refit_info
             else f"best {summary['best_epoch']}" if config.select == "best" else "last")
     log.info("done in %.1f s (%d epochs, %s): %s", total, summary["epochs_run"], kept, out / "model.pt")
@@ -361,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # "generated new fontManager" on first use
     return run_cli("kws-train", lambda: train(args))
 
 
