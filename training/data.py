@@ -64,10 +64,26 @@ def _list_files(path: Path) -> tuple[list[str], dict[str, ZipMember]]:
     """All regular files under a folder or in a ZIP, as POSIX paths relative to it."""
     if path.is_dir():
         files = []
+        # Linked folders are followed (a class folder may live elsewhere), but each real folder is
+        # read once and never one that holds the dataset: a link to `..` or a loop of links would
+        # otherwise be walked forever.
+        root = path.resolve()
+        seen: set[tuple[int, int]] = set()
+        looped = 0
         for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
+            st = os.stat(dirpath)
+            real = Path(dirpath).resolve()
+            if (st.st_dev, st.st_ino) in seen or (real != root and root.is_relative_to(real)):
+                dirnames[:] = []
+                looped += 1
+                continue
+            seen.add((st.st_dev, st.st_ino))
             dirnames[:] = [d for d in dirnames if not _is_hidden(d)]
             rel = Path(dirpath).relative_to(path)
             files += [(rel / f).as_posix() for f in filenames if not _is_hidden(f)]
+        if looped:
+            log.warning("%s: skipped %d linked folder(s) already read or holding the dataset (a link "
+                        "loop)", path, looped)
         return files, {}
     if zipfile.is_zipfile(path):
         members = list_members(path)
