@@ -7,10 +7,14 @@ reject material (other words, connected phrases, near misses, cut words, some si
 from the base model's voices, coloured noise only (no recordings the benchmarks use), and never
 the held-out voices or the benchmark vocabulary (`synth_words.EVAL_WORDS`).
 
+With `--real DIR` (scripts/make_real_sets.py's `other_train/`: real people's wake words and read
+speech that the benchmarks hold out none of), as many windows of real speech are added: half the
+loudest second of a wake-word recording, half a second of read speech, seeded.
+
 Stored as one 8 kHz FLAC of 1-s windows back to back: the model resamples to 8 kHz first, so
 nothing it hears is lost, and kws-train cuts the file back into its windows.
 
-    .venv/bin/python scripts/make_negatives.py [--clips 200] [--seed 7] [--out FLAC]
+    .venv/bin/python scripts/make_negatives.py [--clips 200] [--seed 7] [--real work-data/base/other_train]
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=BASE_NEGATIVES)
+    parser.add_argument("--real", type=Path, help="other_train/ of scripts/make_real_sets.py")
+    parser.add_argument("--real-clips", type=int, default=200)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kws-negatives-") as tmp:
         synth = Path(tmp) / "synth"
@@ -49,10 +55,28 @@ def main() -> None:
         for f in files:
             clip = load_16k(f)[:WINDOW_SAMPLES]
             windows.append(np.pad(clip, (0, WINDOW_SAMPLES - len(clip))))
+    if args.real is not None:
+        windows += real_windows(args.real, args.real_clips, args.seed)
     audio = resample(np.concatenate(windows), SAMPLE_RATE, STORED_RATE)
     with atomic_path(args.out) as tmp_out:
         sf.write(tmp_out, audio, STORED_RATE, subtype="PCM_16", format="FLAC")
     print(f"wrote {args.out}: {len(windows)} windows, {args.out.stat().st_size // 1024} KB")
+
+
+def real_windows(folder: Path, n: int, seed: int) -> list[np.ndarray]:
+    from kws_edge.training.audio_io import fit_window
+
+    rng = np.random.default_rng(seed)
+    words = sorted((folder / UNKNOWN_LABEL).glob("*"))
+    talk = sorted((folder / "_talk").glob("*"))
+    out = [fit_window(load_16k(words[i])) for i in sorted(rng.choice(len(words), n // 2, replace=False))]
+    pieces = []
+    for path in talk:
+        audio = load_16k(path)
+        starts = range(0, len(audio) - WINDOW_SAMPLES + 1, WINDOW_SAMPLES)
+        pieces += [audio[i:i + WINDOW_SAMPLES] for i in starts]
+    out += [pieces[i] for i in sorted(rng.choice(len(pieces), n - n // 2, replace=False))]
+    return [np.asarray(w, dtype=np.float32) for w in out]
 
 
 if __name__ == "__main__":

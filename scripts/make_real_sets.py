@@ -3,10 +3,10 @@
     python scripts/make_real_sets.py WORK [--data ../shared/data]
 
 Writes folders of symbolic links (no audio is copied):
-    WORK/real_train/<word>/<speaker>_nohash_<n>.flac   speech_commands_train, held-out speakers left out
-    WORK/other_train/_unknown_/<file>                  wake words of speech_other/picovoice, held-out words left out
-    WORK/other_train/_talk/<file>                      read connected speech of speech_other (1-s windows
-                                                       as negatives), held-out sources left out
+    WORK/real_train/<word>/<speaker>_nohash_<n>.flac   speech_commands_train minus held-out speakers
+    WORK/other_train/_unknown_/<file>                  speech_other/picovoice wake words minus held-out words
+    WORK/other_train/_talk/<file>                      read speech of speech_other minus held-out sources
+                                                       (cut into 1-s windows as negatives)
 and prints how many files each side holds. Which files are held out is decided by
 kws_edge.training.holdout, the rule benchmarks/bench_base.py measures with.
 """
@@ -69,7 +69,8 @@ def build(data: Path, work: Path) -> dict[str, int]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("work", type=Path)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     args = parser.parse_args()

@@ -24,6 +24,8 @@ def main() -> int:
     parser.add_argument("checkpoint")
     parser.add_argument("--synth", required=True, help="the kws-synth dataset it was trained on")
     parser.add_argument("--recipe", required=True, help="the command that made it")
+    parser.add_argument("--training-data", default="synthetic speech only (kws-synth); no real human speech",
+                        help="what it was trained on, in words (the model card's data line)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     return run_cli("record_provenance", lambda: stamp(args))
@@ -40,7 +42,7 @@ def stamp(args: argparse.Namespace) -> None:
     provenance.update({
         "recipe": args.recipe,
         "git_commit": git_commit(),
-        "training_data": "synthetic speech only (kws-synth); no real human speech",
+        "training_data": args.training_data,
         "synth_manifest": json.dumps(manifest, sort_keys=True),
     })
     ckpt["provenance"] = provenance
