@@ -69,3 +69,62 @@ def test_scan_terminates_on_a_deep_loop(tmp_path):
     index = scan_dataset(data)
     assert len(index.clips["yes"]) == 2 and len(index.clips["no"]) == 2
     assert np.all([k.count("/") == 1 for k in index.clips["yes"]])
+
+
+def _zip_of(folder: Path, path: Path, stored: set[str]) -> Path:
+    """The dataset as a ZIP; members named in `stored` are not compressed (for byte surgery)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as zf:
+        for f in sorted(folder.rglob("*.wav")):
+            name = f.relative_to(folder).as_posix()
+            method = zipfile.ZIP_STORED if name in stored else zipfile.ZIP_DEFLATED
+            zf.write(f, name, compress_type=method)
+    return path
+
+
+def _damage(path: Path, name: str, how: str) -> None:
+    """Corrupt member `name` in place: 'crc' flips audio bytes of a stored member, 'deflate'
+    overwrites a compressed stream, 'size' makes the central directory understate its size."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(name)
+    blob = bytearray(path.read_bytes())
+    local = info.header_offset
+    name_len, extra_len = struct.unpack("<HH", blob[local + 26:local + 30])
+    data = local + 30 + name_len + extra_len
+    if how == "crc":
+        blob[data + 2000:data + 2010] = bytes(10)
+    elif how == "deflate":
+        blob[data:data + 64] = b"\xff" * 64
+    else:
+        central = blob.find(b"PK\x01\x02")
+        while central >= 0:
+            n = struct.unpack("<H", blob[central + 28:central + 30])[0]
+            if blob[central + 46:central + 46 + n].decode() == name:
+                break
+            central = blob.find(b"PK\x01\x02", central + 4)
+        blob[central + 24:central + 28] = struct.pack("<I", info.file_size // 2)
+    path.write_bytes(bytes(blob))
+
+
+def test_damaged_zip_members_are_skipped_and_counted(tmp_path):
+    data = tones(tmp_path / "ds")
+    z = _zip_of(data, tmp_path / "ds.zip", stored={"yes/c01.wav"})
+    _damage(z, "yes/c01.wav", "crc")
+    _damage(z, "no/c02.wav", "deflate")
+    _damage(z, "yes/c03.wav", "size")
+    out = tmp_path / "run"
+    proc = cli("training.train_cli", "--data", z, "--out", out, "--epochs", "1", "--channels", "8")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for name in ("yes/c01.wav", "no/c02.wav", "yes/c03.wav"):
+        assert f"member '{name}' is damaged" in proc.stderr, name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["skipped_files"] == 3
+    proc = cli("training.eval_cli", "--model", out / "model.pt", "--data", z, "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["skipped_files"] == 3 and doc["n"] == 9

@@ -197,7 +197,7 @@ def prepare_dataset(path: str | Path | Sequence[str | Path], *, words: Sequence[
                             tag=partial(_tag, i, len(indexes)), progress=progress)
                for i, index in enumerate(indexes)]
     what = indexes[0].source if len(indexes) == 1 else Path(", ".join(map(str, paths)))
-    loaded_classes = {f"{s}:{n}": labels[int(c)] for s, src in enumerate(sources) for part in SPLITS
+    loaded_classes = {f"{s}:{part}:{n}": labels[int(c)] for s, src in enumerate(sources) for part in SPLITS
                       for n, c in enumerate(src.y[part])}
     _check_classes(what, loaded_classes, labels, "readable")
 

@@ -8,8 +8,10 @@ tries it is hostile or broken and the user should know.
 from __future__ import annotations
 
 import logging
+import lzma
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -75,10 +77,22 @@ def list_members(zip_path: str | Path, *, max_total: int = MAX_TOTAL_BYTES,
     return members
 
 
+# What zipfile and its decompressors raise for a damaged member: a bad CRC (also what a header
+# that understates the size ends in), corrupt deflate/bzip2/lzma data, a truncated archive, an
+# encrypted or unsupported member.
+CORRUPT_MEMBER_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, RuntimeError,
+                         NotImplementedError, ValueError)
+
+
 def read_member(zf: zipfile.ZipFile, member: ZipMember) -> bytes:
-    """Read one member, refusing to inflate beyond the size its header declared."""
-    with zf.open(member.name) as fh:
-        data = fh.read(member.size + 1)
+    """Read one member, refusing to inflate beyond the size its header declared; a damaged member
+    is a KwsError naming it (callers skip such a clip like any unreadable file)."""
+    try:
+        with zf.open(member.name) as fh:
+            data = fh.read(member.size + 1)
+    except CORRUPT_MEMBER_ERRORS as exc:
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise KwsError(f"{zf.filename}: member {member.name!r} is damaged ({reason})") from None
     if len(data) > member.size:
         raise KwsError(f"{zf.filename}: member {member.name!r} inflates beyond its declared size")
     return data
