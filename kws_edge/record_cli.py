@@ -1,0 +1,259 @@
+"""`kws-record`: record a personal dataset, word by word, from a microphone or from recordings."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+
+from .errors import KwsError, run_cli, setup_logging
+from .labels import SAMPLE_RATE
+
+log = logging.getLogger("kws_edge.record")
+
+PROG = "kws-record"
+
+EPILOG = """\
+examples:
+  kws-record my_words                      all 35 words, 30 clips each, then 2 minutes of talk
+  kws-record my_words --words yes,no,stop  a subset (or new words: --words "hey kws,lights")
+  kws-record my_words --list-devices       show input devices, then pick one with --device
+  kws-record my_words --word yes --input yes.m4a   cut a recording of "yes yes yes ..." into clips
+  kws-record my_words --talk --input talk.wav      add a recording of yourself talking to _talk/
+
+Say the word, pause (half a second or more), say it again: each utterance becomes its own clip,
+DATASET_DIR/<word>/NNN.wav (1 s, 16 kHz mono, the word centred). A clip that is clipped, too
+quiet, too long for one word or holds two words is not kept, with the reason shown. Keys while
+recording (or one per line on stdin when it is not a terminal): r replay the last clip, d delete
+it, n next word, b previous word, q quit. Stop any time and run the same command again: it goes
+on where it stopped and never overwrites a kept clip. Then: kws-train --data DATASET_DIR --init base
+(the talk in DATASET_DIR/_talk/ becomes your own non-keyword examples).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG, description="Record a keyword dataset in your own voice: each word said again and "
+                               "again becomes 1-s clips, plus some minutes of talk that is no keyword.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dataset", metavar="DATASET_DIR", nargs="?", help="where clips go (created if needed)")
+    rec = p.add_argument_group("recording from a microphone")
+    rec.add_argument("--words", metavar="W1,W2,...",
+                     help="words to record, in this order (default: the 35 Speech Commands words)")
+    rec.add_argument("--count", type=int, default=30, metavar="N",
+                     help="clips per word (default: %(default)s)")
+    rec.add_argument("--talk-seconds", type=float, default=120.0, metavar="S",
+                     help="seconds of non-keyword talk to keep in DATASET_DIR/_talk/ (default: %(default)g)")
+    rec.add_argument("--no-talk", action="store_true", help="record the words only")
+    rec.add_argument("--device", metavar="ID|NAME", help="input device index or part of its name")
+    rec.add_argument("--device-rate", type=int, metavar="HZ",
+                     help="record at this rate and resample (default: 16 kHz if the device can, "
+                          "else its own rate)")
+    rec.add_argument("--list-devices", action="store_true", help="list input devices and exit")
+    rec.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of audio")
+    rec.add_argument("--plain", action="store_true", help="plain lines instead of the live panel")
+    files = p.add_argument_group("cutting recordings made elsewhere")
+    files.add_argument("--input", nargs="+", metavar="FILE",
+                       help="audio files (any format soundfile reads, any rate) to cut instead of "
+                            "recording from a microphone")
+    files.add_argument("--word", metavar="W", help="with --input: the word said in the files")
+    files.add_argument("--talk", action="store_true", help="with --input: the files are talk, for _talk/")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    return p
+
+
+class _Stop(Exception):
+    """SIGTERM, turned into an orderly stop."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Stop()
+
+
+def _list_devices() -> int:
+    from .sources import list_input_devices
+
+    devices = list_input_devices()
+    if not devices:
+        print("no input devices found", file=sys.stderr)
+        return 1
+    for dev in devices:
+        mark = "*" if dev["default"] else " "
+        print(f"{mark} {dev['index']:3d}  {dev['name']}  ({dev['hostapi']}, {dev['channels']} ch, "
+              f"{dev['default_samplerate']:.0f} Hz)")
+    print("(* = default input; pass the index or part of the name to --device)")
+    return 0
+
+
+def _main(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    if args.list_devices:
+        return _list_devices()
+    if args.dataset is None:
+        raise KwsError("give the dataset folder: kws-record DATASET_DIR (see --help)")
+    if args.count < 1:
+        raise KwsError(f"--count must be at least 1, got {args.count}")
+    if args.talk_seconds < 0 or not math.isfinite(args.talk_seconds):
+        raise KwsError(f"--talk-seconds must be 0 or more, got {args.talk_seconds:g}")
+    if args.duration is not None and args.duration <= 0:
+        raise KwsError(f"--duration must be positive, got {args.duration:g}")
+    if args.input:
+        if args.words or args.device is not None:
+            raise KwsError("--input cuts files: give --word W (or --talk), not --words or --device")
+        return _files(args)
+    if args.word or args.talk:
+        raise KwsError("--word and --talk go with --input FILE; to record from a microphone use --words")
+    return _live(args)
+
+
+def _files(args: argparse.Namespace) -> int:
+    """File mode: the same cutter over recordings made elsewhere."""
+    from .record_cutter import UtteranceCutter
+    from .record_session import TalkRecorder
+    from .record_store import TALK_FOLDER, DatasetDir, word_folder
+    from .sources import FileSource
+
+    if args.talk == bool(args.word):
+        raise KwsError("with --input give either --word W (the word said in the files) or --talk")
+    store = DatasetDir(args.dataset)
+    word = word_folder(args.word) if args.word else TALK_FOLDER
+    # Open every file first: a bad one is reported before any clip is written.
+    sources = [FileSource(path, SAMPLE_RATE, chunk_ms=1000) for path in args.input]
+    kept = rejected = 0
+    started = time.monotonic()
+    for source in sources:
+        with source:
+            if args.talk:
+                talk = TalkRecorder(store, math.inf, avoid=[])
+                events = [e for chunk in source for e in talk.feed(chunk)] + talk.flush()
+                for event in events:
+                    print(f"{source.path.name}: {event.message}", flush=True)
+                kept += len(events)
+                continue
+            cutter = UtteranceCutter()
+            found = 0
+            for cut in (c for chunk in source for c in cutter.process(chunk)):
+                found += 1
+                kept, rejected = _file_cut(store, word, source.path, cut, kept, rejected)
+            for cut in cutter.flush():
+                found += 1
+                kept, rejected = _file_cut(store, word, source.path, cut, kept, rejected)
+            if not found:
+                raise KwsError(f"{source.path}: no word found (silence, or too quiet to tell from the noise)")
+    wall = time.monotonic() - started
+    what = f"{kept} talk pieces" if args.talk else f"{kept} clips of '{word}' kept, {rejected} not kept"
+    print(f"{PROG}: {what} in {store.folder(word)} ({store.count(word)} there now; "
+          f"{wall:.1f} s)", file=sys.stderr)
+    return 0 if kept else 1
+
+
+def _file_cut(store, word: str, path: Path, cut, kept: int, rejected: int) -> tuple[int, int]:
+    if cut.kept:
+        out = store.add(word, cut.audio)
+        print(f"{word}/{out.name}  kept  ({path.name} {cut.span()}, peak {cut.peak_dbfs:.0f} dBFS)",
+              flush=True)
+        return kept + 1, rejected
+    print(f"{path.name} {cut.span()}: not kept: {cut.describe()}", flush=True)
+    return kept, rejected + 1
+
+
+def _live(args: argparse.Namespace) -> int:
+    from .record_session import Event, RecordSession, TalkRecorder, WordRecorder
+    from .record_store import DatasetDir, parse_words
+    from .record_ui import KeyReader, PlainUI, RichUI
+    from .sources import MicrophoneSource, list_input_devices
+
+    store = DatasetDir(args.dataset)
+    words = parse_words(args.words)
+    talk_seconds = 0.0 if args.no_talk else args.talk_seconds
+    session = RecordSession(WordRecorder(store, words, args.count),
+                            TalkRecorder(store, talk_seconds, avoid=words))
+    first = session.start()
+    if session.done:
+        for event in first:
+            print(event.message)
+        print(f"{PROG}: nothing left to record in {store.root}")
+        return 0
+    if args.device is None and not list_input_devices():
+        raise KwsError("no input device found: connect a microphone (kws-record --list-devices), or cut "
+                       "recordings made elsewhere with --word W --input FILE")
+    source = MicrophoneSource(args.device, SAMPLE_RATE, chunk_ms=50, device_rate=args.device_rate)
+    plain = args.plain or not sys.stdout.isatty()
+    ui = PlainUI() if plain else RichUI()
+    keys = KeyReader()
+    limit = None if args.duration is None else int(args.duration * SAMPLE_RATE)
+    heard = 0
+    stopped = "done"
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        with source, ui:
+            ui.event(Event("info", f"listening on {source.device_name!r} at {source.device_rate} Hz; "
+                                   f"clips go to {store.root}/<word>/"))
+            drawn = 0.0
+            for chunk in source:
+                events = first + session.feed(chunk)
+                first = []
+                heard += len(chunk)
+                for key in keys.pressed():
+                    events += session.command(key)
+                for event in events:
+                    ui.event(event)
+                    if event.kind == "replay" and event.audio is not None:
+                        _play(event.audio, ui)
+                now = time.monotonic()
+                if now - drawn >= 0.1:
+                    ui.update(session.status(), source.lost_blocks)
+                    drawn = now
+                if session.done:
+                    break
+                if limit is not None and heard >= limit:
+                    stopped = f"--duration {args.duration:g} s reached"
+                    break
+            for event in session.flush():
+                ui.event(event)
+    except (KeyboardInterrupt, _Stop) as exc:
+        stopped = "interrupted" if isinstance(exc, KeyboardInterrupt) else "terminated"
+        for event in session.flush():
+            print(event.message, flush=True)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        keys.close()
+    _summary(stopped, session, store, source.lost_blocks)
+    return 0
+
+
+def _summary(stopped: str, session, store, overflows: int) -> None:
+    rec = session.words
+    done = sum(1 for w in rec.words if rec.counts[w] >= rec.target)
+    talk = session.talk.seconds if session.talk is not None else 0.0
+    print(f"{PROG}: {stopped}: {done} of {len(rec.words)} words have {rec.target} clips, "
+          f"{talk:.0f} s of talk, {overflows} overflows; in {store.root}", file=sys.stderr)
+
+
+def _play(audio, ui) -> None:
+    """Replay a clip on the default output device (no wait: recording goes on)."""
+    from .record_session import Event
+    from .sources import _sounddevice
+
+    try:
+        sd = _sounddevice()
+    except KwsError as exc:
+        ui.event(Event("info", f"cannot replay: {exc}"))
+        return
+    try:
+        sd.play(audio, SAMPLE_RATE)
+    except (sd.PortAudioError, ValueError) as exc:
+        ui.event(Event("info", f"cannot replay on the default output device: {exc}"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(PROG, lambda: _main(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,369 @@
+"""Cutting a stream of one word said again and again into 1-s clips, one per utterance, with checks.
+
+The energy VAD of kws_edge/vad.py finds the utterances (speech with pauses between). Each one is
+then measured on 10-ms frames against the noise floor: its extent (first to last frame 6 dB over
+the floor), its loudest frame, its clipped samples and any pause inside it. A clip is the second
+of stream centred on the extent; speech of a neighbouring utterance that reaches into that second
+is faded out, so no clip holds a piece of another word.
+
+Like the VAD, the cutter is a small stateful object, `process(chunk) -> list[Cut]` + `flush()`,
+whose clock is the count of samples consumed: a file cut in any chunk sizes gives the same clips,
+and a microphone the same as a recording of it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .dc_offset import DcRemover
+from .labels import SAMPLE_RATE, WINDOW_SAMPLES
+from .vad import EnergyVad, VadOptions
+
+# The problems a cut can have (stable names: tests and the UI key on them).
+CLIPPED = "clipped"
+TOO_QUIET = "too quiet"
+TOO_LONG = "too long"
+TWO_WORDS = "two words"
+TOO_SHORT = "too short"
+
+
+def _segment_vad() -> VadOptions:
+    # The runtime's start/keep levels; a 250-ms hang-over keeps one word together across its
+    # stop closures (espeak's longest inside a keyword: 90 ms) while a pause after each word of
+    # half a second or more always ends the utterance.
+    return VadOptions(start_db=8.0, keep_db=5.0, hangover_ms=250)
+
+
+@dataclass(frozen=True)
+class CutterOptions:
+    sample_rate: int = SAMPLE_RATE
+    clip_samples: int = WINDOW_SAMPLES
+    vad: VadOptions = field(default_factory=_segment_vad)
+    # The extent of a word: 10-ms frames `edge_db` over the noise floor (and no more than
+    # `range_db` under the utterance's loudest frame), searched from `lookback_ms` before the
+    # VAD's start, which lags the first weak consonant.
+    frame_ms: int = 10
+    edge_db: float = 6.0
+    range_db: float = 40.0
+    lookback_ms: int = 300
+    # Checks. Shorter than `min_word_ms`: a click or a breath. Longer than the clip: no 1-s clip
+    # can hold it. A pause of `gap_ms` inside an utterance: two words (a word's own closures
+    # are shorter; docs/recording.md has the measurement).
+    min_word_ms: int = 100
+    gap_ms: int = 150
+    # Clipped: `clip_count` samples at or over `clip_level` (a converter at full scale; after
+    # resampling a clipped waveform rings around 1.0, so several samples reach it).
+    clip_level: float = 0.98
+    clip_count: int = 3
+    # Too quiet: the loudest 10-ms frame under `quiet_dbfs`, or under `min_snr_db` over the noise.
+    quiet_dbfs: float = -40.0
+    min_snr_db: float = 15.0
+    # The microphone's DC offset is removed first (kws_edge/dc_offset.py), as kws-listen does,
+    # estimated over 2-s blocks: the mean of a block with a word in it is then under -69 dBFS
+    # (espeak's 35 words), below the VAD's -60 dBFS, where 0.5-s blocks left steps of up to
+    # -56 dBFS in the silence after a word, which a quiet room's VAD took for sound.
+    dc_block_ms: int = 2000
+    # Audio kept for cutting; an utterance still going after this long is reported as too long.
+    history_seconds: float = 12.0
+    # A neighbour's speech this close to the word's extent counts as part of it (not faded).
+    guard_ms: int = 50
+
+
+@dataclass
+class Cut:
+    """One utterance: its clip (kept when `problems` is empty) and what was measured.
+
+    Positions are samples of the stream clock (`seconds` for display)."""
+
+    start: int  # first sample of the 1-s clip (may be before the stream start: zeros)
+    onset: int  # the word's extent
+    offset: int
+    audio: np.ndarray  # the clip, float32, clip_samples long
+    peak_dbfs: float  # loudest 10-ms frame
+    snr_db: float  # that frame over the noise floor
+    problems: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)  # one plain sentence per problem
+    rate: int = SAMPLE_RATE
+    threshold_dbfs: float = -60.0  # the level that counted as sound when it was measured
+
+    @property
+    def kept(self) -> bool:
+        return not self.problems
+
+    @property
+    def duration(self) -> float:
+        return (self.offset - self.onset) / self.rate
+
+    def span(self) -> str:
+        return f"{self.onset / self.rate:.2f}-{self.offset / self.rate:.2f} s"
+
+    def describe(self) -> str:
+        """'clipped: ...; two words: ...' or 'ok'."""
+        return "; ".join(self.details) if self.problems else "ok"
+
+
+class _History:
+    """The last few seconds of the stream (DC removed, and raw for the clipping check)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.clean = np.zeros(0, np.float32)
+        self.raw = np.zeros(0, np.float32)
+        self.start = 0  # stream index of clean[0]
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.clean)
+
+    def append(self, raw: np.ndarray, clean: np.ndarray) -> None:
+        self.raw = np.concatenate([self.raw, raw])
+        self.clean = np.concatenate([self.clean, clean])
+
+    def trim(self, keep_from: int) -> None:
+        keep_from = max(keep_from, self.end - self.capacity)
+        drop = keep_from - self.start
+        if drop > 0:
+            self.raw = self.raw[drop:]
+            self.clean = self.clean[drop:]
+            self.start = keep_from
+
+    def get(self, a: int, b: int, raw: bool = False) -> np.ndarray:
+        """Samples [a, b) of the stream; zeros where the history does not reach."""
+        src = self.raw if raw else self.clean
+        out = np.zeros(max(0, b - a), np.float32)
+        lo, hi = max(a, self.start), min(b, self.end)
+        if hi > lo:
+            out[lo - a:hi - a] = src[lo - self.start:hi - self.start]
+        return out
+
+
+class UtteranceCutter:
+    """`process(chunk) -> list[Cut]` over mono float32 at `options.sample_rate`."""
+
+    def __init__(self, options: CutterOptions | None = None) -> None:
+        self.options = opts = options or CutterOptions()
+        self.rate = opts.sample_rate
+        self.frame = opts.sample_rate * opts.frame_ms // 1000
+        self._vad = EnergyVad(opts.vad, opts.sample_rate)
+        self._vad_frame = self._vad.frame_samples
+        dc_block = opts.sample_rate * opts.dc_block_ms // 1000
+        self._dc = DcRemover(dc_block) if dc_block else None
+        self._history = _History(int(opts.history_seconds * opts.sample_rate))
+        # Smoothed VAD levels of the last `floor_seconds` (one per VAD frame): the noise floor.
+        self._floor_frames = max(1, int(opts.vad.floor_seconds * 1000 / opts.vad.frame_ms))
+        self._levels = np.zeros(0)
+        self.samples = 0
+        self._open_at: int | None = None
+        self._pending: list[Cut] = []
+        self._last_offset = -1
+        self._ignore_until = -1
+        # For a level meter: the last chunk's RMS level and peak (dBFS), and the noise floor.
+        self.level_dbfs = -120.0
+        self.peak_dbfs = -120.0
+        self.last_speech = 0  # stream sample where speech was last heard
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / self.rate
+
+    @property
+    def in_speech(self) -> bool:
+        return self._open_at is not None
+
+    @property
+    def floor_dbfs(self) -> float:
+        return float(self._levels.min()) if len(self._levels) else -120.0
+
+    def ignore_until(self, sample: int) -> None:
+        """Drop utterances that begin before stream sample `sample` (a replayed clip the
+        microphone hears through the speakers)."""
+        self._ignore_until = max(self._ignore_until, sample)
+
+    def process(self, chunk: np.ndarray) -> list[Cut]:
+        raw = np.asarray(chunk, dtype=np.float32)
+        if not len(raw):
+            return []
+        clean = self._dc.process(raw) if self._dc is not None else raw
+        self._history.append(raw, clean)
+        frames_before = self._vad.frames_done
+        flags = self._vad.process(clean)
+        self.samples += len(raw)
+        self.level_dbfs = 10.0 * math.log10(float(np.mean(np.square(clean, dtype=np.float64))) + 1e-12)
+        self.peak_dbfs = 20.0 * math.log10(float(np.max(np.abs(raw))) + 1e-12)
+        cuts: list[Cut] = []
+        levels = self._vad.last_levels
+        for i, speech in enumerate(flags):
+            at = (frames_before + i) * self._vad_frame
+            if speech:
+                self.last_speech = at + self._vad_frame
+                if self._open_at is None:
+                    self._open_at = at
+            elif self._open_at is not None:
+                self._close(self._open_at, at)
+                self._open_at = None
+            # The floor of the frames before a segment opens, not counting the segment itself.
+            if not speech:
+                self._levels = np.append(self._levels[-(self._floor_frames - 1):], levels[i])
+        cuts += self._ready(final=False)
+        self._trim()
+        return cuts
+
+    def flush(self) -> list[Cut]:
+        """End of stream: close an open utterance and hand over every pending cut."""
+        if self._open_at is not None:
+            self._close(self._open_at, self.samples)
+            self._open_at = None
+        return self._ready(final=True)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _close(self, seg_start: int, seg_end: int) -> None:
+        opts = self.options
+        if seg_start < self._ignore_until:
+            return
+        if max(0, seg_start - opts.lookback_ms * self.rate // 1000) < self._history.start:
+            # Longer than the history: nothing left to cut, but the person hears why.
+            secs = (seg_end - seg_start) / self.rate
+            self._pending.append(Cut(start=seg_start, onset=seg_start, offset=seg_end,
+                                     audio=np.zeros(opts.clip_samples, np.float32), peak_dbfs=0.0,
+                                     snr_db=0.0, problems=[TOO_LONG],
+                                     details=[f"too long for one word ({secs:.1f} s of sound)"],
+                                     rate=self.rate))
+            return
+        cut = self._measure(seg_start, seg_end)
+        if cut is not None:
+            self._pending.append(cut)
+
+    def _frame_levels(self, a: int, b: int) -> tuple[int, np.ndarray]:
+        """10-ms frame levels (dBFS) on the stream's fixed frame grid covering [a, b)."""
+        f = self.frame
+        a0 = (a // f) * f
+        n = max(0, -(-(b - a0) // f))
+        x = self._history.get(a0, a0 + n * f).reshape(n, f).astype(np.float64)
+        # Each frame's variance: what is left of a DC offset does not count as sound.
+        return a0, 10.0 * np.log10(np.var(x, axis=1) + 1e-12)
+
+    def _measure(self, seg_start: int, seg_end: int) -> Cut | None:
+        opts, f, rate = self.options, self.frame, self.rate
+        a = max(self._history.start, seg_start - opts.lookback_ms * rate // 1000, self._last_offset)
+        a0, lv = self._frame_levels(a, seg_end)
+        if not len(lv):
+            return None
+        floor = self.floor_dbfs
+        if len(self._levels) < self._floor_frames // 2:
+            # Little heard before this utterance (the stream's start): the quiet after it, up to
+            # the VAD's end, tells the noise floor too.
+            floor = min(floor, float(lv.min()))
+        peak = float(lv.max())
+        thr = max(floor + opts.edge_db, peak - opts.range_db, opts.vad.min_level_dbfs)
+        loud = np.flatnonzero(lv > thr)
+        if not len(loud):
+            return None
+        onset, offset = a0 + int(loud[0]) * f, a0 + (int(loud[-1]) + 1) * f
+        self._last_offset = offset
+        centre = (onset + offset) // 2
+        start = centre - opts.clip_samples // 2
+        cut = Cut(start=start, onset=onset, offset=offset, audio=np.zeros(0, np.float32),
+                  peak_dbfs=peak, snr_db=peak - floor, rate=rate, threshold_dbfs=thr)
+        self._check(cut, lv[loud[0]:loud[-1] + 1] > thr)
+        return cut
+
+    def _check(self, cut: Cut, speech: np.ndarray) -> None:
+        opts, rate = self.options, self.rate
+        dur_ms = 1000 * (cut.offset - cut.onset) / rate
+
+        def problem(name: str, detail: str) -> None:
+            cut.problems.append(name)
+            cut.details.append(detail)
+
+        clipped = int(np.count_nonzero(np.abs(self._history.get(cut.onset, cut.offset, raw=True))
+                                       >= opts.clip_level))
+        if clipped >= opts.clip_count:
+            problem(CLIPPED, f"clipped ({clipped} samples at full scale): speak a little softer "
+                             "or further from the microphone, or turn its input volume down")
+        gaps = _pauses(speech, opts.frame_ms)
+        long_gaps = [(s, n) for s, n in gaps if n * opts.frame_ms >= opts.gap_ms]
+        if long_gaps:
+            s, n = max(long_gaps, key=lambda g: g[1])
+            problem(TWO_WORDS, f"two words in one clip (a {n * opts.frame_ms} ms pause inside): "
+                               "leave a longer pause between words")
+        if dur_ms > 1000 * opts.clip_samples / rate:
+            problem(TOO_LONG, f"too long for one word ({dur_ms / 1000:.2f} s; a clip holds "
+                              f"{opts.clip_samples / rate:g} s): say the word alone, then pause")
+        elif dur_ms < opts.min_word_ms:
+            problem(TOO_SHORT, f"too short for a word ({dur_ms:.0f} ms): a click or a breath?")
+        if cut.peak_dbfs < opts.quiet_dbfs:
+            problem(TOO_QUIET, f"too quiet (loudest {cut.peak_dbfs:.0f} dBFS): speak up, move closer "
+                               "or turn the microphone's input volume up")
+        elif cut.snr_db < opts.min_snr_db:
+            problem(TOO_QUIET, f"too quiet for the room ({cut.snr_db:.0f} dB over the noise): speak "
+                               "up or move closer to the microphone")
+
+    def _ready(self, final: bool) -> list[Cut]:
+        """Pending cuts whose whole second the stream has reached (every one when final)."""
+        out: list[Cut] = []
+        while self._pending:
+            cut = self._pending[0]
+            end = cut.start + self.options.clip_samples
+            if not final and end > self._history.end:
+                break  # a cut waits for the rest of its second (at most half a second)
+            self._pending.pop(0)
+            if not len(cut.audio):
+                cut.audio = self._isolate(cut)
+            out.append(cut)
+        return out
+
+    def _isolate(self, cut: Cut) -> np.ndarray:
+        """The clip's second, with any other utterance reaching into it faded to silence."""
+        opts, f = self.options, self.frame
+        end = cut.start + opts.clip_samples
+        clip = self._history.get(cut.start, end)
+        a0, lv = self._frame_levels(cut.start, end)
+        thr = cut.threshold_dbfs
+        guard = opts.guard_ms * self.rate // 1000
+        starts = a0 + np.arange(len(lv)) * f
+        other = lv > thr
+        before = np.flatnonzero(other & (starts + f <= cut.onset - guard))
+        after = np.flatnonzero(other & (starts >= cut.offset + guard))
+        fade = np.linspace(0.0, 1.0, f, dtype=np.float32)
+        if len(after):
+            i = max(0, int(starts[after[0]]) - cut.start)
+            clip[i:] = 0.0
+            lo = max(0, i - f)
+            clip[lo:i] *= fade[::-1][f - (i - lo):]
+        if len(before):
+            i = min(len(clip), int(starts[before[-1]]) + f - cut.start)
+            clip[:i] = 0.0
+            hi = min(len(clip), i + f)
+            clip[i:hi] *= fade[:hi - i]
+        return clip
+
+    def _trim(self) -> None:
+        keep = self.samples - int(2.0 * self.rate)
+        if self._open_at is not None:
+            keep = min(keep, self._open_at - self.options.lookback_ms * self.rate // 1000)
+        for cut in self._pending:
+            keep = min(keep, cut.start, cut.onset)
+        self._history.trim(keep)
+
+
+def _pauses(speech: np.ndarray, frame_ms: int) -> list[tuple[int, int]]:
+    """(first frame, length) of each run of non-speech frames inside a word's extent."""
+    quiet = ~speech
+    if not quiet.any():
+        return []
+    edges = np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [(int(s), int(e - s)) for s, e in zip(starts, ends, strict=True)]
+
+
+def cut_audio(audio: np.ndarray, options: CutterOptions | None = None, chunk: int = SAMPLE_RATE) -> list[Cut]:
+    """Every utterance of a whole recording (mono float32 at the options' rate)."""
+    cutter = UtteranceCutter(options)
+    out: list[Cut] = []
+    for i in range(0, len(audio), chunk):
+        out += cutter.process(audio[i:i + chunk])
+    return out + cutter.flush()

@@ -1,0 +1,113 @@
+"""The dataset folder kws-record writes: `DIR/<word>/NNN.wav` clips and `DIR/_talk/NNN.wav` talk.
+
+Files are 16-bit 16 kHz mono WAV, written to a temp file and renamed (kws_edge/atomic.py), so an
+interrupted run never leaves half a clip. Numbers continue after the highest one present: a rerun
+adds clips and never overwrites one that was kept.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_path
+from .errors import KwsError
+from .labels import KEYWORDS, SAMPLE_RATE
+
+# The user's own non-keyword talk. kws-train reads this folder as the user's negatives (the
+# reject class), never as a word: keep the name in step with training/.
+TALK_FOLDER = "_talk"
+
+_NUMBERED = re.compile(r"^(\d+)\.wav$", re.IGNORECASE)
+_CANONICAL = {w.casefold(): w for w in KEYWORDS}
+
+
+def word_folder(word: str) -> str:
+    """The folder of a word: a Speech Commands word in its canonical spelling ("Yes" -> "yes"),
+    any other word as typed. Names that cannot be a class folder are a one-line error."""
+    name = word.strip()
+    if not name:
+        raise KwsError("empty word: words are separated by commas, e.g. --words yes,no")
+    if name.startswith(("_", ".")) or any(c in name for c in '/\\:*?"<>|\0'):
+        raise KwsError(f"{word!r}: a word may not start with '_' or '.' or contain / \\ : * ? \" < > |")
+    return _CANONICAL.get(name.casefold(), name)
+
+
+def parse_words(text: str | None) -> list[str]:
+    """`--words yes,no,Hey Mycroft` -> folders, in the order given, duplicates dropped."""
+    if text is None:
+        return list(KEYWORDS)
+    out: list[str] = []
+    for part in text.split(","):
+        name = word_folder(part)
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def numbers(folder: Path) -> list[int]:
+    """The clip numbers in a folder (files named NNN.wav), sorted."""
+    if not folder.is_dir():
+        return []
+    found = (_NUMBERED.match(p.name) for p in folder.iterdir() if p.is_file())
+    return sorted(int(m.group(1)) for m in found if m)
+
+
+class DatasetDir:
+    """Where clips go; counts what is already there."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise KwsError(f"{self.root}: exists and is not a folder")
+
+    def folder(self, word: str) -> Path:
+        return self.root / word
+
+    def count(self, word: str) -> int:
+        return len(numbers(self.folder(word)))
+
+    def _next_path(self, folder: Path) -> Path:
+        taken = numbers(folder)
+        return folder / f"{(taken[-1] + 1) if taken else 1:03d}.wav"
+
+    def add(self, word: str, audio: np.ndarray) -> Path:
+        """Write a clip as the word's next number; returns its path."""
+        return self._write(self.folder(word), audio)
+
+    def add_talk(self, audio: np.ndarray) -> Path:
+        return self._write(self.root / TALK_FOLDER, audio)
+
+    def _write(self, folder: Path, audio: np.ndarray) -> Path:
+        import soundfile as sf
+
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = self._next_path(folder)
+            with atomic_path(path) as tmp:
+                sf.write(str(tmp), np.clip(audio, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16")
+        except OSError as exc:
+            raise KwsError(f"{folder}: cannot write a clip ({exc.strerror or exc})") from None
+        return path
+
+    def talk_seconds(self) -> float:
+        """Seconds of talk already in `_talk/` (every audio file there, numbered or not)."""
+        import soundfile as sf
+
+        folder = self.root / TALK_FOLDER
+        if not folder.is_dir():
+            return 0.0
+        total = 0.0
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and not path.name.startswith("."):
+                try:
+                    info = sf.info(str(path))
+                except (sf.LibsndfileError, RuntimeError):
+                    continue  # not audio (a note, a README): kws-train skips it too
+                total += info.frames / info.samplerate
+        return total
+
+    def talk_pieces(self) -> int:
+        return len(numbers(self.root / TALK_FOLDER))

@@ -1,0 +1,133 @@
+"""kws-record's cutter on espeak-ng streams: one clip per utterance, centred, and the checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from audiogen import tone
+from conftest import requires_espeak
+from recordgen import problem_stream, repeated, say, word_stream
+
+from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
+from kws_edge.record_cutter import (
+    CLIPPED,
+    TOO_LONG,
+    TOO_QUIET,
+    TOO_SHORT,
+    TWO_WORDS,
+    CutterOptions,
+    UtteranceCutter,
+    cut_audio,
+)
+from kws_edge.vad import VadOptions
+
+pytestmark = requires_espeak
+MS20 = SAMPLE_RATE // 50
+
+
+@pytest.fixture(scope="module")
+def yes12():
+    return repeated("yes", 12, pause=0.8)
+
+
+def _cut(audio: np.ndarray, chunk: int):
+    cutter = UtteranceCutter()
+    out = []
+    for i in range(0, len(audio), chunk):
+        out += cutter.process(audio[i:i + chunk])
+    return out + cutter.flush()
+
+
+def test_twelve_takes_give_twelve_centred_clips(yes12):
+    cuts = cut_audio(yes12.audio)
+    assert len(cuts) == 12 and all(c.kept for c in cuts), [c.describe() for c in cuts]
+    for cut, (start, end) in zip(cuts, yes12.words, strict=True):
+        # The measured extent is the word's (within 20 ms), the clip is 1 s centred on it.
+        assert abs(cut.onset - start) <= MS20 and abs(cut.offset - end) <= MS20
+        assert len(cut.audio) == WINDOW_SAMPLES and cut.audio.dtype == np.float32
+        assert cut.start == (cut.onset + cut.offset) // 2 - WINDOW_SAMPLES // 2
+        energy = cut.audio.astype(np.float64) ** 2
+        centroid = float((energy * np.arange(len(energy))).sum() / energy.sum())
+        assert abs(centroid - WINDOW_SAMPLES / 2) < 0.15 * SAMPLE_RATE
+        # The clip is the stream itself (DC removal aside), not a resynthesis.
+        seg = yes12.audio[cut.start:cut.start + WINDOW_SAMPLES]
+        assert np.corrcoef(seg, cut.audio)[0, 1] > 0.999
+
+
+def test_chunk_sizes_do_not_change_the_cuts(yes12):
+    whole = _cut(yes12.audio, len(yes12.audio))
+    for chunk in (160, 777, 1600):
+        other = _cut(yes12.audio, chunk)
+        assert [(c.onset, c.offset, c.problems) for c in other] == \
+            [(c.onset, c.offset, c.problems) for c in whole]
+        for a, b in zip(whole, other, strict=True):
+            np.testing.assert_array_equal(a.audio, b.audio)
+
+
+def test_each_problem_is_reported_and_the_good_clips_kept():
+    stream, truth = problem_stream()
+    cuts = cut_audio(stream.audio)
+    kept = [c for c in cuts if c.kept]
+    assert len(kept) == len(truth["ok"]) == 15
+    for cut, i in zip(kept, truth["ok"], strict=True):
+        assert abs(cut.onset - stream.words[i][0]) <= MS20
+    bad = [c for c in cuts if not c.kept]
+    assert len(bad) == 3
+    pairs = [c for c in bad if TWO_WORDS in c.problems]
+    assert len(pairs) == 2
+    for cut, i in zip(pairs, truth["two words"], strict=True):
+        # The cut runs from the pair's first word to the end of its second.
+        assert abs(cut.onset - stream.words[i][0]) <= MS20
+        assert abs(cut.offset - stream.words[i + 1][1]) <= MS20
+    clipped = [c for c in bad if CLIPPED in c.problems]
+    assert len(clipped) == 1 and abs(clipped[0].onset - stream.words[16][0]) <= MS20
+    assert "softer" in clipped[0].describe() and "pause" in pairs[0].describe()
+
+
+def test_too_quiet_too_long_too_short():
+    word = say("seven", 0)
+    quiet = word_stream([word * 0.012], [1.0], noise_dbfs=-90).audio
+    (cut,) = cut_audio(quiet)
+    assert cut.problems == [TOO_QUIET] and "speak up" in cut.describe()
+    # Loud enough, but barely over a noisy room: too quiet for the room.
+    noisy = word_stream([word * 0.1], [1.0], noise_dbfs=-45, seed=3).audio
+    cuts = [c for c in cut_audio(noisy) if c.duration > 0.2]
+    assert cuts and all(TOO_QUIET in c.problems for c in cuts) and "room" in cuts[0].describe()
+    hum = word_stream([tone(220, 1.4, amp=0.2)], [1.0]).audio
+    (cut,) = cut_audio(hum)
+    assert cut.problems == [TOO_LONG] and "1.40 s" in cut.describe()
+    click = word_stream([tone(1000, 0.05, amp=0.3)], [1.0]).audio
+    (cut,) = cut_audio(click)
+    assert cut.problems == [TOO_SHORT]
+
+
+def test_a_close_neighbour_is_faded_out_of_a_clip():
+    up = say("up", 1)
+    # 0.3 s apart with a short hang-over: two utterances, and each word's second reaches into
+    # the other word.
+    stream = word_stream([up, up], [0.3, 1.0])
+    first, second = cut_audio(stream.audio, CutterOptions(vad=VadOptions(hangover_ms=100)))
+    assert first.kept and second.kept
+    (s0, e0), (s1, e1) = stream.words
+    assert first.start + WINDOW_SAMPLES > s1 and second.start < e0  # they would overlap
+    np.testing.assert_array_equal(first.audio[s1 - first.start:], 0.0)
+    np.testing.assert_array_equal(second.audio[:e0 - second.start], 0.0)
+    # ... and the word itself is untouched.
+    np.testing.assert_allclose(first.audio[s0 - first.start:e0 - first.start],
+                               stream.audio[s0:e0], atol=2e-3)
+
+
+def test_a_word_at_the_stream_start_is_padded_with_silence():
+    word = say("zero", 2)
+    audio = np.concatenate([word, np.zeros(SAMPLE_RATE, np.float32)])
+    (cut,) = cut_audio(audio)
+    assert cut.kept and cut.start < 0
+    np.testing.assert_array_equal(cut.audio[:-cut.start], 0.0)
+
+
+def test_a_replay_heard_by_the_microphone_is_not_cut(yes12):
+    cutter = UtteranceCutter()
+    cutter.ignore_until(yes12.words[2][1])  # the first three takes are "the replay"
+    cuts = [c for i in range(0, len(yes12.audio), 800) for c in cutter.process(yes12.audio[i:i + 800])]
+    cuts += cutter.flush()
+    assert len(cuts) == 9 and abs(cuts[0].onset - yes12.words[3][0]) <= MS20
