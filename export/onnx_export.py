@@ -121,7 +121,27 @@ def build_metadata(ckpt: dict, *, source: str, source_sha256: str, quantization:
     thresholds = checkpoint_thresholds(ckpt)
     if thresholds:
         meta["thresholds"] = json.dumps(thresholds, sort_keys=True)
+    meta["training"] = json.dumps(training_summary(ckpt), sort_keys=True)
     return meta
+
+
+def _names(value: object) -> object:
+    """File and folder names without the training machine's folders (str or list of str)."""
+    if isinstance(value, (list, tuple)):
+        return [Path(str(v)).name for v in value]
+    return Path(str(value)).name if value else None
+
+
+def training_summary(ckpt: dict) -> dict:
+    """What the model was trained on, for `kws-info`: data, start, recipe (names only)."""
+    prov = ckpt.get("provenance") if isinstance(ckpt.get("provenance"), dict) else {}
+    train = ckpt.get("train_config") if isinstance(ckpt.get("train_config"), dict) else {}
+    out = {"data": _names(train.get("data") or prov.get("data")),
+           "init": _names(train.get("init") or prov.get("init")),
+           "negatives": _names(train.get("negatives")),
+           "training_data": prov.get("training_data"), "recipe": prov.get("recipe"),
+           "git_commit": prov.get("git_commit")}
+    return {k: _json_safe(v) for k, v in out.items() if v}
 
 
 def set_metadata(model: onnx.ModelProto, meta: dict[str, str]) -> None:

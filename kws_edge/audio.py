@@ -30,7 +30,11 @@ def _decode(source, name: str) -> tuple[np.ndarray, int]:
 
     try:
         data, rate = sf.read(source, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+    except sf.LibsndfileError as exc:
+        # libsndfile's own text ("Error opening <_io.BytesIO object at 0x...>: ...") names the
+        # Python object, not the file: keep only its reason; `name` says which file.
+        raise KwsError(f"{name}: not a readable audio file ({exc.error_string})") from None
+    except (RuntimeError, TypeError, ValueError) as exc:
         raise KwsError(f"{name}: not a readable audio file ({exc})") from None
     if data.shape[0] == 0:
         raise KwsError(f"{name}: empty audio (no samples)")

@@ -129,6 +129,10 @@ def list_input_devices() -> list[dict]:
     return out
 
 
+# Exact-zero input this long at the start is reported (see MicrophoneSource._check_silence).
+SILENCE_WARN_SECONDS = 3.0
+
+
 class MicrophoneSource:
     """A sounddevice InputStream whose callback only copies blocks into a bounded queue.
 
@@ -152,6 +156,9 @@ class MicrophoneSource:
         try:
             info = sd.query_devices(self.device, "input")
         except (ValueError, sd.PortAudioError) as exc:
+            if self.device is None:  # no --device given: PortAudio found no default input (index -1)
+                raise KwsError("no microphone found (no default input device); plug one in, pick one "
+                               "with --device (see --list-devices), or read a file with --input") from None
             raise KwsError(f"--device {device}: {exc} (see kws-listen --list-devices)") from None
         self.device_name = info["name"]
         # device_rate: record at this rate instead of trying the model's rate first.
@@ -165,6 +172,7 @@ class MicrophoneSource:
         self.samples_out = 0
         self._warned_at = -float("inf")
         self._warned_lost = 0
+        self._silent_seconds: float | None = 0.0  # None once sound was heard or the warning given
         self._stream = None
 
     def _pick_rate(self, info: dict) -> int:
@@ -246,10 +254,27 @@ class MicrophoneSource:
             if self._blocks == 1:
                 log.debug("first audio block from %r", self.device_name)
             self._maybe_warn()
+            self._check_silence(block)
             out = self._resample(block)
             if len(out):
                 self.samples_out += len(out)
                 yield out
+
+    def _check_silence(self, block: np.ndarray) -> None:
+        """Warn once when the first seconds are all exact zeros: a real microphone always hears some
+        noise, so this is a muted input or a virtual device (a PulseAudio null sink's monitor, left
+        as the default source by a test set-up), and the user should not trust the silence."""
+        if self._silent_seconds is None:
+            return
+        if np.any(block):
+            self._silent_seconds = None
+            return
+        self._silent_seconds += len(block) / self.device_rate
+        if self._silent_seconds >= SILENCE_WARN_SECONDS:
+            log.warning("input device %r has delivered only digital silence (exact zeros) for %.0f s: "
+                        "a muted input or not a microphone? (see --list-devices)",
+                        self.device_name, self._silent_seconds)
+            self._silent_seconds = None
 
     def _maybe_warn(self) -> None:
         lost = self.lost_blocks

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up kws-edge from nothing: Debian packages, a virtual environment in .venv, the package.
 #   scripts/setup.sh            runtime only (numpy, onnxruntime, sounddevice, soundfile, soxr; no torch)
-#   scripts/setup.sh --dev      + training/export extra (torch 2.11 + torchaudio 2.11, ~4.6 GB) + test tools
+#   scripts/setup.sh --dev      + training/export extra (torch 2.11 + torchaudio 2.11, ~5 GB) + test tools
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +20,12 @@ if [ ! -x .venv/bin/python ]; then
   "$py" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
+# An editable install of this layout (training/ and export/ mapped into kws_edge) goes through
+# setuptools' import finder, which warns about it in 10 lines on every install: expected here.
+export PYTHONWARNINGS="ignore:Editable installation"
+# --dev from PyPI on x86-64 Linux is torch's CUDA build: .venv grows to ~5 GB (2.7 GB of CUDA
+# libraries, 0.6 GB triton), GPU or not. A torch 2.11.0 already in .venv (e.g. the CPU build from
+# https://download.pytorch.org/whl/cpu, see docs/training.md) satisfies the pin and is kept.
 if [ "$mode" = dev ]; then
   echo "setup: installing kws-edge with the train and dev extras (torch 2.11 + torchaudio 2.11)"
   .venv/bin/python -m pip install -q -e ".[train,dev]"

@@ -72,7 +72,8 @@ def load_checkpoint(spec: str | Path) -> dict:
     """Load and validate a checkpoint; a one-line KwsError for anything that is not one."""
     path = resolve_checkpoint_path(spec)
     if not path.is_file():
-        raise KwsError(f"{path}: no such checkpoint file")
+        hint = "" if path.suffix else f" ('{BASE_NAME}' and '{BASE_B_NAME}' name the shipped ones)"
+        raise KwsError(f"{path}: no such checkpoint file{hint}")
     with open(path, "rb") as fh:
         magic = fh.read(4)
     if magic != b"PK\x03\x04" and path.suffix == ".onnx":

@@ -171,8 +171,14 @@ def stream_report(result: dict) -> list[str]:
     lines.append(f"false alarms  {len(fas)}" + (f", {per_hour:.2f} per hour" if per_hour is not None else "")
                  + (f": {_events(fas)}" if fas else ""))
     if result["latency_median_s"] is not None:
-        lines.append(f"latency       median {result['latency_median_s']:.3f} s, "
-                     f"p90 {result['latency_p90_s']:.3f} s (word end to event)")
+        # An event may fire before the end the truth gives a word (a window centred on its loud
+        # part, or a truth end with trailing silence): said as "before", never a negative time.
+        def after_end(s: float) -> str:
+            return f"{s:.3f} s" if s >= 0 else f"{-s:.3f} s before the word's end"
+
+        lines.append(f"latency       median {after_end(result['latency_median_s'])}, "
+                     f"p90 {after_end(result['latency_p90_s'])} (from the word's end in the truth "
+                     "to the event)")
     missed = [f"{label} {c['segments'] - c['hits']}/{c['segments']}"
               for label, c in sorted(result["per_label"].items()) if c["hits"] < c["segments"]]
     if missed:
@@ -188,18 +194,12 @@ def _print_human(result: dict, stream: bool) -> None:
         for line in stream_report(result):
             print(line)
         return
-    from .metrics import format_report
+    from .metrics import format_confusion, format_report
 
     print(f"model {result['model']} on {result['data']} (split {result['split']}, "
           f"{result['skipped_files']} unreadable file(s) skipped)")
-    for line in format_report(result):
+    for line in format_report(result) + format_confusion(result):
         print(line)
-    labels = result["labels"]
-    width = max(len(label) for label in labels)
-    print("confusion (rows: truth, columns: predicted in label order)")
-    for label, row in zip(labels, result["confusion"], strict=True):
-        if sum(row):
-            print(f"  {label:<{width}} " + " ".join(f"{v:3d}" for v in row))
 
 
 def run(args: argparse.Namespace) -> int:

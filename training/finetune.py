@@ -16,7 +16,7 @@ from .model import M5, M5Config
 log = logging.getLogger(__name__)
 
 
-def model_from_init(spec: str | Path, labels: Sequence[str]) -> tuple[M5, dict]:
+def model_from_init(spec: str | Path, labels: Sequence[str], quiet: bool = False) -> tuple[M5, dict]:
     """M5 for `labels` initialised from a checkpoint: all conv weights, and the classifier rows of
     labels both share; new labels start from a fresh (seeded) row. Returns (model, provenance)."""
     path = resolve_checkpoint_path(spec)
@@ -37,8 +37,9 @@ def model_from_init(spec: str | Path, labels: Sequence[str]) -> tuple[M5, dict]:
                 model.fc1.bias[i] = source.fc1.bias[j]
                 carried.append(label)
     new = [label for label in labels if label not in carried]
-    log.info("init from %s: %d classifier row(s) carried over, %d new (%s)", path, len(carried), len(new),
-             ", ".join(new) or "none")
+    # quiet: the refit builds the same start again; the log said it once already.
+    log.log(logging.DEBUG if quiet else logging.INFO, "init from %s: %d classifier row(s) carried over, "
+            "%d new (%s)", path, len(carried), len(new), ", ".join(new) or "none")
     return model, {"init": str(path), "init_labels": old_labels, "carried_labels": carried,
                    "new_labels": new, "init_metrics": ckpt.get("metrics", {})}
 

@@ -1,0 +1,295 @@
+"""The first hour of a newcomer (issue 25): clean install configuration, one-line hints where a
+user takes a wrong turn, a `kws-info` command, readable logs and reports, short --help, a README
+and docs a person can act on."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+from audiogen import make_word_dataset, noise, write_wav
+from conftest import REPO, requires_espeak
+
+from kws_edge.labels import KEYWORDS
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+BASE_ONNX = REPO / "kws_edge" / "models" / "base.onnx"
+BASE_PT = REPO / "kws_edge" / "models" / "base.pt"
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+HEAVY = ("torch", "torchaudio", "onnx", "matplotlib", "kws_edge.training", "kws_edge.export")
+
+
+def _cli(module: str, *args: str, env: dict | None = None,
+         timeout: float = 300) -> subprocess.CompletedProcess:
+    """A kws-* command as a user runs it: its own process, real files, its exit status."""
+    code = f"import sys; from {module} import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "COLUMNS": "100", **(env or {})}, cwd=REPO)
+
+
+def _one_line_error(res: subprocess.CompletedProcess, prog: str) -> str:
+    assert res.returncode == 2, res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"{prog}: error: "), res.stderr
+    assert "Traceback" not in res.stderr
+    return lines[0]
+
+
+# --- install ------------------------------------------------------------------------------------
+
+def test_pyproject_needs_no_deprecated_setuptools_forms():
+    """`license` as a table and data folders missing from `packages` were ~70 lines of warnings."""
+    assert PYPROJECT["project"]["license"] == "MIT"  # an SPDX string (PEP 639)
+    requires = PYPROJECT["build-system"]["requires"]
+    floor = [r for r in requires if r.startswith("setuptools")]
+    assert floor and int(re.search(r">=\s*(\d+)", floor[0]).group(1)) >= 77, requires  # PEP 639 support
+    packages = set(PYPROJECT["tool"]["setuptools"]["packages"])
+    # Every folder of kws_edge/ that holds shipped files is a package of its own.
+    for folder in (REPO / "kws_edge").iterdir():
+        if folder.is_dir() and folder.name != "__pycache__" and any(folder.iterdir()):
+            assert f"kws_edge.{folder.name}" in packages, folder
+    data = PYPROJECT["tool"]["setuptools"]["package-data"]
+    assert all("/" not in pattern for patterns in data.values() for pattern in patterns), data
+
+
+def test_every_command_is_installed_and_its_help_fits_a_screen():
+    """A person sees what a command is for and how to call it without scrolling: the whole --help
+    in 40 lines, or a usage of at most 15 lines followed by the description."""
+    scripts = PYPROJECT["project"]["scripts"]
+    assert "kws-info" in scripts
+    for name, target in scripts.items():
+        module = target.split(":")[0]
+        if module == "kws_edge.record_cli" and not (REPO / "kws_edge" / "record_cli.py").exists():
+            continue  # added by its own change
+        res = _cli(module, "--help")
+        assert res.returncode == 0, (name, res.stderr)
+        lines = res.stdout.splitlines()
+        usage = lines[:lines.index("")] if "" in lines else lines
+        assert usage[0].startswith(f"usage: {name}"), (name, usage[0])
+        assert len(lines) <= 40 or len(usage) <= 15, (name, len(lines), len(usage))
+        assert len(lines) > len(usage) + 1 and lines[len(usage) + 1].strip(), name  # a description next
+
+
+def test_test_script_undoes_its_virtual_microphone():
+    """After scripts/test.sh, a plain kws-listen must not find the null sink's silence as its
+    default input. (Checked on the script: running it runs the whole suite.)"""
+    text = (REPO / "scripts" / "test.sh").read_text()
+    assert re.search(r"^trap restore_sound EXIT$", text, re.M)
+    assert "virtual_mic.sh --stop" in text and "set-default-source" in text
+    assert "exec " not in text  # exec would replace the shell and skip the trap
+    # CI runs the Pi check after the tests: it must not need the PulseAudio the trap stops.
+    pi_check = (REPO / "scripts" / "pi_check.sh").read_text()
+    assert not re.search(r"pactl|paplay|pulseaudio|virtual_mic", pi_check)
+
+
+# --- wrong turns --------------------------------------------------------------------------------
+
+def test_no_microphone_says_so_in_one_line():
+    """With no sound server reachable PortAudio has no input device: the message says that, and
+    never `--device None` when no --device was given."""
+    env = {"PULSE_SERVER": "unix:/nonexistent/kws-test"}
+    listed = _cli("kws_edge.listen_cli", "--list-devices", env=env)
+    if listed.returncode == 0:
+        pytest.skip("this machine has sound hardware PortAudio reaches without PulseAudio")
+    line = _one_line_error(_cli("kws_edge.listen_cli", "--duration", "1", env=env), "kws-listen")
+    assert "no microphone" in line and "--list-devices" in line and "--input" in line
+    assert "None" not in line and "-1" not in line
+
+
+def test_digital_silence_from_the_input_is_reported(caplog):
+    """A null sink's monitor (or a muted input) gives exact zeros, which no microphone does."""
+    from kws_edge.sources import SILENCE_WARN_SECONDS, MicrophoneSource
+
+    def source() -> MicrophoneSource:  # the consumer-side state only; no device is opened
+        src = MicrophoneSource.__new__(MicrophoneSource)
+        src.device_name, src.device_rate, src._silent_seconds = "monitor", 16000, 0.0
+        return src
+
+    block = np.zeros(1600, dtype=np.float32)
+    quiet = source()
+    with caplog.at_level("WARNING", logger="kws_edge.sources"):
+        for _ in range(int(SILENCE_WARN_SECONDS * 10) + 5):
+            quiet._check_silence(block)
+    warnings = [r.getMessage() for r in caplog.records if "digital silence" in r.getMessage()]
+    assert len(warnings) == 1 and "'monitor'" in warnings[0]  # once, naming the device
+    caplog.clear()
+    heard = source()
+    with caplog.at_level("WARNING", logger="kws_edge.sources"):
+        heard._check_silence(noise(0.1, 1e-4))  # a real room's faint noise
+        for _ in range(int(SILENCE_WARN_SECONDS * 10) + 5):
+            heard._check_silence(block)
+    assert not caplog.records
+
+
+def test_a_checkpoint_given_to_kws_listen_names_kws_export():
+    line = _one_line_error(_cli("kws_edge.listen_cli", "--model", str(BASE_PT), "--input",
+                                str(REPO / "kws_edge" / "assets" / "demo.wav")), "kws-listen")
+    assert "training checkpoint" in line and f"kws-export {BASE_PT}" in line
+
+
+def test_an_onnx_model_given_to_kws_export_or_init_names_the_right_input(tmp_path):
+    line = _one_line_error(_cli("kws_edge.export.export_cli", str(BASE_ONNX), "-o", str(tmp_path / "x.onnx")),
+                           "kws-export")
+    assert "ONNX model" in line and "model.pt" in line and "kws-info" in line
+    assert not list(tmp_path.iterdir())
+
+
+@requires_espeak
+def test_a_misspelt_init_fails_before_the_dataset_loads(tmp_path):
+    data = make_word_dataset(tmp_path / "ds", ["yes", "no"], per_word=3)
+    (data / "yes" / "broken.wav").write_bytes(b"not audio")  # loading it would warn
+    res = _cli("kws_edge.training.train_cli", "--data", str(data), "--init", "bsae",
+               "--out", str(tmp_path / "run"))
+    line = _one_line_error(res, "kws-train")  # one line: no "skipped broken.wav", the data was never read
+    assert "bsae" in line and "'base'" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_skipped_files_are_named_by_their_path_in_the_zip(tmp_path):
+    archive = tmp_path / "words.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for word in ("yes", "no"):
+            for i in range(3):
+                wav = write_wav(tmp_path / "w" / f"{word}{i}.wav", noise(0.8, 0.05, seed=i))
+                zf.write(wav, f"{word}/{i}.wav")
+        zf.writestr("yes/broken.wav", b"RIFF but not really a wav file")
+    res = _cli("kws_edge.training.eval_cli", "--model", str(BASE_ONNX), "--data", str(archive))
+    assert res.returncode == 0, res.stderr
+    warned = [line for line in res.stderr.splitlines() if "broken.wav" in line]
+    assert warned and "words.zip:yes/broken.wav: not a readable audio file" in warned[0], res.stderr
+    assert "BytesIO" not in res.stderr and " at 0x" not in res.stderr
+
+
+# --- kws-info -----------------------------------------------------------------------------------
+
+def _torch_free_info(*args: str) -> tuple[int, str, list[str]]:
+    code = ("import json, sys\nfrom kws_edge.info_cli import main\n"
+            f"rc = main({list(args)!r})\n"
+            f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r} or m in {HEAVY!r})\n"
+            "print(json.dumps({'rc': rc, 'heavy': heavy}), file=sys.stderr)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    tail = json.loads(res.stderr.strip().splitlines()[-1])
+    return tail["rc"], res.stdout, tail["heavy"]
+
+
+def test_kws_info_shows_words_thresholds_quantization_without_torch():
+    rc, out, heavy = _torch_free_info(str(BASE_ONNX))
+    assert rc == 0 and heavy == []
+    assert "quantization int8" in out and "words (35)" in out
+    assert all(word in out.split() for word in KEYWORDS)
+    assert re.search(r"^thresholds\s+0\.5 for every word", out, re.M)
+    assert re.search(r"^int8 check\s+fp32 0\.\d+ / int8 0\.\d+ on \d+ held-out clips", out, re.M)
+    rc, out, heavy = _torch_free_info(str(BASE_ONNX), "--json")
+    info = json.loads(out)
+    assert rc == 0 and heavy == [] and info["labels"][-1] == "_unknown_" and info["kind"] == "onnx"
+
+
+def test_kws_info_reads_a_checkpoint_without_torch_and_its_provenance():
+    rc, out, heavy = _torch_free_info("--json", str(BASE_PT))
+    assert rc == 0 and heavy == []
+    info = json.loads(out)
+    assert info["kind"] == "checkpoint" and len(info["labels"]) == 36
+    assert info["parameters"] > 10_000 and "state_dict" not in info
+    assert info["provenance"]["recipe"].startswith("scripts/make_base_model.sh")
+    rc, out, _ = _torch_free_info(str(BASE_PT))
+    assert "training checkpoint (export it with kws-export)" in out and "trained on" in out
+
+
+def test_kws_info_refuses_a_checkpoint_that_would_run_code(tmp_path):
+    """A .pt is a pickle: only the globals a checkpoint holds are allowed, nothing is executed."""
+    marker = tmp_path / "ran"
+    payload = (b"\x80\x02cos\nsystem\nq\x00X" + len(f"touch {marker}").to_bytes(4, "little")
+               + f"touch {marker}".encode() + b"\x85R.")
+    evil = tmp_path / "evil.pt"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("evil/data.pkl", payload)
+    line = _one_line_error(_cli("kws_edge.info_cli", str(evil)), "kws-info")
+    assert "refused global os.system" in line and not marker.exists()
+    line = _one_line_error(_cli("kws_edge.info_cli", str(REPO / "README.md")), "kws-info")
+    assert "README.md: not a loadable ONNX model" in line
+
+
+# --- reports and logs ---------------------------------------------------------------------------
+
+def test_text_confusion_matrix_has_headers_and_the_reject_row():
+    from kws_edge.training.metrics import classification_report, format_confusion
+
+    labels = ["follow", "forward", "four", "yes", "_unknown_"]
+    report = classification_report(np.array([0, 1, 2, 3, 3]), np.array([0, 2, 2, 3, 4]), labels)
+    lines = format_confusion(report)
+    header = lines[1].split()
+    assert header == ["fol", "for", "fou", "yes", "_un"]  # short, and still tells them apart
+    rows = {line.split()[0]: line.split()[1:] for line in lines[2:]}
+    assert rows["forward"] == [".", ".", "1", ".", "."]
+    assert rows["_unknown_"] == ["."] * 5  # shown although no clip of it was scored
+    assert rows["yes"] == [".", ".", ".", "1", "1"]
+
+
+def test_stream_latency_is_never_printed_negative():
+    from kws_edge.training.eval_cli import stream_report
+
+    result = {"model": "m.onnx", "stream": "s.wav", "duration_s": 60.0, "keyword_segments": 2,
+              "other_segments": 0, "recall": 1.0, "hits": 2, "wrong_word_events": [],
+              "false_alarm_events": [], "false_alarms_per_hour": 0.0, "latency_median_s": -0.1,
+              "latency_p90_s": 0.25, "per_label": {}, "hops": 0, "windows_scored": 0}
+    latency = [line for line in stream_report(result) if line.startswith("latency")][0]
+    assert "-0." not in latency
+    assert "0.100 s before the word's end" in latency and "p90 0.250 s" in latency
+
+
+@requires_espeak
+def test_training_log_is_short_and_says_what_each_figure_is(tmp_path):
+    data = make_word_dataset(tmp_path / "ds", ["yes", "no", "stop"], per_word=6)
+    res = _cli("kws_edge.training.train_cli", "--data", str(data), "--init", "base", "--epochs", "16",
+               "--out", str(tmp_path / "run"), "--negatives", "none")
+    assert res.returncode == 0, res.stderr[-3000:]
+    log = res.stderr
+    info = [line for line in log.splitlines() if line.startswith("INFO")]
+    epochs = [line for line in info if " epoch " in f" {line.split(': ', 1)[1]}"]
+    assert len(epochs) <= 2 * 10, epochs  # about 8 a run (measured + refit), not 16 each
+    assert len(info) <= 32, info
+    assert "threads=0" not in log and "amp=" not in log
+    refit = log.split("refit: training again", 1)[1]
+    assert "val_acc" not in refit.split("test accuracy", 1)[0]  # the refit has no validation clips
+    assert re.search(r"test accuracy \d\.\d{3} on \d+ held-out clips \(the measured run, before the refit",
+                     log)
+    words = re.findall(r"^  (.+)$", log.split("per word:", 1)[1], re.M)
+    names = [cell.split()[0] for line in words for cell in re.split(r"\s{2,}", line.strip())]
+    assert names == sorted(names) and {"yes", "no", "stop"} <= set(names)
+
+
+# --- README and docs ----------------------------------------------------------------------------
+
+INTERNAL_WORDS = re.compile(r"\b(landing|previous base|seeds? \d+/\d+|seeds 21|(first|second|third|\w+th) "
+                            r"(round|stop)|the pair\b)", re.I)
+
+
+def test_readme_is_short_and_lists_the_words_and_commands():
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) < 150
+    for word in KEYWORDS:
+        assert re.search(rf"\b{word}\b", readme), word
+    assert "bash scripts/demo.sh" in readme and "bash scripts/test.sh" in readme
+    for command in ("kws-record", "kws-train", "kws-export", "kws-listen", "kws-info"):
+        assert command in readme, command
+    # Outputs of the README's examples land in runs/, which git ignores.
+    for out in re.findall(r"(?:-o|--out)\s+(\S+)", readme):
+        assert out.startswith("runs/"), out
+    assert "runs/" in (REPO / ".gitignore").read_text().split()
+    for link in re.findall(r"\]\((docs/[^)#]+)", readme):
+        assert (REPO / link).is_file(), link
+    assert "## Model card" in readme and "Warden" in readme and "CC BY 4.0" in readme
+
+
+def test_no_internal_round_names_in_readme_or_docs():
+    for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            match = INTERNAL_WORDS.search(line)
+            assert not match, f"{path.name}:{n}: {match.group(0)!r} in {line.strip()[:100]}"
