@@ -128,3 +128,31 @@ def test_damaged_zip_members_are_skipped_and_counted(tmp_path):
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["skipped_files"] == 3 and doc["n"] == 9
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="macOS file systems refuse non-UTF-8 names")
+@pytest.mark.parametrize("folder,file", [(b"caf\xe9", b"c00.wav"), (b"yes", b"\xff.wav")])
+def test_names_that_are_not_utf8_are_one_line_errors(tmp_path, folder, file):
+    import io
+
+    import soundfile as sf
+
+    data = tones(tmp_path / "ds")
+    buf = io.BytesIO()
+    sf.write(buf, tone(500.0, 0.8), 16000, format="WAV")
+    bad = os.path.join(os.fsencode(data), folder)
+    os.makedirs(bad, exist_ok=True)
+    for name in (file, b"c01.wav"):
+        with open(os.path.join(bad, name), "wb") as fh:
+            fh.write(buf.getvalue())
+    out = tmp_path / "run"
+    proc = cli("training.train_cli", "--data", data, "--out", out, "--epochs", "1", "--channels", "8")
+    assert proc.returncode == 2
+    one_line_error(proc.stderr, "kws-train", "is not a valid UTF-8 name; rename it")
+    assert repr(folder)[2:-1] in proc.stderr
+    assert not out.exists()
+    from kws_edge.models import base_model_path
+
+    proc = cli("training.eval_cli", "--model", base_model_path(), "--data", data)
+    assert proc.returncode == 2 and proc.stdout == ""
+    one_line_error(proc.stderr, "kws-eval", "is not a valid UTF-8 name")

@@ -81,6 +81,14 @@ def _list_files(path: Path) -> tuple[list[str], dict[str, ZipMember]]:
             dirnames[:] = [d for d in dirnames if not _is_hidden(d)]
             rel = Path(dirpath).relative_to(path)
             files += [(rel / f).as_posix() for f in filenames if not _is_hidden(f)]
+        for name in files:
+            # Names become labels, split.json keys and model metadata, all UTF-8 text; a name in
+            # another encoding arrives here with surrogate escapes that cannot be written anywhere.
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                raise KwsError(f"{path}: {os.fsencode(name)!r} is not a valid UTF-8 name; rename it "
+                               "(folder and file names become labels and split.json keys)") from None
         if looped:
             log.warning("%s: skipped %d linked folder(s) already read or holding the dataset (a link "
                         "loop)", path, looped)
