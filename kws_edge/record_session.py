@@ -61,7 +61,7 @@ class WordRecorder:
 
     def __init__(self, store: DatasetDir, words: list[str], count: int,
                  options: CutterOptions | None = None, silence_seconds: float = 10.0,
-                 reaction_ms: int = 300) -> None:
+                 reaction_ms: int = 700) -> None:
         self.store = store
         self.words = words
         self.target = count
@@ -69,7 +69,9 @@ class WordRecorder:
         self.cutter = UtteranceCutter(options)
         self.rate = self.cutter.rate
         self.silence = int(silence_seconds * self.rate)
-        # Utterances starting within this long after a new prompt still belong to the old word.
+        # Utterances starting within this long after a new prompt still belong to the old word:
+        # the prompt changes half a second after the last word ends (when its clip is cut), and
+        # a person in the rhythm of repeating says the old word once more before reading it.
         self.reaction = reaction_ms * self.rate // 1000
         self.index = -1
         self.changed_at = -self.reaction  # stream sample of the last prompt change
@@ -267,7 +269,9 @@ class TalkRecorder:
             return []
         audio = np.concatenate(self._chunks)
         a = max(0, self._first - self.pad - self._piece_start)
-        b = min(len(audio), self._last + self.pad - self._piece_start)
+        # The VAD's speech ends a hang-over after the voice does.
+        hang = self._vad.hangover_frames * self._vad.frame_samples
+        b = min(len(audio), self._last - hang + self.pad - self._piece_start)
         piece = audio[a:b]
         path = self.store.add_talk(piece)
         self._kept.append((path, piece))
@@ -308,8 +312,9 @@ class RecordSession:
         return self.phase == "done"
 
     def start(self) -> list[Event]:
-        events = self.words.start() if self.words is not None else []
-        return self._next_phase(events)
+        if self.words is not None:
+            return self._next_phase(self.words.start())
+        return self._next_phase(self.talk.start() if self.talk is not None else [])
 
     def _next_phase(self, events: list[Event]) -> list[Event]:
         if self.phase == "words" and (self.words is None or self.words.done):

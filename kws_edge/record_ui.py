@@ -83,10 +83,11 @@ def render(status: Status, overflows: int = 0):
     grid.add_row("level", level)
     for i, line in enumerate(status.last):
         grid.add_row("last" if i == len(status.last) - 1 else "", Text(line, style="dim"))
-    foot = f"{KEYS_HELP}   ·   {status.seconds:.0f} s"
+    foot = Text(f"{KEYS_HELP}   ·   {status.seconds:.0f} s", style="dim")
     if overflows:
-        foot += f"   ·   {overflows} audio blocks lost"
-    return Panel(grid, title=title, subtitle=foot, border_style="cyan", expand=False)
+        foot.append(f"   ·   {overflows} audio blocks lost", style="yellow")
+    grid.add_row("keys", foot)
+    return Panel(grid, title=title, border_style="cyan", expand=False)
 
 
 class RichUI:

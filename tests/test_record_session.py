@@ -1,0 +1,207 @@
+"""kws-record's session (prompts, keys, resume, silence, talk) and its file mode, on real files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from audiogen import write_wav
+from conftest import requires_espeak
+from recordgen import repeated, say, word_stream
+
+from kws_edge.errors import KwsError
+from kws_edge.labels import KEYWORDS, SAMPLE_RATE, WINDOW_SAMPLES
+from kws_edge.record_session import RecordSession, TalkRecorder, WordRecorder
+from kws_edge.record_store import DatasetDir, parse_words, word_folder
+from kws_edge.record_texts import DERIVED, HOMOPHONES, texts_for, tokens
+from kws_edge.record_ui import PlainUI, render
+
+CHUNK = SAMPLE_RATE // 20  # a microphone's 50-ms blocks
+
+
+def feed(session, audio: np.ndarray) -> list:
+    events = []
+    for i in range(0, len(audio), CHUNK):
+        events += session.feed(audio[i:i + CHUNK])
+    return events
+
+
+def kinds(events) -> list[str]:
+    return [e.kind for e in events]
+
+
+def test_words_and_folders():
+    assert parse_words(None) == list(KEYWORDS)
+    assert parse_words("Yes, no ,yes,Hey Robot") == ["yes", "no", "Hey Robot"]
+    assert word_folder(" STOP ") == "stop"
+    for bad in ("_talk", ".hidden", "a/b", ""):
+        with pytest.raises(KwsError):
+            word_folder(bad)
+
+
+def test_texts_hold_no_keyword_and_skip_the_recorded_words():
+    texts = texts_for(KEYWORDS)
+    assert len(texts) >= 40 and any(len(tokens(t)) > 6 for t in texts)
+    banned = set(KEYWORDS) | HOMOPHONES | DERIVED
+    for text in texts:
+        assert not banned & set(tokens(text)), text
+    assert not any("apple" in tokens(t) for t in texts_for(["Apple"]))
+    assert len(texts_for(["apple"])) < len(texts)
+
+
+@requires_espeak
+def test_prompts_keep_count_then_move_on_and_a_rerun_resumes(tmp_path):
+    store = DatasetDir(tmp_path / "ds")
+    rec = WordRecorder(store, ["yes", "no"], count=3)
+    events = rec.start()
+    assert kinds(events) == ["prompt"] and "'yes' 3 more times" in events[0].message
+    events = feed(rec, repeated("yes", 3, seed=1).audio) + rec.flush()
+    assert kinds(events) == ["kept", "kept", "kept", "word-done", "prompt"]
+    assert rec.word == "no" and [p.name for p in sorted((tmp_path / "ds" / "yes").iterdir())] == \
+        ["001.wav", "002.wav", "003.wav"]
+    clip, rate = sf.read(tmp_path / "ds" / "yes" / "001.wav", dtype="float32")
+    assert rate == SAMPLE_RATE and clip.shape == (WINDOW_SAMPLES,)
+    assert sf.info(str(tmp_path / "ds" / "yes" / "001.wav")).subtype == "PCM_16"
+    # A rerun skips the finished word, and never overwrites: new clips get new numbers.
+    before = {p: p.read_bytes() for p in (tmp_path / "ds" / "yes").iterdir()}
+    rec2 = WordRecorder(store, ["yes", "no"], count=5)
+    assert "'yes' 2 more times (3/5)" in rec2.start()[0].message
+    events = feed(rec2, repeated("yes", 3, seed=2).audio) + rec2.flush()
+    names = [e.path.name for e in events if e.kind == "kept"]
+    assert names == ["004.wav", "005.wav"]
+    assert all(p.read_bytes() == data for p, data in before.items())
+    # The third take came as the prompt had moved on to 'no': counted for neither word.
+    assert "extra" in kinds(events) and store.count("no") == 0
+
+
+@requires_espeak
+def test_keys_replay_delete_next_back(tmp_path):
+    store = DatasetDir(tmp_path / "ds")
+    rec = WordRecorder(store, ["yes", "no", "up"], count=2)
+    rec.start()
+    assert kinds(rec.command("d")) == ["info"]  # nothing of this session yet
+    feed(rec, repeated("yes", 2, seed=3).audio)
+    rec.flush()
+    assert rec.word == "no"
+    replay = rec.command("r")[0]
+    assert replay.kind == "replay" and replay.path.name == "002.wav" and len(replay.audio) == WINDOW_SAMPLES
+    # d deletes the last clip kept, even of the previous word, and goes back to that word.
+    events = rec.command("d")
+    assert kinds(events) == ["deleted", "prompt"] and rec.word == "yes"
+    assert not (tmp_path / "ds" / "yes" / "002.wav").exists() and rec.counts["yes"] == 1
+    assert kinds(rec.command("n")) == ["prompt"] and rec.word == "no"
+    assert kinds(rec.command("n")) == ["prompt"] and rec.word == "up"
+    assert kinds(rec.command("b")) == ["prompt"] and rec.word == "no"
+
+
+@requires_espeak
+def test_a_replay_the_microphone_hears_is_not_kept(tmp_path):
+    rec = WordRecorder(DatasetDir(tmp_path / "ds"), ["yes"], count=9)
+    rec.start()
+    feed(rec, repeated("yes", 1, seed=4).audio)
+    rec.flush()
+    replay = rec.command("r")[0]
+    # The speakers play the clip back into the microphone right away.
+    heard = np.concatenate([replay.audio, np.zeros(SAMPLE_RATE, np.float32)])
+    events = feed(rec, heard) + rec.flush()
+    assert "kept" not in kinds(events) and rec.counts["yes"] == 1
+
+
+def test_silence_is_reported(tmp_path):
+    rec = WordRecorder(DatasetDir(tmp_path / "ds"), ["yes"], count=3, silence_seconds=5)
+    rec.start()
+    events = feed(rec, np.zeros(11 * SAMPLE_RATE, np.float32))
+    silent = [e for e in events if e.kind == "silence"]
+    assert len(silent) == 2 and "digital silence" in silent[0].message
+    rec = WordRecorder(DatasetDir(tmp_path / "ds"), ["yes"], count=3, silence_seconds=5)
+    rec.start()
+    rng = np.random.default_rng(0)
+    events = feed(rec, (0.003 * rng.standard_normal(6 * SAMPLE_RATE)).astype(np.float32))
+    assert [e.kind for e in events] == ["silence"] and "no word heard" in events[0].message
+
+
+@requires_espeak
+def test_talk_is_kept_one_file_per_text_until_the_target(tmp_path):
+    store = DatasetDir(tmp_path / "ds")
+    takes = [np.concatenate([say("apple", i), np.zeros(2000, np.float32), say("garden", i),
+                             np.zeros(2000, np.float32), say("window", i)]) for i in range(4)]
+    stream = word_stream(takes, [2.0] * 4)
+    talk = TalkRecorder(store, target_seconds=4.0, avoid=["yes"])
+    session = RecordSession(None, talk)
+    first = session.start()
+    assert kinds(first) == ["info", "text"]
+    events = feed(session, stream.audio)
+    assert kinds(events)[:4] == ["talk", "text", "talk", "done"] and session.done
+    files = sorted((tmp_path / "ds" / "_talk").iterdir())
+    assert [f.name for f in files] == ["001.wav", "002.wav"]
+    for f, (start, end) in zip(files, stream.words[:2], strict=True):
+        assert abs(sf.info(str(f)).duration - ((end - start) / SAMPLE_RATE + 0.6)) < 0.15
+    assert store.talk_seconds() >= 4.0
+    # A rerun shows the next texts and has nothing left to do.
+    again = TalkRecorder(store, target_seconds=4.0, avoid=["yes"])
+    assert again.done and again.text_index == 2
+
+
+def test_plain_ui_and_panel_render(tmp_path, capsys):
+    from rich.console import Console
+
+    session = RecordSession(WordRecorder(DatasetDir(tmp_path), ["yes"], count=2), None)
+    with PlainUI() as ui:
+        for event in session.start():
+            ui.event(event)
+    assert capsys.readouterr().out.startswith("say 'yes' 2 more times")
+    console = Console(width=100, record=True, force_terminal=True)
+    status = session.status()
+    status.level_dbfs, status.peak_dbfs = -20.0, -3.0
+    console.print(render(status, overflows=2))
+    text = console.export_text()
+    assert "YES" in text and "0 / 2" in text and "2 audio blocks lost" in text and "█" in text
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kws_edge.record_cli", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+@requires_espeak
+def test_file_mode_any_format_and_rate_resumes_without_overwriting(tmp_path):
+    stream = repeated("six", 5, seed=6)
+    import soxr
+
+    stereo44 = soxr.resample(stream.audio, SAMPLE_RATE, 44100)
+    src = tmp_path / "six.flac"
+    sf.write(str(src), np.stack([stereo44, 0.5 * stereo44], axis=1), 44100, format="FLAC")
+    res = _cli(str(tmp_path / "ds"), "--word", "Six", "--input", str(src))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count(" kept ") == 5 and "5 clips of 'six' kept" in res.stderr
+    first = (tmp_path / "ds" / "six" / "001.wav").read_bytes()
+    res = _cli(str(tmp_path / "ds"), "--word", "six", "--input", str(src), str(src))
+    assert res.returncode == 0 and "(15 there now" in res.stderr
+    assert (tmp_path / "ds" / "six" / "001.wav").read_bytes() == first
+    assert sorted(p.name for p in (tmp_path / "ds" / "six").iterdir())[-1] == "015.wav"
+
+
+def test_file_mode_errors_are_one_line(tmp_path):
+    silent = write_wav(tmp_path / "silent.wav", np.zeros(2 * SAMPLE_RATE, np.float32))
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"not audio at all")
+    cases = [
+        ((str(tmp_path / "ds"), "--word", "yes", "--input", str(tmp_path / "missing.wav")), "missing.wav"),
+        ((str(tmp_path / "ds"), "--word", "yes", "--input", str(junk)), "not a readable audio file"),
+        ((str(tmp_path / "ds"), "--word", "yes", "--input", str(silent)), "no word found"),
+        ((str(tmp_path / "ds"), "--input", str(silent)), "--word"),
+        ((str(tmp_path / "ds"), "--word", "_talk", "--input", str(silent)), "may not start with '_'"),
+        ((str(tmp_path / "ds"), "--word", "yes"), "--input"),
+        ((str(tmp_path / "ds"), "--count", "0"), "--count"),
+    ]
+    for args, needle in cases:
+        res = _cli(*args)
+        assert res.returncode == 2, (args, res.stderr)
+        assert res.stderr.count("\n") == 1 and needle in res.stderr, res.stderr
+    # The first file was fine, the second is not: nothing is written.
+    good = write_wav(tmp_path / "good.wav", np.zeros(SAMPLE_RATE, np.float32))
+    assert _cli(str(tmp_path / "ds"), "--word", "yes", "--input", str(good), str(junk)).returncode == 2
+    assert not (tmp_path / "ds").exists()
