@@ -3,7 +3,7 @@
 Many cheap USB microphones and sound cards add a constant offset. The model normalises each
 window by its RMS, which an offset inflates, and the VAD's noise floor rises with it: on a
 fine-tuned model's benchmark stream an offset of 0.02 (-34 dBFS) cut keyword recall from 0.96 to
-0.74 and 0.05 to 0.34 (docs/runtime.md, "DC offset"). The offset is estimated as the mean of the
+0.74 and 0.05 to 0.34 (docs/listening.md, "Microphones"). The offset is estimated as the mean of the
 previous block of the stream, on a fixed grid of stream time, so the output does not depend on
 how the stream is cut into chunks (the first block is passed through: nothing is known yet).
 """

@@ -30,7 +30,7 @@ DEFAULT_THRESHOLD = 0.5
 class SpotterOptions:
     """Settings of the streaming detector (times in milliseconds of stream time)."""
 
-    # Score the last window every `hop_ms` (default chosen by measurement: docs/runtime.md).
+    # Score the last window every `hop_ms` (default chosen by measurement: docs/tried.md, "The detector").
     hop_ms: int = 100
     # Threshold for every keyword; None -> the model's calibrated per-class `thresholds`, if any,
     # else DEFAULT_THRESHOLD.
@@ -72,12 +72,12 @@ class SpotterOptions:
     # the inference VAD must never miss speech), but a segment ends sooner, so that pauses in noisy
     # rooms split a keyword from the talk around it: it is kept while 7 dB over the floor, and a
     # pause also ends it 15 dB under the segment's loudest frame. Measured on a noisy labelled
-    # stream (docs/runtime.md): with the inference VAD's settings (then 9/5 dB, 300 ms) 29 of 210
+    # stream (docs/listening.md): with the inference VAD's settings (then 9/5 dB, 300 ms) 29 of 210
     # keywords merged with neighbouring speech into segments over 1.5 s (the limit then). It
     # started at 10 dB until a loud room showed that missed a quarter of the keywords.
     # Its floor is also at least the 20th percentile of the last 5 s, less 1.5 dB: over background
     # talk 10-15 dB under the keywords the minimum floor let the talk join every keyword into a
-    # segment over 3 s, and half of those keywords were never judged (docs/runtime.md).
+    # segment over 3 s, and half of those keywords were never judged (docs/listening.md).
     segment_vad: VadOptions = field(default_factory=lambda: VadOptions(start_db=8.0, keep_db=7.0,
                                                                        hangover_ms=300, pause_db=15.0,
                                                                        floor_percentile=20.0))

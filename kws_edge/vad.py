@@ -29,7 +29,7 @@ class VadOptions:
     frame_ms: int = 20
     # Levels above the noise floor: start speech above `start_db`, keep it while above `keep_db`.
     # 8 dB, not more: in a loud room (noise at -30 dBFS) a 9-10 dB start never opened on a
-    # quarter of the keywords (docs/runtime.md, "Twelfth landing").
+    # quarter of the keywords (docs/tried.md, "The detector").
     start_db: float = 8.0
     keep_db: float = 5.0
     start_frames: int = 2
