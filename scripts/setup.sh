@@ -27,10 +27,14 @@ export PYTHONWARNINGS="ignore:Editable installation"
 # libraries, 0.6 GB triton), GPU or not. A torch 2.11.0 already in .venv (e.g. the CPU build from
 # https://download.pytorch.org/whl/cpu, see docs/training.md) satisfies the pin and is kept.
 if [ "$mode" = dev ]; then
+  if ! .venv/bin/python -m pip show -q torch >/dev/null 2>&1; then
+    echo "setup: torch from PyPI is its CUDA build, ~5 GB with its CUDA libraries, GPU or not;" \
+         "for the CPU build see docs/training.md, \"Install\""
+  fi
   echo "setup: installing kws-edge with the train and dev extras (torch 2.11 + torchaudio 2.11)"
   .venv/bin/python -m pip install -q -e ".[train,dev]"
 else
   echo "setup: installing the kws-edge runtime (no torch)"
   .venv/bin/python -m pip install -q -e .
 fi
-echo "setup: done ($mode). Commands are in .venv/bin: kws-listen$([ "$mode" = dev ] && echo ', kws-train, kws-export, kws-eval, kws-synth')"
+echo "setup: done ($mode). Commands are in .venv/bin: kws-listen, kws-record, kws-info$([ "$mode" = dev ] && echo ', kws-train, kws-export, kws-eval, kws-synth')"
