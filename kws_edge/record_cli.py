@@ -131,9 +131,13 @@ def _files(args: argparse.Namespace) -> int:
             if args.talk:
                 talk = TalkRecorder(store, math.inf, avoid=[])
                 events = [e for chunk in source for e in talk.feed(chunk)] + talk.flush()
-                for event in events:
+                pieces = [e for e in events if e.kind == "talk"]
+                for event in pieces:
                     print(f"{source.path.name}: {event.message}", flush=True)
-                kept += len(events)
+                if not pieces:
+                    raise KwsError(f"{source.path}: no talk found (silence, or too quiet to tell "
+                                   "from the noise)")
+                kept += len(pieces)
                 continue
             cutter = UtteranceCutter()
             found = 0
@@ -146,9 +150,12 @@ def _files(args: argparse.Namespace) -> int:
             if not found:
                 raise KwsError(f"{source.path}: no word found (silence, or too quiet to tell from the noise)")
     wall = time.monotonic() - started
-    what = f"{kept} talk pieces" if args.talk else f"{kept} clips of '{word}' kept, {rejected} not kept"
-    print(f"{PROG}: {what} in {store.folder(word)} ({store.count(word)} there now; "
-          f"{wall:.1f} s)", file=sys.stderr)
+    if args.talk:
+        what = f"{kept} pieces of talk kept in {store.folder(word)} ({store.talk_seconds():.0f} s there now"
+    else:
+        what = (f"{kept} clips of '{word}' kept, {rejected} not kept, in {store.folder(word)} "
+                f"({store.count(word)} there now")
+    print(f"{PROG}: {what}; {wall:.1f} s)", file=sys.stderr)
     return 0 if kept else 1
 
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .dc_offset import DcRemover
 from .labels import SAMPLE_RATE, WINDOW_SAMPLES
 from .vad import EnergyVad, VadOptions
 
@@ -61,11 +60,6 @@ class CutterOptions:
     # Too quiet: the loudest 10-ms frame under `quiet_dbfs`, or under `min_snr_db` over the noise.
     quiet_dbfs: float = -40.0
     min_snr_db: float = 15.0
-    # The microphone's DC offset is removed first (kws_edge/dc_offset.py), as kws-listen does,
-    # estimated over 2-s blocks: the mean of a block with a word in it is then under -69 dBFS
-    # (espeak's 35 words), below the VAD's -60 dBFS, where 0.5-s blocks left steps of up to
-    # -56 dBFS in the silence after a word, which a quiet room's VAD took for sound.
-    dc_block_ms: int = 2000
     # Audio kept for cutting; an utterance still going after this long is reported as too long.
     history_seconds: float = 12.0
     # A neighbour's speech this close to the word's extent counts as part of it (not faded).
@@ -106,38 +100,56 @@ class Cut:
 
 
 class _History:
-    """The last few seconds of the stream (DC removed, and raw for the clipping check)."""
+    """The last few seconds of the stream, as it came."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.clean = np.zeros(0, np.float32)
         self.raw = np.zeros(0, np.float32)
-        self.start = 0  # stream index of clean[0]
+        self.start = 0  # stream index of raw[0]
 
     @property
     def end(self) -> int:
-        return self.start + len(self.clean)
+        return self.start + len(self.raw)
 
-    def append(self, raw: np.ndarray, clean: np.ndarray) -> None:
+    def append(self, raw: np.ndarray) -> None:
         self.raw = np.concatenate([self.raw, raw])
-        self.clean = np.concatenate([self.clean, clean])
 
     def trim(self, keep_from: int) -> None:
         keep_from = max(keep_from, self.end - self.capacity)
         drop = keep_from - self.start
         if drop > 0:
             self.raw = self.raw[drop:]
-            self.clean = self.clean[drop:]
             self.start = keep_from
 
-    def get(self, a: int, b: int, raw: bool = False) -> np.ndarray:
-        """Samples [a, b) of the stream; zeros where the history does not reach."""
-        src = self.raw if raw else self.clean
+    def get(self, a: int, b: int, dc_free: bool = False) -> np.ndarray:
+        """Samples [a, b) of the stream; zeros where the history does not reach. `dc_free`:
+        less the mean of the part it reaches (a microphone's DC offset is constant)."""
         out = np.zeros(max(0, b - a), np.float32)
         lo, hi = max(a, self.start), min(b, self.end)
         if hi > lo:
-            out[lo - a:hi - a] = src[lo - self.start:hi - self.start]
+            part = self.raw[lo - self.start:hi - self.start]
+            out[lo - a:hi - a] = part - np.float32(part.mean(dtype=np.float64)) if dc_free else part
         return out
+
+
+class FrameDcRemover:
+    """Whole VAD frames, each less its own mean, for an energy VAD: its levels become each frame's
+    variance, blind to a microphone's DC offset. (A running DC estimate such as
+    kws_edge/dc_offset.py's leaves a step after each word, the mean of the block with the word,
+    up to -57 dBFS for espeak's sentences: over digital silence the VAD takes it for sound.)
+    Frames are cut on the stream's own grid, so any chunking feeds the VAD the same frames."""
+
+    def __init__(self, frame: int) -> None:
+        self.frame = frame
+        self._pending = np.zeros(0, np.float32)
+
+    def process(self, chunk: np.ndarray) -> np.ndarray:
+        data = np.concatenate([self._pending, chunk]) if len(self._pending) else chunk
+        whole = len(data) // self.frame * self.frame
+        self._pending = data[whole:].copy()
+        frames = data[:whole].reshape(-1, self.frame).astype(np.float64)
+        frames -= frames.mean(axis=1, keepdims=True)
+        return frames.astype(np.float32).ravel()
 
 
 class UtteranceCutter:
@@ -149,8 +161,7 @@ class UtteranceCutter:
         self.frame = opts.sample_rate * opts.frame_ms // 1000
         self._vad = EnergyVad(opts.vad, opts.sample_rate)
         self._vad_frame = self._vad.frame_samples
-        dc_block = opts.sample_rate * opts.dc_block_ms // 1000
-        self._dc = DcRemover(dc_block) if dc_block else None
+        self._dc = FrameDcRemover(self._vad_frame)
         self._history = _History(int(opts.history_seconds * opts.sample_rate))
         # Smoothed VAD levels of the last `floor_seconds` (one per VAD frame): the noise floor.
         self._floor_frames = max(1, int(opts.vad.floor_seconds * 1000 / opts.vad.frame_ms))
@@ -186,12 +197,11 @@ class UtteranceCutter:
         raw = np.asarray(chunk, dtype=np.float32)
         if not len(raw):
             return []
-        clean = self._dc.process(raw) if self._dc is not None else raw
-        self._history.append(raw, clean)
+        self._history.append(raw)
         frames_before = self._vad.frames_done
-        flags = self._vad.process(clean)
+        flags = self._vad.process(self._dc.process(raw))
         self.samples += len(raw)
-        self.level_dbfs = 10.0 * math.log10(float(np.mean(np.square(clean, dtype=np.float64))) + 1e-12)
+        self.level_dbfs = 10.0 * math.log10(float(np.var(raw, dtype=np.float64)) + 1e-12)
         self.peak_dbfs = 20.0 * math.log10(float(np.max(np.abs(raw))) + 1e-12)
         cuts: list[Cut] = []
         levels = self._vad.last_levels
@@ -279,7 +289,7 @@ class UtteranceCutter:
             cut.problems.append(name)
             cut.details.append(detail)
 
-        clipped = int(np.count_nonzero(np.abs(self._history.get(cut.onset, cut.offset, raw=True))
+        clipped = int(np.count_nonzero(np.abs(self._history.get(cut.onset, cut.offset))
                                        >= opts.clip_level))
         if clipped >= opts.clip_count:
             problem(CLIPPED, f"clipped ({clipped} samples at full scale): speak a little softer "
@@ -320,7 +330,7 @@ class UtteranceCutter:
         """The clip's second, with any other utterance reaching into it faded to silence."""
         opts, f = self.options, self.frame
         end = cut.start + opts.clip_samples
-        clip = self._history.get(cut.start, end)
+        clip = self._history.get(cut.start, end, dc_free=True)
         a0, lv = self._frame_levels(cut.start, end)
         thr = cut.threshold_dbfs
         guard = opts.guard_ms * self.rate // 1000

@@ -7,14 +7,14 @@ the count of samples fed, as in the cutter.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .dc_offset import DcRemover
 from .labels import SAMPLE_RATE
-from .record_cutter import Cut, CutterOptions, UtteranceCutter
+from .record_cutter import Cut, CutterOptions, FrameDcRemover, UtteranceCutter
 from .record_store import TALK_FOLDER, DatasetDir
 from .record_texts import texts_for
 from .vad import EnergyVad, VadOptions
@@ -197,8 +197,8 @@ class TalkRecorder:
         self.text_index = store.talk_pieces() % len(self.texts)
         self.pause, self.min_speech, self.pad = int(pause * rate), int(min_speech * rate), int(pad * rate)
         self.max_piece = int(max_piece * rate)
-        self._dc = DcRemover(2 * rate)
         self._vad = EnergyVad(VadOptions(hangover_ms=300), rate)
+        self._dc = FrameDcRemover(self._vad.frame_samples)
         self.samples = 0
         self.level_dbfs = -120.0
         self._reset_piece()
@@ -230,12 +230,16 @@ class TalkRecorder:
         return Event("text", f"read aloud: {self.text}")
 
     def feed(self, chunk: np.ndarray) -> list[Event]:
-        clean = self._dc.process(np.asarray(chunk, np.float32))
+        # Pauses are judged every 100 ms at most, so a file read in 1-s chunks splits like a microphone.
+        step = self.rate // 10
+        if len(chunk) > step:
+            return [e for i in range(0, len(chunk), step) for e in self.feed(chunk[i:i + step])]
+        raw = np.asarray(chunk, np.float32)
         before = self._vad.frames_done
-        flags = self._vad.process(clean)
-        self.level_dbfs = 10.0 * np.log10(float(np.mean(np.square(clean, dtype=np.float64))) + 1e-12)
-        self._chunks.append(clean)
-        self.samples += len(clean)
+        flags = self._vad.process(self._dc.process(raw))
+        self.level_dbfs = 10.0 * np.log10(float(np.var(raw, dtype=np.float64)) + 1e-12)
+        self._chunks.append(raw)
+        self.samples += len(raw)
         if flags.any():
             fs = self._vad.frame_samples
             idx = np.flatnonzero(flags)
@@ -272,15 +276,16 @@ class TalkRecorder:
         # The VAD's speech ends a hang-over after the voice does.
         hang = self._vad.hangover_frames * self._vad.frame_samples
         b = min(len(audio), self._last - hang + self.pad - self._piece_start)
-        piece = audio[a:b]
+        piece = audio[a:b] - np.float32(audio[a:b].mean(dtype=np.float64))  # a microphone's DC offset
         path = self.store.add_talk(piece)
         self._kept.append((path, piece))
         secs = len(piece) / self.rate
         self.seconds += secs
         peak = float(np.max(np.abs(piece)))
         note = "  (clipped in places: speak a little softer)" if peak >= 0.98 else ""
-        return [Event("talk", f"{TALK_FOLDER}/{path.name}  kept  ({secs:.1f} s; "
-                              f"{self.seconds:.0f}/{self.target:.0f} s of talk){note}", path=path)]
+        total = f"{self.seconds:.0f}" + ("" if math.isinf(self.target) else f"/{self.target:.0f}")
+        return [Event("talk", f"{TALK_FOLDER}/{path.name}  kept  ({secs:.1f} s; {total} s of talk){note}",
+                      path=path)]
 
     def command(self, key: str) -> list[Event]:
         if key == "n":

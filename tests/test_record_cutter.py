@@ -131,3 +131,16 @@ def test_a_replay_heard_by_the_microphone_is_not_cut(yes12):
     cuts = [c for i in range(0, len(yes12.audio), 800) for c in cutter.process(yes12.audio[i:i + 800])]
     cuts += cutter.flush()
     assert len(cuts) == 9 and abs(cuts[0].onset - yes12.words[3][0]) <= MS20
+
+
+def test_a_dc_offset_changes_nothing_and_is_not_kept(yes12):
+    """A cheap microphone's constant offset (here -26 dBFS, over the words' quiet parts)."""
+    plain = cut_audio(yes12.audio)
+    offset = cut_audio(yes12.audio + np.float32(0.05))
+    def marks(cuts):
+        return [(c.onset, c.offset, c.problems) for c in cuts]
+
+    assert marks(offset) == marks(plain)
+    for a, b in zip(plain, offset, strict=True):
+        assert abs(float(b.audio.mean())) < 1e-4
+        np.testing.assert_allclose(a.audio, b.audio, atol=1e-4)
