@@ -52,8 +52,10 @@ def word_stream(takes: list[np.ndarray], pauses: list[float], lead: float = 0.6,
     return Stream(audio, spans)
 
 
-def repeated(word: str, times: int, pause: float = 0.8, seed: int = 0) -> Stream:
-    return word_stream([say(word, i, seed) for i in range(times)], [pause] * times, seed=seed)
+def repeated(word: str, times: int, pause: float = 0.8, seed: int = 0,
+             noise_dbfs: float | None = -65.0) -> Stream:
+    return word_stream([say(word, i, seed) for i in range(times)], [pause] * times, noise_dbfs=noise_dbfs,
+                       seed=seed)
 
 
 def problem_stream(word: str = "yes", seed: int = 0) -> tuple[Stream, dict[str, list[int]]]:

@@ -1,0 +1,98 @@
+"""How long recording a personal dataset takes with kws-record, and how long cutting it takes.
+
+For each word, one recording of it said `--takes` times with `--pause` s between takes (espeak-ng,
+three voices, speed and pitch varied per take, white noise at -65 dBFS under it all, a quiet room),
+cut by the real `kws-record DIR --word W --input FILE` (file mode: the cutter a live session
+uses). Prints the time a person spends speaking (the recordings' length: what a live session
+takes too, plus reading each prompt), the cutting time, the clips kept per word, and how far the
+cuts are from where each take really is.
+
+    .venv/bin/python benchmarks/bench_record.py                     # 35 words x 30 takes, 1 s pauses
+    .venv/bin/python benchmarks/bench_record.py --words 5 --takes 10 # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from audiogen import write_wav  # noqa: E402
+from recordgen import repeated  # noqa: E402
+
+from kws_edge import record_cli  # noqa: E402
+from kws_edge.labels import KEYWORDS, SAMPLE_RATE  # noqa: E402
+from kws_edge.record_cutter import cut_audio  # noqa: E402
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--words", type=int, default=len(KEYWORDS), help="how many of the 35 words (default: all)")
+    p.add_argument("--takes", type=int, default=30, help="takes per word (default: 30)")
+    p.add_argument("--pause", type=float, default=1.0, help="seconds between takes (default: 1.0)")
+    p.add_argument("--noise-dbfs", type=float, default=-65.0,
+                   help="level of the white noise under the recordings (default: -65, a quiet room)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    words = KEYWORDS[:args.words]
+
+    with tempfile.TemporaryDirectory(prefix="bench_record_") as tmp:
+        tmp = Path(tmp)
+        t0 = time.perf_counter()
+        streams = {w: repeated(w, args.takes, pause=args.pause, seed=args.seed + i,
+                               noise_dbfs=args.noise_dbfs) for i, w in enumerate(words)}
+        made = time.perf_counter() - t0
+        files = {w: write_wav(tmp / f"{w}.wav", s.audio) for w, s in streams.items()}
+        spoken = sum(len(s.audio) for s in streams.values()) / SAMPLE_RATE
+
+        # The cutter alone, in memory.
+        t0 = time.perf_counter()
+        cuts = {w: cut_audio(s.audio) for w, s in streams.items()}
+        cut_s = time.perf_counter() - t0
+
+        # The whole file mode: decode, cut, check, write every clip.
+        dataset = tmp / "dataset"
+        t0 = time.perf_counter()
+        for w, f in files.items():
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                rc = record_cli.main([str(dataset), "--word", w, "--input", str(f)])
+            if rc != 0:
+                print(f"kws-record failed on {w}", file=sys.stderr)
+                return 1
+        cli_s = time.perf_counter() - t0
+        written = {w: len(list((dataset / w).glob("*.wav"))) for w in words}
+
+    kept = {w: sum(c.kept for c in cuts[w]) for w in words}
+    errors = []
+    for w in words:
+        for cut, (start, end) in zip([c for c in cuts[w] if c.kept], streams[w].words, strict=False):
+            errors += [abs(cut.onset - start) / SAMPLE_RATE, abs(cut.offset - end) / SAMPLE_RATE]
+    short = {w: (kept[w], [p for c in cuts[w] for p in c.problems]) for w in words if kept[w] != args.takes}
+    total = args.takes * len(words)
+    print(f"{len(words)} words x {args.takes} takes, {args.pause:g} s pauses, noise at "
+          f"{args.noise_dbfs:g} dBFS (espeak-ng, made in {made:.0f} s)")
+    print(f"time spent speaking: {spoken / 60:.1f} min ({spoken / len(words):.0f} s a word, "
+          f"{spoken / total:.2f} s a clip)")
+    print(f"cutting: {cut_s:.2f} s for {spoken / 60:.1f} min of audio ({spoken / cut_s:.0f}x real time); "
+          f"kws-record --input end to end (decode, cut, write): {cli_s:.1f} s")
+    print(f"clips kept: {sum(kept.values())} of {total}; written {sum(written.values())}")
+    if errors:
+        err = np.array(errors) * 1000
+        print(f"cut extent vs. where each take is: median {np.median(err):.0f} ms, 95th percentile "
+              f"{np.percentile(err, 95):.0f} ms, max {err.max():.0f} ms")
+    for w, (n, problems) in short.items():
+        print(f"  {w}: {n} kept; not kept: {', '.join(problems) or '-'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
