@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from kws_edge.errors import KwsError, run_cli, setup_logging
+from kws_edge.atomic import sweep_stale
+from kws_edge.errors import KwsError, StdoutError, run_cli, setup_logging
 from kws_edge.labels import SAMPLE_RATE
 
 from .calibration import ClipSet, load_clip_set, resolve_calibration_data, split_for_calibration
@@ -31,6 +33,7 @@ from .thresholds import calibrate, check_recordings, describe
 log = logging.getLogger("kws_edge.export.cli")
 
 PROG = "kws-export"
+SCRATCH_PREFIX = ".kws-export-"  # + pid: a later run removes the ones whose export died
 DEFAULT_MAX_DROP = 1.0
 MAX_PARITY_CLIPS = 128
 
@@ -110,7 +113,7 @@ def _with_thresholds(model, recordings: list[Path], out: Path) -> None:
     from kws_edge.onnx_model import OnnxModel
 
     log.info("thresholds: running the detector over %d keyword-free recording(s)", len(recordings))
-    with tempfile.TemporaryDirectory(prefix=".kws-export-", dir=out.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=out.parent) as tmp:
         probe = Path(tmp) / "model.onnx"
         save_onnx(model, probe)
         cal = calibrate(OnnxModel(probe), recordings)
@@ -140,7 +143,9 @@ def _pair_metadata(meta: dict[str, str], ckpts: list[dict], paths: list[Path]) -
     members = [{"checkpoint": p.name, "sha256": file_sha256(p),
                 "test_accuracy": (c.get("metrics") or {}).get("test_accuracy")}
                for c, p in zip(ckpts, paths, strict=True)]
-    dropped = ("test_accuracy", "val_accuracy", "thresholds")
+    dropped = ["test_accuracy", "val_accuracy", "thresholds"]
+    if len({str((c.get("split") or {}).get("sha256")) for c in ckpts}) > 1:
+        dropped.append("split_sha256")  # trained on different splits: no one split is the model's
     return {**{k: v for k, v in meta.items() if k not in dropped},
             "ensemble": json.dumps({"combine": "mean of probabilities", "members": members}),
             "model": f"{len(members)} x {ckpts[0].get('model', 'M5')}"}
@@ -151,6 +156,11 @@ def _check_output(path: Path, what: str) -> None:
         raise KwsError(f"{path}: is a folder; {what} must be a file path")
     if not path.parent.is_dir():
         raise KwsError(f"{path}: output folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise KwsError(f"{path}: output folder {path.parent} is not writable (read-only or not yours)")
+    # Scratch left by an export that was killed (kill -9, power loss): its process is gone.
+    sweep_stale(path.parent, SCRATCH_PREFIX)
+    sweep_stale(path.parent, f".{path.name}.")
 
 
 def fp32_fallback_path(out: Path) -> Path:
@@ -286,7 +296,23 @@ def main(argv: list[str] | None = None) -> int:
         # ops this model never uses); our own progress lines are what a user needs.
         for name in ("onnx_ir", "onnxscript", "onnxruntime", "torch.onnx"):
             logging.getLogger(name).setLevel(logging.ERROR)
-    return run_cli(PROG, lambda: run(args))
+    return run_cli(PROG, lambda: _run_guarded(args))
+
+
+def _run_guarded(args: argparse.Namespace) -> int:
+    """`run`, with a failed write of the exporter's and quantizer's temporary files (a full or
+    read-only temp folder) said in one line that also says what became of OUT."""
+    try:
+        return run(args)
+    except OSError as exc:
+        if exc.filename or isinstance(exc, (BrokenPipeError, StdoutError)):
+            raise
+        import tempfile
+
+        out = Path(args.output)
+        kept = "the existing file is unchanged" if out.exists() else "nothing was written"
+        raise KwsError(f"writing temporary files in {tempfile.gettempdir()} failed "
+                       f"({exc.strerror or exc}); {out}: {kept}") from None
 
 
 if __name__ == "__main__":

@@ -118,6 +118,9 @@ def build_metadata(ckpt: dict, *, source: str, source_sha256: str, quantization:
         for key in ("test_accuracy", "val_accuracy"):
             if isinstance(metrics.get(key), (int, float)):
                 meta[key] = f"{float(metrics[key]):.6g}"
+    split = ckpt.get("split")
+    if isinstance(split, dict) and isinstance(split.get("sha256"), str):
+        meta["split_sha256"] = split["sha256"]  # kws-eval --split checks split.json against it
     thresholds = checkpoint_thresholds(ckpt)
     if thresholds:
         meta["thresholds"] = json.dumps(thresholds, sort_keys=True)

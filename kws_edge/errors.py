@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -12,10 +13,53 @@ class KwsError(Exception):
     """A problem with the user's input (file, flag, dataset). Printed as one line, never a traceback."""
 
 
+class StdoutError(OSError):
+    """Standard output cannot be written (a full disk, /dev/full): not a problem with any input."""
+
+
+class _GuardedStdout:
+    """sys.stdout for the run of a CLI body: a failed write or flush is raised as StdoutError,
+    so the error can say that the output, not some file, is what failed."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StdoutError(exc.errno, exc.strerror) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StdoutError(exc.errno, exc.strerror) from None
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so Python's exit-time flush of what is still buffered cannot
+    raise again (and print 'Exception ignored ...')."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def run_cli(prog: str, main: Callable[[], int | None]) -> int:
-    """Run a CLI body: KwsError -> one-line error, exit 2; Ctrl-C -> exit 130."""
+    """Run a CLI body: KwsError -> one-line error, exit 2; Ctrl-C -> exit 130; an OSError (disk
+    full, no permission, stdout unwritable) -> one line naming the file, exit 2."""
+    real_stdout = sys.stdout
+    sys.stdout = _GuardedStdout(real_stdout)
     try:
         code = main()
+        # Surface a failing stdout here (`> /dev/full`), not at exit as an ignored exception.
+        sys.stdout.flush()
     except KwsError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
@@ -23,10 +67,20 @@ def run_cli(prog: str, main: Callable[[], int | None]) -> int:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        # The reader went away (`kws-eval ... | head`): stop quietly, and keep Python's exit-time
-        # flush of stdout from raising again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # The reader went away (`kws-eval ... | head`): stop quietly.
+        _silence_stdout()
         return 0
+    except StdoutError as exc:
+        _silence_stdout()
+        print(f"{prog}: error: cannot write standard output ({exc.strerror}); the output is incomplete",
+              file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{prog}: error: {where}{exc.strerror or exc or type(exc).__name__}", file=sys.stderr)
+        return 2
+    finally:
+        sys.stdout = real_stdout
     return int(code or 0)
 
 

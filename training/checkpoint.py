@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,19 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     if not path.parent.is_dir():
         raise KwsError(f"{path}: output folder {path.parent} does not exist")
     with atomic_path(path) as tmp:
+        save_to(obj, tmp)
+
+
+def save_to(obj: Any, tmp: Path) -> None:
+    """torch.save; its writer reports a full disk as RuntimeError ("file write failed" in
+    inline_container.cc): raised as the OSError it is, which atomic_path turns into one line."""
+    try:
         torch.save(obj, tmp)
+    except RuntimeError as exc:
+        text = str(exc)
+        if "write" not in text and "inline_container" not in text:
+            raise
+        raise OSError(errno.EIO, "torch.save failed writing: disk full or file too large") from None
 
 
 def non_finite_tensors(state_dict: dict) -> list[str]:

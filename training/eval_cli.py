@@ -92,6 +92,29 @@ def _load_model(path: Path):
     return _TorchModel(path), "torchaudio"
 
 
+def _recorded_split_hash(model) -> str | None:
+    """The sha256 of the split the model was trained with: in a checkpoint's `split`, in an
+    exported model's `split_sha256` metadata."""
+    info = getattr(model, "split_info", None)
+    if isinstance(info, dict) and isinstance(info.get("sha256"), str):
+        return info["sha256"]
+    meta = getattr(model, "metadata", None)
+    return meta.get("split_sha256") if isinstance(meta, dict) else None
+
+
+def _check_split_is_the_models(split_file: Path, model_path: Path, recorded: str | None) -> None:
+    """A split.json from another run (an interrupted rerun into the same folder) would score
+    training clips as test clips: refuse it rather than report a flattering accuracy."""
+    from .split import read_split, split_hash
+
+    if recorded is None:
+        log.warning("%s records no split hash: cannot check that %s is its split", model_path, split_file)
+        return
+    if split_hash(read_split(split_file)) != recorded:
+        raise KwsError(f"{split_file}: not the split {model_path} was trained with (its sha256 differs); "
+                       "its test clips may be training clips of this model")
+
+
 def _predict_batched(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
     from tqdm import tqdm
 
@@ -113,6 +136,8 @@ def eval_clips(args: argparse.Namespace) -> dict:
         if not split_file.is_file():
             raise KwsError(f"{split_file}: --split {args.split} needs the split.json kws-train wrote next to "
                            "the model (or give --split-file)")
+    if split_file is not None and args.split != "all":
+        _check_split_is_the_models(Path(split_file), model_path, _recorded_split_hash(model))
     x, y, keys, skipped = load_eval_clips(args.data, model.labels, split_name=args.split,
                                           split_file=split_file, resampler=resampler)
     probs = _predict_batched(model, x)

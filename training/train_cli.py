@@ -62,6 +62,7 @@ outputs (in --out):
   confusion.png  test confusion matrix
   split.json     which file went to train / val / test
   resume.pt      written after every epoch while training; Ctrl-C keeps it, --resume continues
+                 (with resume-split.json, the running split; split.json is replaced only with model.pt)
 
 examples:
   kws-train --data dataset.zip --out runs/mine                  # train from scratch
@@ -138,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
+
+RESUME_SPLIT = "resume-split.json"  # the running split, beside resume.pt; split.json when done
 
 # Augmentation settings that the recipe (scratch or fine-tuning) chooses, not the base checkpoint.
 RECIPE_AUGMENT = ("speed", "room_prob")
@@ -240,9 +243,9 @@ def auto_batch_size(base: int, n_train: int, device: str) -> int:
 def train(args: argparse.Namespace) -> int:
     import torch
 
-    from kws_edge.atomic import write_json_atomic
+    from kws_edge.atomic import atomic_paths, check_output_folder, write_json_atomic
 
-    from .checkpoint import atomic_save, make_checkpoint
+    from .checkpoint import make_checkpoint, save_to
     from .finetune import model_from_init
     from .metrics import classification_report, format_per_word
     from .model import M5, M5Config, build_m5
@@ -258,13 +261,14 @@ def train(args: argparse.Namespace) -> int:
         raise KwsError(f"--channels must be between 4 and 512 (got {args.channels})")
     dist = dist_from_env()
     out = Path(args.out)
+    check_output_folder(out, "--out")
     resume_state = load_resume(out / "resume.pt") if args.resume else None
     saved_meta = resume_state["meta"] if resume_state else {}
     if resume_state and args.init is None:
         args.init = saved_meta.get("init_spec")
     config = _config_from_args(args, resume_state["train_config"] if resume_state else None)
     if args.resume and args.split_file is None:
-        args.split_file = out / "split.json"
+        args.split_file = out / RESUME_SPLIT if (out / RESUME_SPLIT).is_file() else out / "split.json"
     words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else None
     if resume_state and words is None:
         words = saved_meta.get("words")
@@ -306,7 +310,9 @@ def train(args: argparse.Namespace) -> int:
 
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
-    split_path = out / "split.json"
+    # The run's split goes beside resume.pt until the run ends; split.json is replaced only
+    # together with model.pt, so a folder's split.json always is its model's (kws-eval --split).
+    split_path = out / RESUME_SPLIT
     split_digest = None
     if dist.main:
         split_digest = write_split(split_path, data.split, seed=args.seed, data=data_desc,
@@ -382,11 +388,16 @@ def train(args: argparse.Namespace) -> int:
     ckpt = make_checkpoint(trainer.model, data.labels, train_config=train_config,
                            metrics={k: v for k, v in metrics.items() if k not in ("history", "test")},
                            split=split_info, provenance=provenance)
-    atomic_save(ckpt, out / "model.pt")
-    write_json_atomic(out / "metrics.json", metrics)
     title = f"test accuracy {report['accuracy']:.3f}" if report["accuracy"] is not None else ""
-    save_confusion_png(out / "confusion.png", report["confusion"], data.labels, title=title)
+    # All or none: a disk that fills halfway must not leave a new model beside old metrics or split.
+    with atomic_paths([out / "model.pt", out / "metrics.json", out / "confusion.png",
+                       out / "split.json"]) as tmps:
+        save_to(ckpt, tmps[0])
+        write_json_atomic(tmps[1], metrics)
+        save_confusion_png(tmps[2], report["confusion"], data.labels, title=title)
+        write_split(tmps[3], data.split, seed=args.seed, data=data_desc, source=data.split_source)
     (out / "resume.pt").unlink(missing_ok=True)
+    (out / RESUME_SPLIT).unlink(missing_ok=True)
     if dist.world > 1:
         torch.distributed.destroy_process_group()
     if report["n"]:
