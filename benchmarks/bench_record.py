@@ -42,8 +42,13 @@ def main() -> int:
     p.add_argument("--noise-dbfs", type=float, default=-65.0,
                    help="level of the white noise under the recordings (default: -65, a quiet room)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pairs", action="store_true",
+                   help="instead: the longest pause inside one take, and what becomes of two takes "
+                        "said 0-500 ms apart (how the 'two words' check's 150 ms was chosen)")
     args = p.parse_args()
     words = KEYWORDS[:args.words]
+    if args.pairs:
+        return pairs(words, args.seed)
 
     with tempfile.TemporaryDirectory(prefix="bench_record_") as tmp:
         tmp = Path(tmp)
@@ -93,6 +98,42 @@ def main() -> int:
         print(f"  {w}: {n} kept; not kept: {', '.join(problems) or '-'}")
     return 0
 
+
+def pairs(words: tuple[str, ...], seed: int) -> int:
+    """Single takes, and per word 7 takes then two said X ms apart, as in a session."""
+    from collections import Counter
+
+    from recordgen import say, word_stream
+
+    from kws_edge.record_cutter import CutterOptions, _pauses
+
+    takes = {w: [say(w, i, seed) for i in range(10)] for w in words}
+    longest = 0
+    opts = CutterOptions(gap_ms=10_000, longer_takes=10_000)  # measure pauses, check nothing
+    frame = SAMPLE_RATE * opts.frame_ms // 1000
+    for take in (t for ts in takes.values() for t in ts):
+        stream = word_stream([take], [1.0], seed=seed).audio
+        (cut,) = cut_audio(stream, opts)
+        # The cutter's own measure: 10-ms frame levels of the extent against its threshold.
+        frames = stream[cut.onset:cut.offset].reshape(-1, frame).astype(np.float64)
+        levels = 10 * np.log10(frames.var(axis=1) + 1e-12)
+        gaps = _pauses(levels > cut.threshold_dbfs, opts.frame_ms)
+        longest = max([longest] + [n * opts.frame_ms for _, n in gaps])
+    print(f"{sum(map(len, takes.values()))} single takes ({len(words)} words): longest pause inside a "
+          f"take {longest} ms")
+    print("per word: 7 takes 1 s apart, then two said X ms apart, then one more; what the cutter makes "
+          "of the pair")
+    for gap in (0, 50, 100, 150, 200, 250, 300, 350, 400):
+        outcome, singles = Counter(), 0
+        for ts in takes.values():
+            stream = word_stream(ts[:10], [1.0] * 7 + [gap / 1000, 1.0, 1.0], seed=seed)
+            cuts = cut_audio(stream.audio)
+            singles += sum(c.kept for c in cuts[:7])
+            rest = cuts[7:]
+            outcome["two clips" if len(rest) == 3 else "+".join(rest[0].problems) or "one clip, kept"] += 1
+        print(f"  {gap:3d} ms: " + ", ".join(f"{k} {v}" for k, v in outcome.most_common())
+              + f"   (single takes kept: {singles} of {7 * len(takes)})")
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -53,6 +53,12 @@ class CutterOptions:
     # are shorter; docs/recording.md has the measurement).
     min_word_ms: int = 100
     gap_ms: int = 150
+    # Two takes run together with no pause to see: an utterance `longer_ratio` times as long as
+    # the median of the last takes kept (at least `longer_takes` of them) and `longer_ms` longer.
+    # A person says one word about as long each time; benchmarks/bench_record.py --pairs measures it.
+    longer_ratio: float = 1.6
+    longer_ms: int = 150
+    longer_takes: int = 5
     # Clipped: `clip_count` samples at or over `clip_level` (a converter at full scale; after
     # resampling a clipped waveform rings around 1.0, so several samples reach it).
     clip_level: float = 0.98
@@ -169,6 +175,7 @@ class UtteranceCutter:
         self.samples = 0
         self._open_at: int | None = None
         self._pending: list[Cut] = []
+        self._takes: list[float] = []  # durations (ms) of the last takes kept, this word
         self._last_offset = -1
         self._ignore_until = -1
         # For a level meter: the last chunk's RMS level and peak (dBFS), and the noise floor.
@@ -187,6 +194,10 @@ class UtteranceCutter:
     @property
     def floor_dbfs(self) -> float:
         return float(self._levels.min()) if len(self._levels) else -120.0
+
+    def new_word(self) -> None:
+        """The person moves on to another word: forget how long the takes of the last one were."""
+        self._takes = []
 
     def ignore_until(self, sample: int) -> None:
         """Drop utterances that begin before stream sample `sample` (a replayed clip the
@@ -300,6 +311,11 @@ class UtteranceCutter:
             s, n = max(long_gaps, key=lambda g: g[1])
             problem(TWO_WORDS, f"two words in one clip (a {n * opts.frame_ms} ms pause inside): "
                                "leave a longer pause between words")
+        elif len(self._takes) >= opts.longer_takes:
+            usual = float(np.median(self._takes[-20:]))
+            if dur_ms > opts.longer_ratio * usual and dur_ms - usual >= opts.longer_ms:
+                problem(TWO_WORDS, f"two words in one clip? ({dur_ms / 1000:.2f} s; your takes of this "
+                                   f"word last {usual / 1000:.2f} s): leave a longer pause between words")
         if dur_ms > 1000 * opts.clip_samples / rate:
             problem(TOO_LONG, f"too long for one word ({dur_ms / 1000:.2f} s; a clip holds "
                               f"{opts.clip_samples / rate:g} s): say the word alone, then pause")
@@ -311,6 +327,8 @@ class UtteranceCutter:
         elif cut.snr_db < opts.min_snr_db:
             problem(TOO_QUIET, f"too quiet for the room ({cut.snr_db:.0f} dB over the noise): speak "
                                "up or move closer to the microphone")
+        if not cut.problems:
+            self._takes = (self._takes + [dur_ms])[-20:]
 
     def _ready(self, final: bool) -> list[Cut]:
         """Pending cuts whose whole second the stream has reached (every one when final)."""

@@ -99,6 +99,8 @@ class WordRecorder:
             return [Event("done", f"all {len(self.words)} words have {self.target} clips")]
         if self.index >= 0:
             self.changed_at = self.cutter.samples
+        if i != self.index:
+            self.cutter.new_word()
         self.index = i
         self._quiet_since = self.cutter.samples
         w = self.word

@@ -84,6 +84,18 @@ def test_each_problem_is_reported_and_the_good_clips_kept():
     assert "softer" in clipped[0].describe() and "pause" in pairs[0].describe()
 
 
+def test_two_takes_with_no_pause_between_are_two_words():
+    takes = [say("yes", i) for i in range(8)]
+    pair = np.concatenate([takes[6], takes[7]])  # run together: no pause to find
+    stream = word_stream([*takes[:6], pair], [1.0] * 7)
+    cuts = cut_audio(stream.audio)
+    assert [c.kept for c in cuts] == [True] * 6 + [False]
+    assert cuts[-1].problems == [TWO_WORDS] and "your takes of this word last" in cuts[-1].describe()
+    # The same utterance as the first take of a word cannot be judged so: no takes to compare.
+    (alone,) = cut_audio(word_stream([pair], [1.0]).audio)
+    assert alone.kept
+
+
 def test_too_quiet_too_long_too_short():
     word = say("seven", 0)
     quiet = word_stream([word * 0.012], [1.0], noise_dbfs=-90).audio
