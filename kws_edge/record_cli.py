@@ -192,6 +192,8 @@ def _live(args: argparse.Namespace) -> int:
     source = MicrophoneSource(args.device, SAMPLE_RATE, chunk_ms=50, device_rate=args.device_rate)
     plain = args.plain or not sys.stdout.isatty()
     ui = PlainUI() if plain else RichUI()
+    if not plain:
+        _log_through(ui.console)
     keys = KeyReader()
     limit = None if args.duration is None else int(args.duration * SAMPLE_RATE)
     heard = 0
@@ -232,6 +234,18 @@ def _live(args: argparse.Namespace) -> int:
         keys.close()
     _summary(stopped, session, store, source.lost_blocks)
     return 0
+
+
+def _log_through(console) -> None:
+    """Warnings (overflows, a silent device) print above the live panel instead of through it."""
+    from rich.logging import RichHandler
+
+    root = logging.getLogger()
+    level = root.level
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(RichHandler(console=console, show_time=False, show_path=False))
+    root.setLevel(level)
 
 
 def _summary(stopped: str, session, store, overflows: int) -> None:

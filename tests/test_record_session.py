@@ -205,3 +205,59 @@ def test_file_mode_errors_are_one_line(tmp_path):
     good = write_wav(tmp_path / "good.wav", np.zeros(SAMPLE_RATE, np.float32))
     assert _cli(str(tmp_path / "ds"), "--word", "yes", "--input", str(good), str(junk)).returncode == 2
     assert not (tmp_path / "ds").exists()
+
+
+def test_keys_from_a_terminal_and_from_a_pipe():
+    import io
+    import os
+    import pty
+    import termios
+    import time
+
+    from kws_edge.record_ui import KeyReader
+
+    master, slave = pty.openpty()
+    before = termios.tcgetattr(slave)
+    with os.fdopen(slave, "r") as tty_in:
+        keys = KeyReader(tty_in)
+        assert keys.tty and termios.tcgetattr(slave)[3] & termios.ICANON == 0  # single key presses
+        os.write(master, b"dR")
+        got: list[str] = []
+        for _ in range(50):
+            got += keys.pressed()
+            if len(got) == 2:
+                break
+            time.sleep(0.05)
+        assert got == ["d", "r"]
+        keys.close()
+        assert termios.tcgetattr(slave) == before  # the terminal is as it was
+    os.close(master)
+    r, w = os.pipe()
+    os.write(w, b"n\n\nquit\n")
+    os.close(w)
+    with os.fdopen(r, "r") as pipe_in:
+        piped = KeyReader(pipe_in)
+        assert not piped.tty
+        got = []
+        for _ in range(50):
+            got += piped.pressed()
+            if len(got) == 2:
+                break
+            time.sleep(0.05)
+        assert got == ["n", "q"]  # one command per line, blank lines ignored
+    assert KeyReader(io.StringIO("n\n")).pressed() == []  # no file descriptor: no keys, no error
+
+
+def test_no_input_device_is_a_one_line_error(tmp_path):
+    import os
+
+    # No sound server to reach: PortAudio finds no input (unless the machine has sound cards).
+    env = {**os.environ, "PULSE_SERVER": "unix:/nonexistent/pulse"}
+    listed = subprocess.run([sys.executable, "-m", "kws_edge.record_cli", "--list-devices"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    if listed.returncode == 0:
+        pytest.skip("this machine has input devices of its own")
+    res = subprocess.run([sys.executable, "-m", "kws_edge.record_cli", str(tmp_path / "ds")], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert "no input device found" in res.stderr and "--input" in res.stderr
