@@ -9,8 +9,9 @@ import signal
 import sys
 import time
 
+# Only the standard library at module level: numpy, onnxruntime and the rest load inside
+# run_cli, so a Ctrl-C while they load is the usual one-line "interrupted", not a traceback.
 from .errors import KwsError, run_cli, setup_logging
-from .vad import VAD_KINDS, VadOptions
 
 log = logging.getLogger("kws_edge.listen")
 
@@ -31,6 +32,8 @@ when it fired, start/end the 1-s window that fired. Stop with Ctrl-C; a one-line
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .vad import VAD_KINDS
+
     p = argparse.ArgumentParser(
         prog=PROG, description="Spot keywords in live audio or a file with an ONNX keyword model.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -69,11 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _Stop(Exception):
-    """SIGTERM, turned into an orderly stop."""
+    """SIGTERM or SIGHUP (the terminal went away), turned into an orderly stop."""
+
+
+# Signals that stop listening with the usual summary, and how the summary names them.
+STOP_SIGNALS = {getattr(signal, name): word
+                for name, word in (("SIGTERM", "terminated"), ("SIGHUP", "hung up")) if hasattr(signal, name)}
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
-    raise _Stop()
+    raise _Stop(STOP_SIGNALS.get(signum, "terminated"))
 
 
 def _list_devices() -> int:
@@ -100,11 +108,12 @@ def _main(argv: list[str] | None) -> int:
         raise KwsError("--realtime only applies to --input FILE")
     if args.input and args.device is not None:
         raise KwsError("choose one source: --input FILE or --device")
-    if args.duration is not None and args.duration <= 0:
-        raise KwsError(f"--duration must be positive, got {args.duration}")
+    if args.duration is not None and not 0 < args.duration < float("inf"):  # also refuses nan
+        raise KwsError(f"--duration must be a positive number of seconds, got {args.duration}")
 
     from .onnx_model import load_model
     from .spotter import KeywordSpotter, SpotterOptions
+    from .vad import VadOptions
 
     options = SpotterOptions(hop_ms=args.hop_ms, threshold=args.threshold, smooth_ms=args.smooth_ms,
                              refractory_ms=args.refractory_ms, vad=VadOptions(kind=args.vad),
@@ -126,7 +135,8 @@ def _main(argv: list[str] | None) -> int:
         source = MicrophoneSource(args.device, spotter.sample_rate)
 
     limit = None if args.duration is None else int(args.duration * spotter.sample_rate)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _on_sigterm)
     started = time.monotonic()
     stopped = "end of input"
     progress = _Progress(getattr(source, "duration", None)) if args.input else None
@@ -147,10 +157,11 @@ def _main(argv: list[str] | None) -> int:
                     progress.update(spotter.seconds)
             emit(spotter.flush())
     except (KeyboardInterrupt, _Stop) as exc:
-        stopped = "interrupted" if isinstance(exc, KeyboardInterrupt) else "terminated"
+        stopped = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
         emit(spotter.flush())
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
     overflows = getattr(source, "lost_blocks", 0)
     stats = spotter.stats
     summary = {"stopped": stopped, "detections": stats.detections, "seconds": round(spotter.seconds, 3),
