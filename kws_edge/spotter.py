@@ -24,6 +24,9 @@ from .vad import EnergyVad, VadOptions, make_vad
 log = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = 0.5
+# The utterance gate's core is never thinner than this (dB under the loudest frame): a steady sound
+# is all core, not the few frames that round to its loudest level.
+CORE_MIN_DB = 3.0
 
 
 @dataclass(frozen=True)
@@ -48,20 +51,21 @@ class SpotterOptions:
     batch_windows: int = 1
     # Utterance gate: keywords are spoken as short commands, so only a VAD speech segment that
     # lasts at most this long (hangover included) can fire, and it fires once, when it is over:
-    # the label is decided on the windows centred on the segment (`centre_ms`), which see the word
-    # as the model saw its training clips. Connected speech, where a 1-s window often looks like a
-    # multi-syllable keyword, never fires, and a short phrase gets one decision, not one per hop.
-    # Noise around a word can keep a segment open, so the limit is well over a word's length and
-    # the core (below) does the finer judging.
-    # 0 turns the gate off (needs a VAD): every smoothed window over the threshold may fire.
+    # the label is decided on the windows centred on the segment's loud part (its core, below),
+    # which see the word as the model saw its training clips. Connected speech, where a 1-s window
+    # often looks like a multi-syllable keyword, never fires, and a short phrase gets one decision,
+    # not one per hop. Noise around a word can keep a segment open, so the limit is well over a
+    # word's length and the core does the finer judging. 0 turns the gate off (needs a VAD): every
+    # smoothed window over the threshold may fire. docs/rejecting.md has the figures.
     max_utterance_ms: int = 3000
-    # A segment's decision averages the windows centred up to this long before its centre (the hop
-    # grid rarely hits the centre itself; none after it, which would only add latency).
-    centre_ms: int = 200
-    # A segment's loud part, its core: the frames within `core_db` of its loudest frame. A keyword
-    # is said in under a second, so a segment whose core is longer than `max_core_ms` is talk and
-    # never fires; the decision's windows are centred on the core, not on the noise that keeps the
-    # segmenter open around it. 0 turns either off (the whole segment, as before).
+    # A segment's decision: the best mean of `smooth_ms` of consecutive windows among those centred
+    # from this long before its core's centre to one hop after it.
+    centre_ms: int = 300
+    # A segment's core: the frames within `core_db` of its loudest frame, or within half the
+    # segment's level range (loudest minus its 10th percentile, at least CORE_MIN_DB) when that is
+    # less. A keyword is
+    # said in under a second, so a segment whose core is longer than `max_core_ms` is talk and
+    # never fires. 0 turns either off (the whole segment).
     core_db: float = 15.0
     max_core_ms: int = 1000
     # A pause this long under the core's level splits it, and the part with the loudest frame is
@@ -71,15 +75,14 @@ class SpotterOptions:
     # The gate's own segmentation: it starts where the inference VAD does (8 dB over the floor;
     # the inference VAD must never miss speech), but a segment ends sooner, so that pauses in noisy
     # rooms split a keyword from the talk around it: it is kept while 7 dB over the floor, and a
-    # pause also ends it 15 dB under the segment's loudest frame. Measured on a noisy labelled
-    # stream (docs/listening.md): with the inference VAD's settings (then 9/5 dB, 300 ms) 29 of 210
-    # keywords merged with neighbouring speech into segments over 1.5 s (the limit then). It
-    # started at 10 dB until a loud room showed that missed a quarter of the keywords.
-    # Its floor is also at least the 20th percentile of the last 5 s, less 1.5 dB: over background
-    # talk 10-15 dB under the keywords the minimum floor let the talk join every keyword into a
-    # segment over 3 s, and half of those keywords were never judged (docs/listening.md).
+    # pause also ends it 15 dB under the segment's loudest frame. Its floor is the quietest frame
+    # of the last second (the inference VAD's: of 3 s), so that a room whose level steps up is
+    # noise again within a second instead of one long segment, and at least the 20th percentile
+    # of the last 5 s, less 1.5 dB, so that background talk 10-15 dB under a keyword does not hold
+    # it in a segment over the limit (docs/rejecting.md).
     segment_vad: VadOptions = field(default_factory=lambda: VadOptions(start_db=8.0, keep_db=7.0,
                                                                        hangover_ms=300, pause_db=15.0,
+                                                                       floor_seconds=1.0,
                                                                        floor_percentile=20.0))
 
     def __post_init__(self) -> None:
@@ -376,7 +379,7 @@ class KeywordSpotter:
             if self.max_core and speech_end - start > self.max_core:
                 return
         centre = (start + speech_end) // 2
-        self._decisions.append((centre, max(now, centre + self.window // 2)))
+        self._decisions.append((centre, max(now, centre + self.window // 2 + self.hop)))
 
     def _core(self, start: int, end: int) -> tuple[int, int]:
         """The first and last sample of the frames of [start, end) within `core_db` of the loudest
@@ -387,7 +390,11 @@ class KeywordSpotter:
         levels = self._levels[a:b]
         if not len(levels):
             return start, end
-        core = np.flatnonzero(levels >= levels.max() - self.options.core_db)
+        # Noise that the segmenter let in (a room whose level just rose) sits at the bottom of the
+        # segment's levels: the core is the top half of its range at most, so the noise stays out.
+        peak = levels.max()
+        depth = min(self.options.core_db, max(CORE_MIN_DB, (peak - np.percentile(levels, 10)) / 2))
+        core = np.flatnonzero(levels >= peak - depth)
         if self._core_gap and len(core) > 1:
             parts = np.split(core, np.flatnonzero(np.diff(core) > self._core_gap) + 1)
             peak = int(np.argmax(levels))
@@ -398,13 +405,17 @@ class KeywordSpotter:
         """One decision for a short segment: the mean of the windows centred on it (at the end of
         the stream, where those may never come, the scored window nearest its centre)."""
         half = self.window // 2
-        near = [p for e, p in self._recent if -self.centre <= e - half - centre <= 0]
+        near = [p for e, p in self._recent if -self.centre <= e - half - centre <= self.hop]
         if not near and final and self._recent:
             e, p = min(self._recent, key=lambda item: abs(item[0] - half - centre))
             near = [p] if abs(e - half - centre) <= half // 2 else []
         if not near:
             return
-        mean = np.add.reduce(near, axis=0) / len(near)
+        # The best mean of `smooth_n` consecutive windows (the ungated detector's smoothing): over
+        # talk or moving noise one offset of the word can be masked where the next is not.
+        k = min(self.smooth_n, len(near))
+        sums = np.cumsum(np.concatenate([np.zeros((1, len(self.labels))), np.stack(near)]), axis=0)
+        mean = ((sums[k:] - sums[:-k]) / k).max(axis=0)
         margin = mean - self.thresholds
         best = int(np.argmax(margin))
         if margin[best] < 0:

@@ -217,16 +217,18 @@ class EnergyVad(_FramedVad):
             power = smoothed
         return 10.0 * np.log10(power + 1e-12)
 
-    # Level parameters: two VADs that agree on these measure the same levels and floors.
-    _LEVEL_FIELDS = ("frame_ms", "smooth_frames", "floor_seconds")
+    # Level parameters: two VADs that agree on these measure the same levels (and, with the same
+    # `floor_seconds`, the same minimum floors).
+    _LEVEL_FIELDS = ("frame_ms", "smooth_frames")
 
     def measures_like(self, other: EnergyVad) -> bool:
         return other.sample_rate == self.sample_rate and all(
             getattr(self.options, f) == getattr(other.options, f) for f in self._LEVEL_FIELDS)
 
     def follow(self, leader: EnergyVad) -> None:
-        """Reuse `leader`'s levels and noise floors instead of measuring them again: both must see
-        the same chunks, the leader first (the spotter's inference VAD leads its gate's segmenter)."""
+        """Reuse `leader`'s levels (and its noise floors, when both keep them as long) instead of
+        measuring them again: both must see the same chunks, the leader first (the spotter's
+        inference VAD leads its gate's segmenter)."""
         if not self.measures_like(leader):
             raise ValueError("a VAD can only follow one that measures levels the same way")
         self._leader = leader
@@ -239,6 +241,10 @@ class EnergyVad(_FramedVad):
     def _measure(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per frame: level (dBFS, smoothed) and noise floor."""
         levels = self._levels(frames)
+        return levels, self._min_floors(levels)
+
+    def _min_floors(self, levels: np.ndarray) -> np.ndarray:
+        """Per frame: the quietest level of the last `floor_seconds` (in 0.5-s blocks)."""
         floors = np.empty(len(levels))
         i, n = 0, len(levels)
         # Block by block (not frame by frame): a running minimum inside the current block, and
@@ -257,7 +263,7 @@ class EnergyVad(_FramedVad):
                 self._past_min = float(self._block_mins.min())
                 self._cur_min = math.inf
                 self._in_block = 0
-        return levels, floors
+        return floors
 
     def _percentile_floors(self, levels: np.ndarray) -> np.ndarray:
         """Per frame: the percentile floor computed at the end of the previous 0.5-s block."""
@@ -285,6 +291,8 @@ class EnergyVad(_FramedVad):
             levels, floors = self._leader._last
             if len(levels) != len(frames):
                 raise RuntimeError("a following VAD must be fed the same chunks, after its leader")
+            if self._leader.options.floor_seconds != opts.floor_seconds:
+                floors = self._min_floors(levels)
         else:
             levels, floors = self._measure(frames)
         if opts.floor_percentile:

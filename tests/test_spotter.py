@@ -166,9 +166,10 @@ def test_spot_file_resamples_any_rate_and_channels(models, tmp_path, stream):
 
 
 def test_utterance_gate_drops_long_speech_and_keeps_short(models):
-    """A 'yes' tone inside 3.6 s of continuous sound never fires with the gate; alone it does."""
-    long_sound = np.concatenate([_gap(1.5, 1), noise(1.5, amp=0.05, seed=8), tone(1000, 0.6),
-                                 noise(1.5, amp=0.05, seed=9), _gap(2.0, 2)])
+    """A 'yes' tone inside 3.6 s of talk (no pause around it) never fires with the gate; alone it
+    does. (Steady noise around a word is the room, not talk: test_reject_gate.py.)"""
+    long_sound = np.concatenate([_gap(1.5, 1), babble(1.5, seed=8, amp=0.2, talkers=2), tone(1000, 0.6),
+                                 babble(1.5, seed=9, amp=0.2, talkers=2), _gap(2.0, 2)])
     short = np.concatenate([_gap(1.5, 3), tone(1000, 0.6), _gap(2.0, 4)])
     gated, _ = _events(models["tone"], long_sound, 1000)
     ungated, _ = _events(models["tone"], long_sound, 1000, max_utterance_ms=0)
@@ -250,11 +251,12 @@ def test_utterance_gate_centres_on_the_loud_part(models):
 
 
 def test_utterance_gate_hears_a_word_over_background_talk(models):
-    """Talk in the background, ~12 dB under a word: over the minimum floor alone the talk holds
-    the segmenter open for seconds around the word, a segment over the limit that never fires."""
+    """Talk in the background, ~12 dB under a word: over the minimum of 3 s alone (the inference
+    VAD's floor) the talk holds the segmenter open for seconds around the word, a segment over the
+    limit that never fires."""
     audio = babble(10.0, seed=1)
     audio[5 * SAMPLE_RATE:int(5.5 * SAMPLE_RATE)] += tone(1000, 0.5, amp=0.1)
-    by_min_floor = dataclasses.replace(SpotterOptions().segment_vad, floor_percentile=0.0)
+    by_min_floor = dataclasses.replace(SpotterOptions().segment_vad, floor_percentile=0.0, floor_seconds=3.0)
     heard, _ = _events(models["tone"], audio, 1000)
     missed, _ = _events(models["tone"], audio, 1000, segment_vad=by_min_floor)
     assert [e.label for e in heard] == ["yes"]
@@ -262,9 +264,10 @@ def test_utterance_gate_hears_a_word_over_background_talk(models):
 
 
 def test_utterance_gate_drops_a_loud_part_longer_than_a_word(models):
-    """1.1 s of steady sound fits the segment limit with its hang-over, but no keyword is said
-    that long: its core is over `max_core_ms`."""
-    audio = np.concatenate([_gap(2.0, 1), tone(1000, 1.1), _gap(2.0, 3)])
+    """1.4 s of syllables (200 ms of tone, 120 ms at 3% of its level) fits the segment limit
+    with its hang-over, but no keyword is said that long: its core is over `max_core_ms`."""
+    syllables = np.tile(np.concatenate([np.ones(3200), np.full(1920, 0.03)]), 5)[:int(1.4 * SAMPLE_RATE)]
+    audio = np.concatenate([_gap(2.0, 1), tone(1000, 1.4) * syllables.astype(np.float32), _gap(2.0, 3)])
     dropped, _ = _events(models["tone"], audio, 1000)
     kept, _ = _events(models["tone"], audio, 1000, max_core_ms=0)
     assert dropped == []
