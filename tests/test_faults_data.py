@@ -156,3 +156,21 @@ def test_names_that_are_not_utf8_are_one_line_errors(tmp_path, folder, file):
     proc = cli("training.eval_cli", "--model", base_model_path(), "--data", data)
     assert proc.returncode == 2 and proc.stdout == ""
     one_line_error(proc.stderr, "kws-eval", "is not a valid UTF-8 name")
+
+
+def test_tiny_and_silent_clips_are_skipped_with_a_warning(tmp_path):
+    """Fault 12: 5-ms, 1-sample and all-zero files are no spoken words: skipped, named, counted."""
+    data = tones(tmp_path / "ds")
+    write_wav(data / "yes" / "blip.wav", tone(1000.0, 0.005))
+    write_wav(data / "yes" / "one.wav", np.array([0.5], dtype=np.float32))
+    write_wav(data / "no" / "zeros.wav", np.zeros(16000, dtype=np.float32))
+    out = tmp_path / "run"
+    proc = cli("training.train_cli", "--data", data, "--out", out, "--epochs", "1", "--channels", "8")
+    assert proc.returncode == 0, proc.stderr
+    assert "blip.wav: 5.0 ms long; a clip needs at least 100 ms" in proc.stderr
+    assert "one.wav: 0.1 ms long" in proc.stderr
+    assert "zeros.wav: silent" in proc.stderr
+    assert json.loads((out / "metrics.json").read_text())["skipped_files"] == 3
+    split = json.loads((out / "split.json").read_text())
+    kept = {k for part in ("train", "val", "test") for k in split[part]}
+    assert not kept & {"yes/blip.wav", "yes/one.wav", "no/zeros.wav"}

@@ -22,7 +22,7 @@ import numpy as np
 
 from kws_edge.audio import decode, decode_bytes
 from kws_edge.errors import KwsError
-from kws_edge.labels import KEYWORDS, UNKNOWN_LABEL, WINDOW_SAMPLES
+from kws_edge.labels import KEYWORDS, SAMPLE_RATE, UNKNOWN_LABEL, WINDOW_SAMPLES
 
 from .audio_io import fit_window, to_16k
 from .zip_safe import ZipMember, list_members, read_member
@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 NOISE_FOLDER = "_background_noise_"
 # The user's own speech that is no keyword (kws-record writes it here): negatives, never a class.
 TALK_FOLDER = "_talk"
+# Shortest clip worth a label (a short word is ~250 ms), and the peak below which a clip is
+# digital silence (under one step of 16-bit audio).
+MIN_CLIP_SAMPLES = SAMPLE_RATE // 10
+SILENT_PEAK = 1.0 / 32768
 SPLIT_LISTS = {"val": "validation_list.txt", "test": "testing_list.txt"}
 # Files that sit in class folders of real datasets and are not clips.
 _IGNORED_NAMES = {"readme", "readme.md", "readme.txt", "license", "license.txt", ".ds_store", "thumbs.db"}
@@ -236,7 +240,16 @@ class _Reader:
         return to_16k(audio, rate, self.resampler)
 
     def window(self, key: str) -> np.ndarray:
-        return fit_window(self.full(key))
+        audio = self.full(key)
+        # A 5-ms file or one of digital silence is a failed recording, not a spoken word: padded to
+        # a second it would teach (or score) silence as that word. Skipped and counted instead.
+        name = f"{self.index.source}/{self.index.prefix}{key}"
+        if audio.shape[0] < MIN_CLIP_SAMPLES:
+            raise KwsError(f"{name}: {1000 * audio.shape[0] / SAMPLE_RATE:.1f} ms long; a clip needs at "
+                           f"least {1000 * MIN_CLIP_SAMPLES // SAMPLE_RATE} ms")
+        if not np.abs(audio).max() >= SILENT_PEAK:
+            raise KwsError(f"{name}: silent (no sample reaches one 16-bit step)")
+        return fit_window(audio)
 
 
 def _workers() -> int:
