@@ -230,7 +230,10 @@ def report(info: dict[str, Any]) -> list[str]:
     lines += _wrap(f"words ({len(words)})", " ".join(words) + f"  (+ {unknown}: no keyword)")
     lines += _wrap("thresholds", _thresholds(info, words))
     test = metrics.get("test_accuracy", info.get("test_accuracy"))
-    if isinstance(test, (int, float)):
+    if ensemble:  # the stored metrics are the first member's: give each member's instead
+        accs = [m.get("test_accuracy") for m in ensemble.get("members", [])]
+        lines.append(f"{'accuracy':<14}members {' / '.join(_fmt(a) for a in accs)} on their test splits")
+    elif isinstance(test, (int, float)):
         refit = metrics.get("refit")
         note = " (measured before the refit on all clips)" if refit else ""
         lines.append(f"{'accuracy':<14}{_fmt(test)} on its test split{note}")
