@@ -11,6 +11,8 @@ at load time.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import tempfile
 import warnings
@@ -109,7 +111,10 @@ def quantize_int8(fp32: onnx.ModelProto, calibration: np.ndarray, n_classes: int
         onnx.save(model, str(src))
         # One window per calibration batch: onnxruntime's histogram calibrators (percentile,
         # entropy) fail on a ragged last batch, and this model runs a window in microseconds.
-        with warnings.catch_warnings():
+        # onnxruntime's histogram calibrators print() their progress ("Finding optimal threshold
+        # ...", tensor and bin counts) to stdout: noise in kws-export's report, so it goes to debug.
+        chatter = io.StringIO()
+        with warnings.catch_warnings(), contextlib.redirect_stdout(chatter):
             warnings.simplefilter("ignore")
             quantize_static(
                 str(src), str(dst), WindowReader(calibration, batch=1),
@@ -119,6 +124,8 @@ def quantize_int8(fp32: onnx.ModelProto, calibration: np.ndarray, n_classes: int
                 calibrate_method=method,
             )
         out = onnx.load(str(dst))
+    if chatter.getvalue().strip():
+        log.debug("onnxruntime calibration: %s", " | ".join(chatter.getvalue().split("\n")).strip(" |"))
     strip_debug_info(out)
     del out.metadata_props[:]
     set_metadata(out, {**read_metadata(fp32), "quantization": options.label()})

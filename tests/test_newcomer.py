@@ -167,6 +167,24 @@ def test_skipped_files_are_named_by_their_path_in_the_zip(tmp_path):
     assert "BytesIO" not in res.stderr and " at 0x" not in res.stderr
 
 
+def test_int8_export_does_not_print_onnxruntime_calibration_progress(tmp_path, capfd):
+    """onnxruntime's percentile calibrator print()s "Finding optimal threshold ..." and bin counts
+    into kws-export's report; they go to the debug log instead."""
+    import onnx
+    from onnx_tiny import random_model
+
+    from kws_edge.export.quantize import quantize_int8
+
+    model = onnx.load(str(random_model(tmp_path / "m.onnx")))
+    labels = json.loads({p.key: p.value for p in model.metadata_props}["labels"])
+    windows = np.random.default_rng(0).normal(0, 0.1, (8, 16000)).astype(np.float32)
+    capfd.readouterr()
+    int8 = quantize_int8(model, windows, len(labels), 16000)
+    out, err = capfd.readouterr()
+    assert "QuantizeLinear" in {n.op_type for n in int8.graph.node}  # it did calibrate and quantize
+    assert "Finding optimal threshold" not in out + err and "histogram bins" not in out + err
+
+
 # --- kws-info -----------------------------------------------------------------------------------
 
 def _torch_free_info(*args: str) -> tuple[int, str, list[str]]:
