@@ -210,3 +210,18 @@ def test_atomic_write_failure_is_one_line_and_keeps_the_old_file(tmp_path):
         tmp.write_bytes(b"x")
         raise OSError(28, "No space left on device")
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["a.bin"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_export_into_a_read_only_folder(tmp_path):
+    ckpt = _checkpoint(tmp_path)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        proc = cli("export.export_cli", ckpt, "-o", locked / "model.onnx")
+        assert proc.returncode == 2
+        one_line_error(proc.stderr, "kws-export", "is not writable")
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o755)
