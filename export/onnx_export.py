@@ -129,10 +129,14 @@ def build_metadata(ckpt: dict, *, source: str, source_sha256: str, quantization:
 
 
 def _names(value: object) -> object:
-    """File and folder names without the training machine's folders (str or list of str)."""
+    """File and folder names without the training machine's folders: a list of str, or a str that
+    kws-train wrote as several paths joined by spaces (`--data A B`) -> a list of names."""
+    if isinstance(value, str):
+        value = value.split()
     if isinstance(value, (list, tuple)):
-        return [Path(str(v)).name for v in value]
-    return Path(str(value)).name if value else None
+        names = [Path(str(v)).name for v in value]
+        return names[0] if len(names) == 1 else names or None
+    return None
 
 
 def training_summary(ckpt: dict) -> dict:

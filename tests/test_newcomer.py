@@ -226,6 +226,19 @@ def test_kws_info_shows_stored_thresholds_and_each_member_of_a_pair(tmp_path):
     assert re.search(r"^trained on\s+data my_words; fine-tuned from base\.pt", out, re.M)
 
 
+def test_exported_training_summary_names_every_dataset_without_folders():
+    from kws_edge.export.onnx_export import training_summary
+
+    ckpt = {"train_config": {"data": "/home/me/work/synth /home/me/work/real_train",
+                             "init": "/opt/kws/models/base.pt",
+                             "negatives": "/opt/kws/models/base_negatives.flac /home/me/talk.wav"},
+            "provenance": {"recipe": "scripts/make_base_model.sh", "training_data": "synthetic"}}
+    summary = training_summary(ckpt)
+    assert summary["data"] == ["synth", "real_train"] and summary["init"] == "base.pt"
+    assert summary["negatives"] == ["base_negatives.flac", "talk.wav"]
+    assert "/home/me" not in json.dumps(summary) and summary["recipe"] == "scripts/make_base_model.sh"
+
+
 def test_kws_info_reads_a_checkpoint_without_torch_and_its_provenance():
     rc, out, heavy = _torch_free_info("--json", str(BASE_PT))
     assert rc == 0 and heavy == []
