@@ -3,10 +3,11 @@
 A streaming detector spends most of its life on silence, noise and talk that holds no keyword; a
 model fine-tuned only on keyword clips forgets how to say "nothing". These generators make that
 class from what is at hand: silence, coloured noise, real noise recordings, and pseudo-speech
-built from the keyword clips themselves (time-reversed clips keep the voice and the spectrum but
-no word; splices of the start of one word onto the end of another are word-like but no keyword;
-chains of short pieces of several different words sound like the user talking, which is what a
-streaming window sees most of the day).
+built from the keyword clips themselves, in the user's voice and room: time-reversed clips keep
+the voice and the spectrum but no word; the start of one word spliced onto the end of another,
+a word's first or last syllables alone, and a word's parts in swapped order are word-like but no
+keyword (the near neighbours a user says all day: "fed" for bed, "eleven" for seven); chains of
+short pieces of several different words sound like the user talking.
 """
 
 from __future__ import annotations
@@ -15,13 +16,18 @@ import numpy as np
 
 from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
 
-KINDS = ("silence", "coloured_noise", "real_noise", "reversed", "splice", "chain")
-# Mixture of kinds; pseudo-speech gets the largest share because it is the hard negative.
-DEFAULT_MIX = {"silence": 0.08, "coloured_noise": 0.12, "real_noise": 0.12, "reversed": 0.2, "splice": 0.2,
-               "chain": 0.28}
+KINDS = ("silence", "coloured_noise", "real_noise", "reversed", "splice", "partial", "swap", "chain")
+# Mixture of kinds; word-like sounds in the user's voice get the largest share because they are the
+# hard negative: said alone, a word that is no keyword is judged on windows centred on it, exactly
+# as a keyword is, and a model fine-tuned only on the user's keywords learns "this voice = keyword".
+DEFAULT_MIX = {"silence": 0.05, "coloured_noise": 0.08, "real_noise": 0.08, "reversed": 0.15, "splice": 0.22,
+               "partial": 0.12, "swap": 0.12, "chain": 0.18}
+OWN_VOICE_KINDS = ("reversed", "splice", "partial", "swap", "chain")
 # A chain: this many pieces of different words, each this long (ms), like running speech.
 CHAIN_PIECES = (3, 6)
 CHAIN_PIECE_MS = (120, 300)
+# A partial word keeps this share of the word's span (kws-synth's partial clips keep 30-60%).
+PARTIAL_KEEP = (0.3, 0.6)
 
 
 def coloured_noise(n: int, length: int, rng: np.random.Generator) -> np.ndarray:
@@ -37,25 +43,85 @@ def coloured_noise(n: int, length: int, rng: np.random.Generator) -> np.ndarray:
     return (shaped * level).astype(np.float32)
 
 
-def _splice(clips: np.ndarray, classes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """First part of one word + last part of a word of another class, joined with a short crossfade."""
-    length = clips.shape[1]
-    fade = SAMPLE_RATE // 100
+def _span(clip: np.ndarray, frame: int = SAMPLE_RATE // 100) -> tuple[int, int]:
+    """The word in a clip: first and last sample of the 10-ms frames within 30 dB of the loudest."""
+    n = len(clip) // frame
+    energy = (clip[:n * frame].reshape(n, frame).astype(np.float64) ** 2).mean(axis=1)
+    active = np.flatnonzero(energy >= energy.max() * 1e-3)
+    if not len(active):
+        return 0, len(clip)
+    return int(active[0] * frame), int((active[-1] + 1) * frame)
+
+
+def _join(a: np.ndarray, b: np.ndarray, fade: int) -> np.ndarray:
+    """`a` then `b`, overlapped by a linear crossfade of `fade` samples (no click at the seam)."""
+    fade = min(fade, len(a), len(b))
+    if fade == 0:
+        return np.concatenate([a, b])
     ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
-    out = np.empty((n, length), dtype=np.float32)
+    return np.concatenate([a[:len(a) - fade], a[len(a) - fade:] * (1 - ramp) + b[:fade] * ramp, b[fade:]])
+
+
+def _in_room(clip: np.ndarray, start: int, end: int, word: np.ndarray) -> np.ndarray:
+    """`clip` with its word span [start, end) replaced by `word` (any length), the clip's own
+    background kept around it, so a made-up word sounds recorded like the keywords."""
+    length = len(clip)
+    out = np.concatenate([clip[:start], word, clip[end:]])
+    if len(out) > length:  # longer: drop the background after the word first, then before it
+        lead = min(start, max(0, len(out) - length - (length - end)))
+        out = out[lead:lead + length]
+    elif len(out) < length:  # shorter: pad with the clip's background before its word
+        room = clip[:max(1, start)]
+        out = np.concatenate([out, np.resize(room, length - len(out))])
+    return out.astype(np.float32)
+
+
+def _splice(clips: np.ndarray, classes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """The start of one word + the end of a word of another class, cut near the middle of each
+    word (not of the clip: words sit anywhere in their clips), in the first word's room: a word
+    with a keyword's onset or its rhyme, but no keyword."""
+    fade = SAMPLE_RATE // 100
+    out = np.empty((n, clips.shape[1]), dtype=np.float32)
     for i in range(n):
         a = int(rng.integers(len(clips)))
         others = np.flatnonzero(classes != classes[a])
         b = int(rng.choice(others)) if len(others) else int(rng.integers(len(clips)))
-        # Cut each word near the middle of its energy so both halves carry speech.
-        cut = int(rng.uniform(0.35, 0.65) * length)
-        head, tail = clips[a].copy(), clips[b].copy()
-        out[i, :cut] = head[:cut]
-        out[i, cut:] = tail[cut:]
-        lo = max(0, cut - fade // 2)
-        hi = lo + fade
-        if hi <= length:
-            out[i, lo:hi] = head[lo:hi] * (1 - ramp) + tail[lo:hi] * ramp
+        (sa, ea), (sb, eb) = _span(clips[a]), _span(clips[b])
+        cut_a = sa + int(rng.uniform(0.35, 0.65) * (ea - sa))
+        cut_b = sb + int(rng.uniform(0.35, 0.65) * (eb - sb))
+        out[i] = _in_room(clips[a], sa, ea, _join(clips[a, sa:cut_a], clips[b, cut_b:eb], fade))
+    return out
+
+
+def _partial(clips: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """The first or the last 30-60% of a word, alone in its room: a syllable the keyword shares
+    with other words ("mar" of marvin, "-ven" of seven)."""
+    out = np.empty((n, clips.shape[1]), dtype=np.float32)
+    for i in range(n):
+        k = int(rng.integers(len(clips)))
+        s, e = _span(clips[k])
+        keep = max(SAMPLE_RATE // 20, int(rng.uniform(*PARTIAL_KEEP) * (e - s)))
+        piece = clips[k, s:s + keep] if rng.random() < 0.5 else clips[k, max(s, e - keep):e]
+        fade = min(SAMPLE_RATE // 200, len(piece) // 4)
+        piece = piece.copy()
+        if fade:
+            ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+            piece[:fade] *= ramp
+            piece[-fade:] *= ramp[::-1]
+        out[i] = _in_room(clips[k], s, e, piece)
+    return out
+
+
+def _swap(clips: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """A word's second part said before its first ("vin-mar"): the voice and the sounds of a
+    keyword in an order that is none."""
+    fade = SAMPLE_RATE // 100
+    out = np.empty((n, clips.shape[1]), dtype=np.float32)
+    for i in range(n):
+        k = int(rng.integers(len(clips)))
+        s, e = _span(clips[k])
+        cut = s + int(rng.uniform(0.35, 0.65) * (e - s))
+        out[i] = _in_room(clips[k], s, e, _join(clips[k, cut:e], clips[k, s:cut], fade))
     return out
 
 
@@ -106,7 +172,7 @@ def make_reject_clips(word_clips: np.ndarray, word_classes: np.ndarray, n: int, 
     if noise_bank is None or len(noise_bank) == 0:
         mix["coloured_noise"] = mix.get("coloured_noise", 0) + mix.pop("real_noise", 0)
     if len(word_clips) == 0:
-        mix = {k: v for k, v in mix.items() if k not in ("reversed", "splice", "chain")}
+        mix = {k: v for k, v in mix.items() if k not in OWN_VOICE_KINDS}
     kinds = list(mix)
     weights = np.asarray([mix[k] for k in kinds], dtype=float)
     counts = rng.multinomial(n, weights / weights.sum())
@@ -132,7 +198,42 @@ def make_reject_clips(word_clips: np.ndarray, word_classes: np.ndarray, n: int, 
             parts.append(np.ascontiguousarray(pick[:, ::-1]))
         elif kind == "splice":
             parts.append(_splice(word_clips, word_classes, count, rng))
+        elif kind == "partial":
+            parts.append(_partial(word_clips, count, rng))
+        elif kind == "swap":
+            parts.append(_swap(word_clips, count, rng))
         elif kind == "chain":
             parts.append(_chain(word_clips, word_classes, count, rng))
     out = np.concatenate(parts) if parts else np.zeros((0, WINDOW_SAMPLES), dtype=np.float32)
     return out[rng.permutation(len(out))], made
+
+
+def utterance_windows(audio: np.ndarray, hop_s: float = 0.5) -> np.ndarray:
+    """1-s windows of a recording of the user's talk, [N, WINDOW_SAMPLES]: one centred on each
+    utterance (speech between pauses, as the utterance gate's segmenter finds them) that fits a
+    window, and windows centred every `hop_s` along a longer one.
+
+    Cut this way, a short word of the talk sits in its window as a keyword sits in a training clip,
+    and as the gate will judge it; cut into consecutive seconds, most windows would hold parts of
+    two words instead.
+    """
+    from kws_edge.spotter import SpotterOptions
+    from kws_edge.vad import EnergyVad
+
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    vad = EnergyVad(SpotterOptions().segment_vad)
+    flags = vad.process(audio)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    half = WINDOW_SAMPLES // 2
+    padded = np.concatenate([np.zeros(half, np.float32), audio, np.zeros(half, np.float32)])
+    centres: list[int] = []
+    hangover = vad.hangover_frames * vad.frame_samples  # the flags run on past the speech
+    for start, end in (edges.reshape(-1, 2) * vad.frame_samples).tolist():
+        end = max(start + vad.frame_samples, end - hangover)
+        if end - start <= WINDOW_SAMPLES:
+            centres.append((start + end) // 2)
+        else:
+            centres += list(range(start + half, end - half + 1, int(hop_s * SAMPLE_RATE)))
+    if not centres:
+        return np.zeros((0, WINDOW_SAMPLES), dtype=np.float32)
+    return np.stack([padded[c:c + WINDOW_SAMPLES] for c in centres])
