@@ -202,11 +202,14 @@ def test_kws_info_shows_words_thresholds_quantization_without_torch():
     assert rc == 0 and heavy == []
     assert "quantization int8" in out and "words (35)" in out
     assert all(word in out.split() for word in KEYWORDS)
-    assert re.search(r"^thresholds\s+0\.5 for every word", out, re.M)
     assert re.search(r"^int8 check\s+fp32 0\.\d+ / int8 0\.\d+ on \d+ held-out clips", out, re.M)
-    rc, out, heavy = _torch_free_info(str(BASE_ONNX), "--json")
-    info = json.loads(out)
+    rc, raw, heavy = _torch_free_info(str(BASE_ONNX), "--json")
+    info = json.loads(raw)
     assert rc == 0 and heavy == [] and info["labels"][-1] == "_unknown_" and info["kind"] == "onnx"
+    stored = info.get("thresholds") or {}
+    expected = (", ".join(f"{w} {stored[w]:.2f}" for w in info["labels"] if w in stored)[:20]
+                or "0.5 for every word")
+    assert re.search(rf"^thresholds\s+{re.escape(expected)}", out, re.M), out
 
 
 def test_kws_info_shows_stored_thresholds_and_each_member_of_a_pair(tmp_path):
