@@ -7,8 +7,9 @@ over a room's noise. This script:
 1. `kws-synth`s 36 clips a word of a voice held out of the base (`--voice`, default
    espeak:en-us+f4), moves 6 a word out of reach, and fine-tunes as a user would:
    `kws-train --data VOICE --init BASE` (`--init base|PATH`; `--talk` adds about 2 minutes of the
-   voice's own non-keyword talk, in training vocabulary, to the shipped negatives, as
-   `--negatives`; `--train-args` passes more flags), then `kws-export --quantize`.
+   voice's own non-keyword talk, in training vocabulary, cut into a window centred on each
+   utterance (`unknown.utterance_windows`), to the shipped negatives, as `--negatives`;
+   `--train-args` passes more flags), then `kws-export --quantize`.
 2. Builds labelled streams (`kws_edge.labelled_stream`): every held-out keyword clip, each between
    two non-keyword items, 0.5-3 s pauses. The items are words no training list holds
    (`synth_words.EVAL_WORDS` and NEAR_NEIGHBOURS below: rhymes, shared syllables, same onsets of
@@ -58,6 +59,7 @@ from kws_edge.training import synth_effects as fx
 from kws_edge.training.synth import SPEED_RANGE
 from kws_edge.training.synth_voices import Voice, synthesize
 from kws_edge.training.synth_words import EVAL_WORDS, FILLER_WORDS, HOMOPHONES, NEAR_MISSES
+from kws_edge.training.unknown import utterance_windows
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -300,7 +302,12 @@ def finetune(work: Path, data: Path, args: argparse.Namespace) -> Path:
         # The user's ~2 minutes of own talk, with the shipped negatives that --init adds by
         # default, passed as --negatives (what the recorder's `_talk/` take is for).
         negatives = run / "negatives"
-        own_talk(negatives / "talk.wav", args.voice, args.seed)
+        talk = run / "talk.wav"
+        own_talk(talk, args.voice, args.seed)
+        # Cut as the recipe cuts a `_talk/` take: a window centred on each utterance.
+        negatives.mkdir(parents=True, exist_ok=True)
+        windows = utterance_windows(load_16k(talk))
+        write_stream(windows.reshape(-1), [], negatives / "talk_windows.wav", run / "talk_windows.csv")
         shipped = negatives / BASE_NEGATIVES.name
         if not shipped.exists():
             shipped.symlink_to(BASE_NEGATIVES)
