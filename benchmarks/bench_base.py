@@ -128,7 +128,6 @@ def main() -> None:
         real = evaluate(onnx, args.data / "speech_real")
         held = evaluate(onnx, heldout)
         per = held["per_class_accuracy"]
-        counts = held.get("per_class_count") or {}
         twelve = [per[w] for w in REAL_WORDS if w in per and per[w] is not None]
         share, n_events, per_hour = fired_share(onnx, wav, spans)
         rows[name] = {
@@ -138,8 +137,6 @@ def main() -> None:
             f"held-out non-keyword utterances ({len(spans)}) that fire": f"{share:.1%} ({n_events} events, "
                                                                             f"{per_hour:.0f}/h)",
         }
-        if counts:
-            rows[name]["held-out clips per word (min)"] = str(min(counts.values()))
         if args.finetune_splits:
             acc = finetune_real(pt, args.data, args.work, args.finetune_splits)
             rows[name][f"fine-tuned on speech_real, mean of {args.finetune_splits} splits"] = f"{acc:.1%}"

@@ -123,3 +123,46 @@ def test_kws_train_takes_several_datasets(tmp_path):
     assert metrics["counts"]["train"]["yes"] > metrics["counts"]["train"]["no"]
     split = json.loads((out / "split.json").read_text())
     assert any(k.startswith("1:") for k in split["train"])
+
+
+def test_domain_head_reverses_gradients_only_for_shared_classes():
+    import torch
+
+    from kws_edge.training.domain import DomainHead, shared_classes
+
+    labels = np.array([0, 0, 1, 1, 2])
+    sources = np.array([0, 1, 0, 0, -1])
+    mask = shared_classes(labels, sources, 3)
+    assert mask.tolist() == [True, False, False]
+    torch.manual_seed(0)
+    head = DomainHead(8, 3, 2, mask)
+    feats = torch.randn(5, 8, requires_grad=True)
+    loss = head.loss(feats, torch.as_tensor(labels), torch.as_tensor(sources), weight=1.0)
+    loss.backward()
+    # Only the two clips of class 0 reach the adversary; the features get the reversed gradient.
+    assert feats.grad[2:].abs().sum() == 0 and feats.grad[:2].abs().sum() > 0
+    plain = feats.detach().clone().requires_grad_(True)
+    logits = head.net(plain[:2]).view(-1, 3, 2)[:, 0]
+    torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1])).backward()
+    assert torch.allclose(feats.grad[:2], -plain.grad[:2])
+
+
+def test_kws_train_domain_adversarial_keeps_the_checkpoint_plain(tmp_path, caplog):
+    import logging
+
+    import torch
+
+    from kws_edge.training.train_cli import main
+
+    a = speakers_dataset(tmp_path / "a", {"yes": 300.0, "no": 800.0}, speakers=12)
+    b = tmp_path / "b"
+    for i in range(8):
+        write_wav(b / "yes" / f"b{i}.wav", tone(310.0 + i, 0.8) * 0.5)
+    out = tmp_path / "run"
+    with caplog.at_level(logging.INFO):
+        assert main(["--data", str(a), str(b), "--out", str(out), "--epochs", "2",
+                     "--domain-adversarial", "0.5", "--channels", "8", "--threads", "1"]) == 0
+    assert "domain-adversarial: 1 classes shared" in caplog.text
+    ckpt = torch.load(out / "model.pt", weights_only=True)
+    assert not any(k.startswith("domain") for k in ckpt["state_dict"])
+    assert ckpt["train_config"]["domain_adversarial"] == 0.5
