@@ -30,6 +30,7 @@ import itertools
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,7 @@ from kws_edge.sources import FileSource
 from kws_edge.spotter import KeywordSpotter, SpotterOptions
 from kws_edge.stream_eval import evaluate_stream_file, read_truth_csv
 from kws_edge.training.audio_io import fit_window
-from kws_edge.training.synth_voices import Voice
+from kws_edge.training.synth_voices import Voice, synthesize
 
 REPO = Path(__file__).resolve().parents[1]
 SLACK_S = 0.15
@@ -110,8 +111,9 @@ def run(args: argparse.Namespace) -> None:
     work.mkdir(parents=True, exist_ok=True)
     stream = work / "keywords.wav"
     if not stream.is_file():
-        keyword_stream(np.random.default_rng(args.seed), clips, work, Voice(*args.voice.split(":", 1)),
-                       work / "keywords", seed=args.seed)
+        speak = partial(synthesize, Voice(*args.voice.split(":", 1)))
+        keyword_stream(np.random.default_rng(args.seed), clips, work, speak, work / "keywords",
+                       seed=args.seed)
     words = [r for r in read_truth_csv(work / "keywords.csv") if r.label != "other"]
     minutes = sf.info(stream).duration / 60
     print(f"{len(words)} real keywords ({len(clips)} clips) in {stream}")
