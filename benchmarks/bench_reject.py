@@ -9,7 +9,8 @@ over a room's noise. This script:
    `kws-train --data VOICE --init BASE` (`--init base|PATH`; `--talk` adds about 2 minutes of the
    voice's own non-keyword talk, in training vocabulary, cut into a window centred on each
    utterance (`unknown.utterance_windows`), to the shipped negatives, as `--negatives`;
-   `--train-args` passes more flags), then `kws-export --quantize`.
+   `--synth-negatives N` adds N isolated non-keyword clips of kws-synth's reject class in many
+   synthetic voices; `--train-args` passes more flags), then `kws-export --quantize`.
 2. Builds labelled streams (`kws_edge.labelled_stream`): every held-out keyword clip, each between
    two non-keyword items, 0.5-3 s pauses. The items are words no training list holds
    (`synth_words.EVAL_WORDS` and NEAR_NEIGHBOURS below: rhymes, shared syllables, same onsets of
@@ -34,7 +35,7 @@ rendered words and the streams are shared by every variant; each variant (`--var
 own fine-tune.
 
     .venv/bin/python benchmarks/bench_reject.py [--voice espeak:en-us+f4] [--seed 11] [--init base]
-        [--variant NAME] [--talk] [--threshold F] [--train-args ...]
+        [--variant NAME] [--talk] [--synth-negatives N] [--threshold F] [--train-args ...]
 """
 
 from __future__ import annotations
@@ -298,20 +299,32 @@ def finetune(work: Path, data: Path, args: argparse.Namespace) -> Path:
     if onnx.is_file():
         return onnx
     extra = []
-    if args.talk:
-        # The user's ~2 minutes of own talk, with the shipped negatives that --init adds by
-        # default, passed as --negatives (what the recorder's `_talk/` take is for).
+    if args.talk or args.synth_negatives:
+        # Added to the shipped negatives that --init uses by default, as one --negatives folder.
         negatives = run / "negatives"
-        talk = run / "talk.wav"
-        own_talk(talk, args.voice, args.seed)
-        # Cut as the recipe cuts a `_talk/` take: a window centred on each utterance.
         negatives.mkdir(parents=True, exist_ok=True)
-        windows = utterance_windows(load_16k(talk))
-        write_stream(windows.reshape(-1), [], negatives / "talk_windows.wav", run / "talk_windows.csv")
         shipped = negatives / BASE_NEGATIVES.name
         if not shipped.exists():
             shipped.symlink_to(BASE_NEGATIVES)
         extra = ["--negatives", str(negatives)]
+    if args.talk:
+        # The user's ~2 minutes of own talk, cut as the recipe cuts a `_talk/` take: a window
+        # centred on each utterance.
+        talk = run / "talk.wav"
+        own_talk(talk, args.voice, args.seed)
+        windows = utterance_windows(load_16k(talk))
+        write_stream(windows.reshape(-1), [], negatives / "talk_windows.wav", run / "talk_windows.csv")
+    if args.synth_negatives:
+        # Isolated non-keyword words and phrases in many synthetic voices (kws-synth's reject
+        # class; its default hold-out keeps the benchmark's voices out).
+        synth = work / f"synth_negatives_{args.synth_negatives}"
+        if not (synth / "manifest.json").is_file():
+            cli("kws-synth", str(synth), "--words", "yes", "--per-word", "2", "--unknown",
+                str(args.synth_negatives), "--seed", "5", "--overwrite")
+        for clip in sorted((synth / "_unknown_").glob("*.wav")):
+            link = negatives / f"synth_{clip.name}"
+            if not link.exists():
+                link.symlink_to(clip.resolve())
     cli("kws-train", "--data", str(data), "--init", args.init, "--out", str(run / "finetune"),
         "--seed", str(args.seed), *extra, *args.train_args)
     cli("kws-export", str(run / "finetune" / "model.pt"), "-o", str(onnx), "--quantize",
@@ -328,6 +341,8 @@ def main() -> None:
     add("--init", default="base", help="kws-train --init: base, base-b or a checkpoint")
     add("--variant", default=None, help="name of this fine-tune (default from --init/--talk)")
     add("--talk", action="store_true", help="the user also records ~2 min of own talk")
+    add("--synth-negatives", type=int, default=0, metavar="N",
+        help="also N isolated non-keyword clips in many synthetic voices as negatives")
     add("--work", type=Path, default=None)
     add("--threshold", type=float, default=None, help="override the model's thresholds")
     add("--model", type=Path, default=None, help="score this ONNX model instead of fine-tuning")
@@ -340,7 +355,8 @@ def main() -> None:
     if args.variant is None:
         init = Path(args.init).stem if args.init not in ("base", "base-b") else args.init
         flags = "_".join(args.train_args).replace("-", "")
-        args.variant = init + ("-talk" if args.talk else "") + (f"-{flags}" if flags else "")
+        args.variant = init + ("-talk" if args.talk else "") + (
+            f"-synth{args.synth_negatives}" if args.synth_negatives else "") + (f"-{flags}" if flags else "")
     data, heldout = prepare_voice(work, args.voice, args.seed)
     model = args.model or finetune(work, data, args)
 
