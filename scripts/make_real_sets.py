@@ -7,8 +7,12 @@ Writes folders of symbolic links (no audio is copied):
     WORK/other_train/_unknown_/<file>                  speech_other/picovoice wake words minus held-out words
     WORK/other_train/_talk/<file>                      read speech of speech_other minus held-out sources
                                                        (cut into 1-s windows as negatives)
-and prints how many files each side holds. Which files are held out is decided by
-kws_edge.training.holdout, the rule benchmarks/bench_base.py measures with.
+and prints how many files each side holds. With `--reject N`, also
+    WORK/real_reject/_unknown_/rNNNNN.wav                N clips of real voices that are no keyword:
+                                                       reversed real keyword clips, splices of two
+                                                       different words, chains of word pieces
+so that "a real voice" is not evidence of one of the 12 words with real clips. Which files are
+held out is decided by kws_edge.training.holdout, the rule benchmarks/bench_base.py measures with.
 """
 
 from __future__ import annotations
@@ -68,16 +72,46 @@ def build(data: Path, work: Path) -> dict[str, int]:
     return counts
 
 
+REAL_REJECT_MIX = {"reversed": 0.3, "splice": 0.35, "chain": 0.35}
+
+
+def build_reject(work: Path, n: int, seed: int = 1) -> int:
+    import numpy as np
+    import soundfile as sf
+
+    from kws_edge.labels import SAMPLE_RATE
+    from kws_edge.training.data import load_windows, scan_dataset
+    from kws_edge.training.unknown import make_reject_clips
+
+    index = scan_dataset(work / "real_train")
+    keys = [k for folder in index.folders for k in index.clips[folder]]
+    classes = np.asarray([index.folders.index(k.split("/", 1)[0]) for k in keys])
+    x, loaded, _ = load_windows(index, keys)
+    keep = np.asarray([k in set(loaded) for k in keys])
+    clips, made = make_reject_clips(x, classes[keep], n, seed=seed, mix=REAL_REJECT_MIX)
+    out = work / "real_reject" / "_unknown_"
+    out.mkdir(parents=True, exist_ok=True)
+    for i, clip in enumerate(clips):
+        sf.write(str(out / f"r{i:05d}.wav"), clip, SAMPLE_RATE, subtype="PCM_16")
+    print("make_real_sets: real_reject " + ", ".join(f"{k} {v}" for k, v in made.items()))
+    return len(clips)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("work", type=Path)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--reject", type=int, default=0, metavar="N",
+                        help="also write N reject clips made from the real keyword clips")
     args = parser.parse_args()
 
     def run() -> None:
         counts = build(args.data, args.work)
         print("make_real_sets: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        last = args.work / "real_reject" / "_unknown_" / f"r{args.reject - 1:05d}.wav"
+        if args.reject and not last.is_file():
+            build_reject(args.work, args.reject)
 
     return run_cli("make_real_sets", run)
 

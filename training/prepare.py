@@ -43,14 +43,6 @@ class PreparedData:
     layout: str
     skipped: int = 0
     generated_reject: dict[str, dict[str, int]] = field(default_factory=dict)
-    # split -> int64 [N]: which --data path each row came from; -1 for generated/negative rows
-    source: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def _append(self, s: str, x: np.ndarray, label: int) -> None:
-        """Add reject-class rows made here (generated or negatives), not from any --data path."""
-        self.x[s] = np.concatenate([self.x[s], x])
-        self.y[s] = np.concatenate([self.y[s], np.full(len(x), label, dtype=np.int64)])
-        self.source[s] = np.concatenate([self.source[s], np.full(len(x), -1, dtype=np.int64)])
 
     def counts(self, name: str) -> dict[str, int]:
         c = Counter(self.y[name].tolist())
@@ -219,9 +211,7 @@ def prepare_dataset(path: str | Path | Sequence[str | Path], *, words: Sequence[
     layouts = sorted({index.layout for index in indexes})
     data = PreparedData(labels=labels, x=xs, y=ys, noise=noise, split=split,
                         split_source="; ".join(dict.fromkeys(src.split_source for src in sources)),
-                        layout="+".join(layouts), skipped=sum(src.skipped for src in sources),
-                        source={s: np.concatenate([np.full(len(src.y[s]), i, dtype=np.int64)
-                                                   for i, src in enumerate(sources)]) for s in SPLITS})
+                        layout="+".join(layouts), skipped=sum(src.skipped for src in sources))
     if synth_reject:
         _add_reject(data, seed, reject_ratio)
     negative_paths = [] if negatives is None else (
@@ -252,7 +242,8 @@ def _add_negatives(data: PreparedData, windows: np.ndarray, seed: int) -> None:
     order = np.random.default_rng(seed + 104729).permutation(len(windows))
     n_val = len(windows) // 10
     for s, rows in (("val", order[:n_val]), ("train", order[n_val:])):
-        data._append(s, windows[rows], unk)
+        data.x[s] = np.concatenate([data.x[s], windows[rows]])
+        data.y[s] = np.concatenate([data.y[s], np.full(len(rows), unk, dtype=np.int64)])
     data.generated_reject["negatives"] = {"windows": int(len(windows))}
     log.info("negatives: %d reject-class windows (%d to validation)", len(windows), n_val)
 
@@ -271,7 +262,8 @@ def _add_reject(data: PreparedData, seed: int, ratio: float) -> None:
             continue
         clips, made = make_reject_clips(data.x[s][y != unk], words, need, seed=seed * 7919 + offset,
                                         noise_bank=data.noise)
-        data._append(s, clips, unk)
+        data.x[s] = np.concatenate([data.x[s], clips])
+        data.y[s] = np.concatenate([y, np.full(len(clips), unk, dtype=np.int64)])
         data.generated_reject[s] = made
         log.info("%s: generated %d reject-class clips (%s)", s, len(clips),
                  ", ".join(f"{k} {v}" for k, v in made.items()))

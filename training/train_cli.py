@@ -120,11 +120,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "the non-keyword talk shipped with the base model (default with --init), "
                         "'none' = no negatives (default from scratch). A dataset's _talk/ folder "
                         "(kws-record writes your own talk there) is always added")
-    p.add_argument("--domain-adversarial", type=float, default=None, metavar="F",
-                   help="with several --data paths: train the features so that, within a class, clips "
-                        "of one path cannot be told from another's (weight F, e.g. 0.3), so words that "
-                        "only one path holds (synthetic) are still heard in another's recordings "
-                        "(real); docs/training.md (default: 0, off)")
     p.add_argument("--balance", action=argparse.BooleanOptionalAction, default=False,
                    help="weight the loss so every keyword class counts as much as the median one, "
                         "whatever its clip count (for datasets where a few words have many more "
@@ -327,14 +322,7 @@ def train(args: argparse.Namespace) -> int:
             "model_config": model.config.to_dict(), "provenance": provenance}
     if args.batch_size is None and not resume_state:
         config.batch_size = auto_batch_size(config.batch_size, len(data.y["train"]), config.device)
-    if args.domain_adversarial is not None:
-        if not 0 <= args.domain_adversarial <= 10:
-            raise KwsError(f"--domain-adversarial must be between 0 and 10 (got {args.domain_adversarial})")
-        config.domain_adversarial = args.domain_adversarial
-    elif resume_state:
-        config.domain_adversarial = float(resume_state["train_config"].get("domain_adversarial", 0.0))
-    trainer = Trainer(model, config, data.x, data.y, data.noise, out_dir=out, dist=dist, resume_meta=meta,
-                      sources=data.source.get("train"))
+    trainer = Trainer(model, config, data.x, data.y, data.noise, out_dir=out, dist=dist, resume_meta=meta)
     if resume_state:
         trainer.load_state(resume_state)
         log.info("resuming after epoch %d", trainer.epoch)

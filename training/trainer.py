@@ -19,7 +19,6 @@ from kws_edge.errors import KwsError
 
 from .augment import AugmentConfig, BatchAugmenter
 from .checkpoint import atomic_save
-from .domain import DomainHead, ramp, shared_classes
 from .finetune import apply_freeze, set_train_mode
 from .front_cache import FrontCache
 from .model import M5
@@ -51,8 +50,6 @@ class TrainConfig:
     amp: bool = True  # mixed precision on CUDA only
     # Loss weight per label index (`--balance`); empty = every clip counts the same.
     class_weights: tuple[float, ...] = ()
-    # Class-conditional domain-adversarial weight across --data sources (domain.py); 0 = off.
-    domain_adversarial: float = 0.0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -149,10 +146,7 @@ class Trainer:
 
     def __init__(self, model: M5, config: TrainConfig, data_x: dict[str, np.ndarray],
                  data_y: dict[str, np.ndarray], noise: np.ndarray, *, out_dir: Path | None,
-                 dist: DistInfo | None = None, resume_meta: dict | None = None,
-                 sources: np.ndarray | None = None) -> None:
-        """`sources`: the --data source of each training row (-1: generated), for
-        `config.domain_adversarial`."""
+                 dist: DistInfo | None = None, resume_meta: dict | None = None) -> None:
         self.config = config
         self.dist = dist or DistInfo()
         self.device = resolve_device(config.device, self.dist)
@@ -171,12 +165,6 @@ class Trainer:
         if self.dist.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
-        self.domain: DomainHead | None = None
-        self.sources: torch.Tensor | None = None
-        if config.domain_adversarial > 0 and sources is not None:
-            self._build_domain_head(sources, data_y["train"])
-            if self.domain is not None:
-                params += list(self.domain.parameters())
         self.opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
         self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=config.lr_step,
                                                      gamma=config.lr_gamma)
@@ -208,19 +196,6 @@ class Trainer:
         self.train_seconds = 0.0
         self.samples_seen = 0
 
-    def _build_domain_head(self, sources: np.ndarray, labels: np.ndarray) -> None:
-        if self.dist.world > 1 or "conv1" in self.config.freeze:
-            raise KwsError("--domain-adversarial needs a single process and conv1 unfrozen (--freeze 0)")
-        n_classes = int(self.model.fc1.out_features)
-        mask = shared_classes(labels, sources, n_classes)
-        if not mask.any():
-            log.warning("--domain-adversarial: no class has clips from two --data sources; off")
-            return
-        self.domain = DomainHead(int(self.model.fc1.in_features), n_classes, int(sources.max()) + 1,
-                                 mask).to(self.device)
-        self.sources = torch.from_numpy(np.ascontiguousarray(sources, dtype=np.int64))
-        log.info("domain-adversarial: %d classes shared by several sources", int(mask.sum()))
-
     # ---- resume -------------------------------------------------------------------------------
     def state(self) -> dict:
         return {
@@ -238,14 +213,10 @@ class Trainer:
             "samples_seen": self.samples_seen,
             "train_config": self.config.to_dict(),
             "meta": self.resume_meta,
-            "domain_head": ({k: v.detach().cpu() for k, v in self.domain.state_dict().items()}
-                            if self.domain is not None else None),
         }
 
     def load_state(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
-        if self.domain is not None and state.get("domain_head"):
-            self.domain.load_state_dict(state["domain_head"])
         self.front = None  # computed from the loaded weights when training starts
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
@@ -305,18 +276,9 @@ class Trainer:
                 if cfg.augment:
                     xb = self.augment(xb)
                 with self._autocast():
-                    if self.domain is None:
-                        logits = self.net(xb)
-                    else:
-                        feats = self.model.features(xb)
-                        logits = self.model.fc1(feats)
+                    logits = self.net(xb)
             loss = F.cross_entropy(logits.float(), yb, weight=self.class_w)
-            step_loss = loss
-            if self.domain is not None and self.sources is not None:
-                sb = self.sources[idx].to(self.device, non_blocking=True)
-                step_loss = loss + self.domain.loss(feats, yb, sb, ramp(cfg.domain_adversarial,
-                                                                        self.epoch / max(1, cfg.epochs)))
-            self._step(step_loss)
+            self._step(loss)
             total_loss += loss.detach() * len(yb)
             correct += (logits.detach().argmax(1) == yb).sum()
             seen += len(yb)
