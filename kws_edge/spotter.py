@@ -193,6 +193,7 @@ class KeywordSpotter:
         self._in_segment = False
         self._segment_start = 0
         self._segment_long = False
+        self._decided_core: tuple[int, int] | None = None  # decided before the segment closed
         self._recent.clear()
         # Segmenter levels (dB) of the frames from `_levels_first` on: enough to find a segment's core.
         self._levels = np.zeros(0)
@@ -358,8 +359,11 @@ class KeywordSpotter:
                 self._close_segment(run_start, end)
             if not self._in_segment:
                 self._in_segment, self._segment_start, self._segment_long = True, run_start, False
+                self._decided_core = None
             if end - self._segment_start > self.max_utterance:
                 self._segment_long = True
+            elif self._decided_core is None and self._core_gap:
+                self._decide_early(end)
         elif self._in_segment:  # the segment ended at this hop
             self._close_segment(end, end)
         while self._decisions and self._decisions[0][1] <= end:
@@ -378,8 +382,26 @@ class KeywordSpotter:
             start, speech_end = self._core(start, speech_end)
             if self.max_core and speech_end - start > self.max_core:
                 return
-        centre = (start + speech_end) // 2
+            decided = self._decided_core
+            if decided is not None and start < decided[1] and speech_end > decided[0]:
+                return  # this core was decided while the segment was still open
+        self._schedule(start, speech_end, now)
+
+    def _schedule(self, start: int, end: int, now: int) -> None:
+        """A decision on the windows centred on [start, end), once they have all been scored."""
+        centre = (start + end) // 2
         self._decisions.append((centre, max(now, centre + self.window // 2 + self.hop)))
+
+    def _decide_early(self, now: int) -> None:
+        """Noise can hold a segment open long after the word (a room whose level keeps changing):
+        once the segment's core is followed by a pause of `core_gap_ms` under its level, no later
+        sound can join it, so it is decided now rather than when the segment closes (which would
+        come too late to answer the word, or never, past the length limit)."""
+        start, end = self._core(self._segment_start, now)
+        if now - end < self._core_gap * self._core_fs or (self.max_core and end - start > self.max_core):
+            return
+        self._decided_core = (start, end)
+        self._schedule(start, end, now)
 
     def _core(self, start: int, end: int) -> tuple[int, int]:
         """The first and last sample of the frames of [start, end) within `core_db` of the loudest

@@ -86,3 +86,16 @@ def test_gate_still_drops_a_keyword_inside_talk(model):
                                 noise(2.0, amp=0.005, seed=seed + 20)])
         assert [e.label for e in _events(model, audio, max_utterance_ms=0)] == ["yes"]
         assert _events(model, audio) == []
+
+
+@pytest.mark.parametrize("amp, seed", [(0.08, 2), (0.12, 2), (0.12, 3), (0.16, 2)])
+def test_gate_answers_a_word_that_noise_holds_open(model, amp, seed):
+    """Fluctuating noise 10-20 dB under a word, starting as it ends, holds the segmenter open for
+    seconds: the word is decided once a pause under its level follows it, within a second of its
+    end (deciding when the segment closes came too late, or never, past the length limit)."""
+    word_end = 2.6
+    audio = np.concatenate([noise(2.0, amp=0.005, seed=1), tone(1000, 0.6),
+                            babble(3.0, seed=seed, amp=amp, talkers=1), noise(3.0, amp=0.005, seed=4)])
+    events = _events(model, audio)
+    assert [e.label for e in events] == ["yes"]
+    assert events[0].time - word_end < 1.0
