@@ -52,14 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--hop-ms", type=int, default=100, metavar="N",
                      help="score the last second every N ms (default: %(default)s)")
     det.add_argument("--smooth-ms", type=int, default=300, metavar="N",
-                     help="with --max-utterance-ms 0: average scores over the windows of the last N ms "
-                          "(default: %(default)s)")
+                     help="average scores over N ms of consecutive windows (with the utterance gate, "
+                          "of those centred on an utterance's loud part) (default: %(default)s)")
     det.add_argument("--refractory-ms", type=int, default=1000, metavar="N",
                      help="after a detection, stay quiet for N ms (default: %(default)s)")
     det.add_argument("--max-utterance-ms", type=int, default=3000, metavar="N",
                      help="report a keyword only when it is spoken as a short utterance: its speech "
                           "segment (VAD) lasts at most N ms, its loud part at most 1 s, and it is "
-                          "judged once, when it ends, on the windows centred on its loud part; "
+                          "judged once, after a pause, on the windows centred on its loud part; "
                           "connected speech never fires. 0 = off: any "
                           "window may fire, for keywords inside sentences (default: %(default)s)")
     det.add_argument("--vad", choices=VAD_KINDS, default="energy",
