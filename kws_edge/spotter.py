@@ -63,9 +63,8 @@ class SpotterOptions:
     centre_ms: int = 300
     # A segment's core: the frames within `core_db` of its loudest frame, or within half the
     # segment's level range (loudest minus its 10th percentile, at least CORE_MIN_DB) when that is
-    # less. A keyword is
-    # said in under a second, so a segment whose core is longer than `max_core_ms` is talk and
-    # never fires. 0 turns either off (the whole segment).
+    # less. A keyword is said in under a second, so a segment whose core is longer than
+    # `max_core_ms` is talk and never fires. 0 turns either off (the whole segment).
     core_db: float = 15.0
     max_core_ms: int = 1000
     # A pause this long under the core's level splits it, and the part with the loudest frame is
@@ -424,8 +423,8 @@ class KeywordSpotter:
         return (self._levels_first + a + int(core[0])) * fs, (self._levels_first + a + int(core[-1]) + 1) * fs
 
     def _decide(self, end: int, centre: int, events: list[Detection], final: bool = False) -> None:
-        """One decision for a short segment: the mean of the windows centred on it (at the end of
-        the stream, where those may never come, the scored window nearest its centre)."""
+        """One decision for a short segment's core: the best smoothed mean of the windows centred
+        on it (at the end of the stream, where those may never come, the window nearest its centre)."""
         half = self.window // 2
         near = [p for e, p in self._recent if -self.centre <= e - half - centre <= self.hop]
         if not near and final and self._recent:
