@@ -59,8 +59,9 @@ class SpotterOptions:
     # smoothed window over the threshold may fire. docs/rejecting.md has the figures.
     max_utterance_ms: int = 3000
     # A segment's decision: the best mean of `smooth_ms` of consecutive windows among those centred
-    # from this long before its core's centre to one hop after it.
-    centre_ms: int = 300
+    # within this long of its core's centre (the core is often the word's loudest syllable, not its
+    # middle; more slack gives a phrase more chances to look like a keyword, and adds latency).
+    centre_ms: int = 150
     # A segment's core: the frames within `core_db` of its loudest frame, or within half the
     # segment's level range (loudest minus its 10th percentile, at least CORE_MIN_DB) when that is
     # less. A keyword is said in under a second, so a segment whose core is longer than
@@ -389,7 +390,7 @@ class KeywordSpotter:
     def _schedule(self, start: int, end: int, now: int) -> None:
         """A decision on the windows centred on [start, end), once they have all been scored."""
         centre = (start + end) // 2
-        self._decisions.append((centre, max(now, centre + self.window // 2 + self.hop)))
+        self._decisions.append((centre, max(now, centre + self.window // 2 + self.centre)))
 
     def _decide_early(self, now: int) -> None:
         """Noise can hold a segment open long after the word (a room whose level keeps changing):
@@ -426,7 +427,7 @@ class KeywordSpotter:
         """One decision for a short segment's core: the best smoothed mean of the windows centred
         on it (at the end of the stream, where those may never come, the window nearest its centre)."""
         half = self.window // 2
-        near = [p for e, p in self._recent if -self.centre <= e - half - centre <= self.hop]
+        near = [p for e, p in self._recent if abs(e - half - centre) <= self.centre]
         if not near and final and self._recent:
             e, p = min(self._recent, key=lambda item: abs(item[0] - half - centre))
             near = [p] if abs(e - half - centre) <= half // 2 else []
