@@ -194,6 +194,7 @@ class KeywordSpotter:
         self._segment_start = 0
         self._segment_long = False
         self._decided_core: tuple[int, int] | None = None  # decided before the segment closed
+        self._early_next = 0  # no early decision can be made before this sample
         self._recent.clear()
         # Segmenter levels (dB) of the frames from `_levels_first` on: enough to find a segment's core.
         self._levels = np.zeros(0)
@@ -359,7 +360,7 @@ class KeywordSpotter:
                 self._close_segment(run_start, end)
             if not self._in_segment:
                 self._in_segment, self._segment_start, self._segment_long = True, run_start, False
-                self._decided_core = None
+                self._decided_core, self._early_next = None, 0
             if end - self._segment_start > self.max_utterance:
                 self._segment_long = True
             elif self._decided_core is None and self._core_gap:
@@ -397,8 +398,19 @@ class KeywordSpotter:
         once the segment's core is followed by a pause of `core_gap_ms` under its level, no later
         sound can join it, so it is decided now rather than when the segment closes (which would
         come too late to answer the word, or never, past the length limit)."""
+        if now < self._early_next:
+            return
+        first = max(0, self._segment_start // self._core_fs - self._levels_first)
+        levels = self._levels[first:now // self._core_fs - self._levels_first]
+        # Cheap first: the core holds every frame within CORE_MIN_DB of the loudest, so a pause
+        # after it has none in its last `core_gap` frames (this check fails during talk).
+        if len(levels) <= self._core_gap or levels[-self._core_gap:].max() >= levels.max() - CORE_MIN_DB:
+            return
+        gap = self._core_gap * self._core_fs
         start, end = self._core(self._segment_start, now)
-        if now - end < self._core_gap * self._core_fs or (self.max_core and end - start > self.max_core):
+        if now - end < gap or (self.max_core and end - start > self.max_core):
+            # Later frames can only end the core later (or make another part loudest).
+            self._early_next = max(end, now - gap) + gap
             return
         self._decided_core = (start, end)
         self._schedule(start, end, now)
