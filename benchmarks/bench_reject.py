@@ -26,9 +26,9 @@ over a room's noise. This script:
    do) with its defaults and with the utterance gate off (`--max-utterance-ms 0`): keyword recall,
    wrong words, the share of non-keyword items that fire, false alarms per hour, latency.
 
-The held-out real utterances: the files listed in benchmarks/heldout_other.txt (paths relative to
-../shared/data/speech_other) when it exists; otherwise the picovoice recordings whose name's
-SHA-1 starts with 0 or 1 (an eighth; the file names carry no speaker id).
+The held-out real utterances: every third picovoice recording of the wake words no base model
+trains on (`kws_edge.training.holdout`: computer, view-glass; the file names carry no speaker id,
+so whole words are held out).
 
 Work files are cached under `--work` (default work-data/reject/<voice>-s<seed>/): the voice, the
 rendered words and the streams are shared by every variant; each variant (`--variant`) has its
@@ -41,7 +41,6 @@ own fine-tune.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -66,7 +65,6 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 NOISE_DIR = SHARED / "background_noise"
 SPEECH_OTHER = SHARED / "speech_other"
-HELDOUT_LIST = REPO / "benchmarks" / "heldout_other.txt"
 
 # Near neighbours of the keywords, for measuring only (no training list holds them): rhymes,
 # shared syllables, words that start like a keyword. Homophones are left out: they ARE the keyword.
@@ -164,13 +162,11 @@ def rendered_items(work: Path, who: str, specs: tuple[str, ...], n: int, seed: i
 
 def heldout_real() -> tuple[list[Path], str]:
     """Real non-keyword utterances kept out of training, and how they were chosen."""
-    if HELDOUT_LIST.is_file():
-        names = [line.strip() for line in HELDOUT_LIST.read_text().splitlines()
-                 if line.strip() and not line.startswith("#")]
-        return [SPEECH_OTHER / n for n in names], f"the {len(names)} files of {HELDOUT_LIST.name}"
+    from kws_edge.training.holdout import is_heldout_other
+
     files = sorted(p for p in (SPEECH_OTHER / "picovoice").glob("*.ogg")
-                   if hashlib.sha1(p.name.encode()).hexdigest()[0] in "01")
-    return files, f"{len(files)} picovoice files whose name's SHA-1 starts with 0 or 1"
+                   if is_heldout_other(f"picovoice/{p.name}"))[::3]
+    return files, f"{len(files)} picovoice recordings of wake words no base trains on (every third)"
 
 
 def real_items(work: Path, files: list[Path], seed: int) -> list[np.ndarray]:

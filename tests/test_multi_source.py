@@ -80,13 +80,20 @@ def test_talk_folder_is_negatives_not_a_class(tmp_path):
     for w, f in {"yes": 300.0, "no": 800.0}.items():
         for i in range(5):
             write_wav(root / w / f"{i:03d}.wav", tone(f + 3 * i, 0.8))
-    write_wav(root / "_talk" / "talk1.wav", noise(12.0, seed=5))
+    # Six short "words" with pauses over quiet noise: one window centred on each.
+    quiet = noise(1.0, amp=0.001, seed=5)
+    talk = np.concatenate([quiet] + [np.concatenate([tone(500.0 + 60 * i, 0.35), quiet]) for i in range(6)])
+    write_wav(root / "_talk" / "talk1.wav", talk.astype(np.float32))
     data = prepare_dataset(root, seed=0, synth_reject=False)
     assert data.labels == ["no", "yes", UNKNOWN_LABEL]
-    assert data.generated_reject["negatives"] == {"windows": 12}
+    assert data.generated_reject["negatives"] == {"windows": 6}
     unk = data.labels.index(UNKNOWN_LABEL)
-    assert (data.y["train"] == unk).sum() + (data.y["val"] == unk).sum() == 12
+    assert (data.y["train"] == unk).sum() + (data.y["val"] == unk).sum() == 6
     assert (data.y["test"] == unk).sum() == 0
+    windows = np.concatenate([data.x["train"][data.y["train"] == unk], data.x["val"][data.y["val"] == unk]])
+    # Each window holds its word whole: loud inside, quiet at both edges.
+    peaks = np.abs(windows).reshape(len(windows), 10, -1).max(axis=2)
+    assert (peaks[:, 0] < 0.05).all() and (peaks[:, -1] < 0.05).all() and (peaks.max(axis=1) > 0.2).all()
 
 
 def test_balance_weights_make_keyword_classes_count_alike():

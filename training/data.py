@@ -317,6 +317,28 @@ def load_noise_windows(index: DatasetIndex, keys: Sequence[str] | None = None,
     return np.stack(windows).astype(np.float32), names
 
 
+def load_talk_windows(index: DatasetIndex, keys: Sequence[str]) -> np.ndarray:
+    """Recordings of non-keyword talk (a dataset's `_talk/`) as 1-s windows, one centred on each
+    utterance (`unknown.utterance_windows`), so a short word sits in its window as a keyword sits
+    in a clip; unreadable files are skipped with a warning."""
+    from .unknown import utterance_windows
+
+    reader = _Reader(index)
+    parts = []
+    for key in keys:
+        try:
+            audio = reader.full(key)
+        except KwsError as exc:
+            log.warning("skipped %s", exc)
+            continue
+        windows = utterance_windows(audio)
+        if len(windows):
+            parts.append(windows)
+    if not parts:
+        return np.zeros((0, WINDOW_SAMPLES), dtype=np.float32)
+    return np.concatenate(parts).astype(np.float32)
+
+
 def load_noise_dir(path: str | Path, what: str = "--noise") -> np.ndarray:
     """`--noise` / `--negatives`: every audio file in a folder (not recursive), or one file, cut
     into 1-s windows."""

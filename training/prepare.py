@@ -22,6 +22,7 @@ from .data import (
     labels_for,
     load_noise_dir,
     load_noise_windows,
+    load_talk_windows,
     load_windows,
     scan_dataset,
 )
@@ -164,7 +165,7 @@ def _load_source(index: DatasetIndex, labels: Sequence[str], *, seed: int, given
         bank = list(noise_windows)
     talk = None
     if index.talk:
-        talk, _ = load_noise_windows(index, keys=index.talk)
+        talk = load_talk_windows(index, index.talk)
         log.info("%s: %d windows of non-keyword talk from %s/ used as negatives", index.source,
                  len(talk), TALK_FOLDER)
     return _Source(x=xs, y=ys, split={s: [tag(k) for k in split[s]] for s in SPLITS}, split_source=source,
