@@ -74,26 +74,13 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise _Stop()
 
 
-def _list_devices() -> int:
-    from .sources import list_input_devices
-
-    devices = list_input_devices()
-    if not devices:
-        print("no input devices found", file=sys.stderr)
-        return 1
-    for dev in devices:
-        mark = "*" if dev["default"] else " "
-        print(f"{mark} {dev['index']:3d}  {dev['name']}  ({dev['hostapi']}, {dev['channels']} ch, "
-              f"{dev['default_samplerate']:.0f} Hz)")
-    print("(* = default input; pass the index or part of the name to --device)")
-    return 0
-
-
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     if args.list_devices:
-        return _list_devices()
+        from .sources import print_input_devices
+
+        return print_input_devices()
     if args.dataset is None:
         raise KwsError("give the dataset folder: kws-record DATASET_DIR (see --help)")
     if args.count < 1:

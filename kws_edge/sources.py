@@ -283,3 +283,19 @@ class MicrophoneSource:
             self._warned_lost = lost
             log.warning("audio input overflow: %d blocks lost so far (%d by the device, %d because "
                         "processing fell behind); listening goes on", lost, self.overflows, self.dropped)
+
+
+def print_input_devices() -> int:
+    """`--list-devices`: one line per input device on stdout; exit status 1 when there is none."""
+    import sys
+
+    devices = list_input_devices()
+    if not devices:
+        print("no input devices found", file=sys.stderr)
+        return 1
+    for dev in devices:
+        mark = "*" if dev["default"] else " "
+        print(f"{mark} {dev['index']:3d}  {dev['name']}  ({dev['hostapi']}, {dev['channels']} ch, "
+              f"{dev['default_samplerate']:.0f} Hz)")
+    print("(* = default input; pass the index or part of the name to --device)")
+    return 0
