@@ -72,7 +72,9 @@ def test_not_a_zip(tmp_path):
 def test_noise_dir_feeds_augmentation_and_reject_class(tmp_path):
     root = tmp_path / "ds"
     for w, f in (("a", 300.0), ("b", 900.0)):
-        for i in range(30):
+        # Enough clips that ~100 reject clips are generated: real noise is ~8% of them, so a
+        # handful could draw none.
+        for i in range(80):
             write_wav(root / w / f"{i}.wav", tone(f + i, 0.6))
     write_wav(tmp_path / "noise" / "fan.wav", noise(4.2, amp=0.1, seed=3))
     data = prepare_dataset(root, seed=0, noise_dir=tmp_path / "noise")
