@@ -97,10 +97,10 @@ def evaluate(onnx: Path, folder: Path) -> dict:
     return json.loads(kws("kws-eval", "--model", str(onnx), "--data", str(folder), "--json"))
 
 
-def finetune_real(pt: Path, data: Path, work: Path, splits: int) -> float:
+def finetune_real(name: str, pt: Path, data: Path, work: Path, splits: int) -> float:
     accs = []
     for seed in range(1, splits + 1):
-        out = work / f"ft_{pt.stem}_{abs(hash(str(pt))) % 10**6}_{seed}"
+        out = work / f"finetune_{name}_{seed}"
         kws("kws-train", "--data", str(data / "speech_real"), "--init", str(pt), "--seed", str(seed),
             "--no-refit", "--out", str(out))
         accs.append(json.loads((out / "metrics.json").read_text())["test_accuracy"])
@@ -138,7 +138,7 @@ def main() -> None:
                                                                             f"{per_hour:.0f}/h)",
         }
         if args.finetune_splits:
-            acc = finetune_real(pt, args.data, args.work, args.finetune_splits)
+            acc = finetune_real(name, pt, args.data, args.work, args.finetune_splits)
             rows[name][f"fine-tuned on speech_real, mean of {args.finetune_splits} splits"] = f"{acc:.1%}"
         print(f"bench_base: {name} measured in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     names = list(rows)

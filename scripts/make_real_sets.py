@@ -87,7 +87,8 @@ def build_reject(work: Path, n: int, seed: int = 1) -> int:
     keys = [k for folder in index.folders for k in index.clips[folder]]
     classes = np.asarray([index.folders.index(k.split("/", 1)[0]) for k in keys])
     x, loaded, _ = load_windows(index, keys)
-    keep = np.asarray([k in set(loaded) for k in keys])
+    readable = set(loaded)
+    keep = np.asarray([k in readable for k in keys])
     clips, made = make_reject_clips(x, classes[keep], n, seed=seed, mix=REAL_REJECT_MIX)
     out = work / "real_reject" / "_unknown_"
     out.mkdir(parents=True, exist_ok=True)

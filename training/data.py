@@ -293,18 +293,23 @@ def load_windows(index: DatasetIndex, keys: Sequence[str], *, progress: bool = F
     return out[ok], loaded, skipped
 
 
+def _recordings(index: DatasetIndex, keys: Iterable[str],
+                resampler: str = "torchaudio") -> Iterable[tuple[str, np.ndarray]]:
+    """(key, whole file at 16 kHz) for each readable key; unreadable ones skipped with a warning."""
+    reader = _Reader(index, resampler)
+    for key in keys:
+        try:
+            yield key, reader.full(key)
+        except KwsError as exc:
+            log.warning("skipped %s", exc)
+
+
 def load_noise_windows(index: DatasetIndex, keys: Sequence[str] | None = None,
                        resampler: str = "torchaudio") -> tuple[np.ndarray, list[str]]:
     """Cut long noise recordings into non-overlapping 1-s windows; keys `<file>@<window>`."""
-    reader = _Reader(index, resampler)
     windows: list[np.ndarray] = []
     names: list[str] = []
-    for key in index.noise if keys is None else keys:
-        try:
-            audio = reader.full(key)
-        except KwsError as exc:
-            log.warning("skipped %s", exc)
-            continue
+    for key, audio in _recordings(index, index.noise if keys is None else keys, resampler):
         n = audio.shape[0] // WINDOW_SAMPLES
         if n == 0:
             windows.append(fit_window(audio))
@@ -323,17 +328,7 @@ def load_talk_windows(index: DatasetIndex, keys: Sequence[str]) -> np.ndarray:
     in a clip; unreadable files are skipped with a warning."""
     from .unknown import utterance_windows
 
-    reader = _Reader(index)
-    parts = []
-    for key in keys:
-        try:
-            audio = reader.full(key)
-        except KwsError as exc:
-            log.warning("skipped %s", exc)
-            continue
-        windows = utterance_windows(audio)
-        if len(windows):
-            parts.append(windows)
+    parts = [w for _, audio in _recordings(index, keys) if len(w := utterance_windows(audio))]
     if not parts:
         return np.zeros((0, WINDOW_SAMPLES), dtype=np.float32)
     return np.concatenate(parts).astype(np.float32)

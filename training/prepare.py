@@ -60,7 +60,7 @@ def _keys_by_class(index: DatasetIndex, labels: Sequence[str]) -> dict[str, str]
     return out
 
 
-def _check_classes(source: Path, key_class: dict[str, str], labels: Sequence[str], what: str) -> None:
+def _check_classes(source: Path | str, key_class: dict[str, str], labels: Sequence[str], what: str) -> None:
     counts = Counter(key_class.values())
     for label in labels:
         if label != UNKNOWN_LABEL and counts.get(label, 0) < 2:
@@ -189,15 +189,14 @@ def prepare_dataset(path: str | Path | Sequence[str | Path], *, words: Sequence[
         raise KwsError("no dataset given")
     indexes = [scan_dataset(p) for p in paths]
     labels = labels_for(_words_of_sources(indexes, words))
-    _check_classes(indexes[0].source if len(indexes) == 1 else Path(", ".join(map(str, paths))),
-                   {f"{i}:{k}": c for i, index in enumerate(indexes)
+    what = indexes[0].source if len(indexes) == 1 else ", ".join(map(str, paths))
+    _check_classes(what, {f"{i}:{k}": c for i, index in enumerate(indexes)
                     for k, c in _keys_by_class(index, labels).items()}, labels, "")
     given = read_split(split_file) if split_file is not None else None
     sources = [_load_source(index, labels, seed=seed, split_file=split_file,
                             given_split=_split_for_source(given, i, len(indexes)) if given else None,
                             tag=partial(_tag, i, len(indexes)), progress=progress)
                for i, index in enumerate(indexes)]
-    what = indexes[0].source if len(indexes) == 1 else Path(", ".join(map(str, paths)))
     loaded_classes = {f"{s}:{part}:{n}": labels[int(c)] for s, src in enumerate(sources) for part in SPLITS
                       for n, c in enumerate(src.y[part])}
     _check_classes(what, loaded_classes, labels, "readable")

@@ -281,8 +281,7 @@ def train(args: argparse.Namespace) -> int:
 
         load_checkpoint(args.init)
     t_load = time.perf_counter()
-    data_arg = args.data[0] if len(args.data) == 1 else args.data
-    data = prepare_dataset(data_arg, words=words, seed=args.seed, split_file=args.split_file,
+    data = prepare_dataset(args.data, words=words, seed=args.seed, split_file=args.split_file,
                            noise_dir=args.noise, synth_reject=not args.no_reject_synthesis,
                            reject_ratio=args.reject_ratio if args.reject_ratio is not None
                            else (FINETUNE_REJECT_RATIO if args.init else SCRATCH_REJECT_RATIO),
