@@ -156,6 +156,20 @@ def test_one_voice_set_for_fine_tuning(tmp_path: Path) -> None:
         f"{Voice('espeak', 'en-us+f4').speaker_id}_nohash_{i}.wav" for i in range(3)]
 
 
+@requires_espeak
+def test_unknown_mix_word_makes_isolated_common_words(tmp_path: Path) -> None:
+    """--unknown-mix word=1: every reject clip is one common word alone, none a keyword or a
+    measuring word of the reject benchmark."""
+    out = tmp_path / "words"
+    assert main([str(out), "--per-word", "0", "--unknown", "12", "--unknown-mix", "word=1",
+                 "--noise", "none", "--jobs", "1"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["unknown_kinds"] == {"word": 12}
+    assert manifest["unknown_mix"] == {"word": 1.0}
+    assert len(list((out / "_unknown_").glob("*.wav"))) == 12
+    assert not [p for p in out.iterdir() if p.is_dir() and p.name != "_unknown_"]
+
+
 def _cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "kws_edge.training.synth_cli", *args],
                           capture_output=True, text=True, env=env, timeout=120)
@@ -194,6 +208,9 @@ def test_flite_missing_warns_and_uses_espeak_only(tmp_path: Path) -> None:
     (["--words", "yes,no,yes"], "listed twice"),
     (["--engines", "festival"], "--engines"),
     (["--jobs", "0"], "--jobs"),
+    (["--unknown-mix", "words=1"], "unknown kind 'words'"),
+    (["--unknown-mix", "word=lots"], "is not KIND=WEIGHT"),
+    (["--unknown-mix", "word=0"], "add up to 0"),
 ])
 def test_bad_input_is_one_line_error(tmp_path: Path, capsys, args: list[str], message: str) -> None:
     (tmp_path / "empty").mkdir()

@@ -13,7 +13,14 @@ from kws_edge.labels import KEYWORDS, SAMPLE_RATE, WINDOW_SAMPLES
 from kws_edge.training import synth_effects as fx
 from kws_edge.training.synth import which_set
 from kws_edge.training.synth_voices import Voice, match_voices, parse_spec, select_voices
-from kws_edge.training.synth_words import FILLER_WORDS, HOMOPHONES, NEAR_MISSES, keyword_texts
+from kws_edge.training.synth_words import (
+    COMMON_WORDS,
+    EVAL_WORDS,
+    FILLER_WORDS,
+    HOMOPHONES,
+    NEAR_MISSES,
+    keyword_texts,
+)
 
 
 def _band_power(x: np.ndarray, lo: float, hi: float) -> float:
@@ -101,9 +108,11 @@ def test_noise_bank(tmp_path) -> None:
 
 def test_word_lists_hold_no_keyword_or_homophone() -> None:
     banned = set(KEYWORDS) | HOMOPHONES
-    for text in (*NEAR_MISSES, *FILLER_WORDS):
+    for text in (*NEAR_MISSES, *FILLER_WORDS, *COMMON_WORDS):
         assert not banned & set(text.lower().split()), text
     assert len(FILLER_WORDS) >= 300
+    assert len(COMMON_WORDS) >= 2000 and len(set(COMMON_WORDS)) == len(COMMON_WORDS)
+    assert not set(COMMON_WORDS) & set(EVAL_WORDS)
     for word in KEYWORDS:
         for engine in ("espeak", "flite"):
             texts = keyword_texts(word, engine)

@@ -48,7 +48,7 @@ from .synth_voices import (
     select_voices,
     synthesize,
 )
-from .synth_words import FILLER_WORDS, NEAR_MISSES, keyword_texts, reject_texts
+from .synth_words import COMMON_WORDS, FILLER_WORDS, NEAR_MISSES, keyword_texts, reject_texts
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,9 @@ _MAX_NUM_WAVS_PER_CLASS = 2**27 - 1   # Speech Commands' which_set() constant, f
 # someone talks; without it the base model fired ~585 times an hour on connected speech.
 UNKNOWN_MIX = {"filler": 0.3, "connected": 0.3, "near_miss": 0.15, "partial": 0.08, "silence": 0.05,
                "noise": 0.12}
+# "word": one of synth_words.COMMON_WORDS alone (3,000 words; filler draws from 422). Not in the
+# default mix; the base recipe makes a set of them with --unknown-mix word=1.
+UNKNOWN_KINDS = (*UNKNOWN_MIX, "word")
 SPEECH_KINDS = ("keyword", "filler", "connected", "near_miss", "partial")
 # Words in a "connected" sentence.
 CONNECTED_WORDS = (4, 9)
@@ -96,6 +99,7 @@ class SynthOptions:
     flite_share: float = 0.4
     overwrite: bool = False
     effects: fx.EffectRanges = field(default_factory=fx.EffectRanges)
+    unknown_mix: dict[str, float] | None = None   # None: UNKNOWN_MIX
 
     @property
     def n_unknown(self) -> int:
@@ -151,9 +155,11 @@ def plan(opts: SynthOptions, voices: list[Voice]) -> list[ClipJob]:
             text = texts[int(rng.integers(len(texts)))]
             jobs.append(ClipJob(word, i, "keyword", text, voice, voice.speaker_id))
 
-    kinds = list(UNKNOWN_MIX)
-    probs = np.array([UNKNOWN_MIX[k] for k in kinds])
+    mix = UNKNOWN_MIX if opts.unknown_mix is None else opts.unknown_mix
+    kinds = list(mix)
+    probs = np.array([mix[k] for k in kinds], dtype=float)
     fillers = reject_texts(FILLER_WORDS, opts.words)
+    common = reject_texts(COMMON_WORDS, opts.words)
     near_misses = reject_texts(NEAR_MISSES, opts.words)
     for i in range(opts.n_unknown):
         rng = clip_rng(opts.seed, UNKNOWN_LABEL, i, 0)
@@ -166,6 +172,8 @@ def plan(opts: SynthOptions, voices: list[Voice]) -> list[ClipJob]:
         voice = _pick_voice(rng, espeak, flite, opts.flite_share)
         if kind == "filler":
             text = fillers[int(rng.integers(len(fillers)))]
+        elif kind == "word":
+            text = common[int(rng.integers(len(common)))]
         elif kind == "connected":
             count = int(rng.integers(*CONNECTED_WORDS))
             text = " ".join(fillers[int(k)] for k in rng.integers(len(fillers), size=count))
@@ -328,7 +336,7 @@ def _manifest(opts: SynthOptions, voices: list[Voice], held: list[Voice], noise_
         "sample_rate": SAMPLE_RATE,
         "window_samples": WINDOW_SAMPLES,
         "effects": asdict(opts.effects),
-        "unknown_mix": UNKNOWN_MIX,
+        "unknown_mix": UNKNOWN_MIX if opts.unknown_mix is None else opts.unknown_mix,
         "voices": [{"id": v.speaker_id, "spec": v.spec, "split": which_set(v.speaker_id),
                     "clips": per_voice.get(v.spec, 0)} for v in voices],
         "held_out": [v.spec for v in held],

@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-word", type=int, default=300, metavar="N", help="clips per keyword (default 300)")
     p.add_argument("--unknown", type=int, default=None, metavar="N",
                    help="clips of the reject class _unknown_ (default 3 x --per-word)")
+    p.add_argument("--unknown-mix", metavar="KIND=W,...",
+                   help="shares of the reject-class kinds (filler, connected, near_miss, partial, silence, "
+                        "noise, word: one of 3,000 common English words alone), e.g. word=1 "
+                        "(default: filler=0.3,connected=0.3,near_miss=0.15,partial=0.08,"
+                        "silence=0.05,noise=0.12)")
     p.add_argument("--seed", type=int, default=0, help="same seed = bit-identical dataset (default 0)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
                    help="parallel worker processes (default: all cores; output does not depend on it)")
@@ -75,6 +80,27 @@ def _split(value: str | None) -> tuple[str, ...] | None:
     if value is None:
         return None
     return tuple(x.strip() for x in value.split(",") if x.strip())
+
+
+def _parse_mix(value: str | None) -> dict[str, float] | None:
+    from .synth import UNKNOWN_KINDS
+
+    if value is None:
+        return None
+    mix: dict[str, float] = {}
+    for part in value.split(","):
+        kind, _, weight = part.strip().partition("=")
+        if kind not in UNKNOWN_KINDS:
+            raise KwsError(f"--unknown-mix: unknown kind {kind!r} (choose from {', '.join(UNKNOWN_KINDS)})")
+        try:
+            mix[kind] = float(weight)
+        except ValueError:
+            raise KwsError(f"--unknown-mix: {part.strip()!r} is not KIND=WEIGHT") from None
+        if mix[kind] < 0:
+            raise KwsError(f"--unknown-mix: {kind} has a negative weight")
+    if sum(mix.values()) <= 0:
+        raise KwsError("--unknown-mix: the weights add up to 0")
+    return mix
 
 
 def _list_voices(engines: tuple[str, ...], voices: str | None, holdout: str | None) -> None:
@@ -116,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             out_dir=args.out_dir, words=_split(args.words) or KEYWORDS, per_word=args.per_word,
             unknown=args.unknown, seed=args.seed, jobs=args.jobs, noise_dirs=noise, voices=args.voices,
             holdout_voices=holdout, engines=engines, flite_share=args.flite_share, overwrite=args.overwrite,
-            effects=EffectRanges.dry() if args.no_effects else EffectRanges())
+            effects=EffectRanges.dry() if args.no_effects else EffectRanges(),
+            unknown_mix=_parse_mix(args.unknown_mix))
         generate(opts)
         return 0
 

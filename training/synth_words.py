@@ -8,6 +8,8 @@ two-syllable "visual", a /ʃeɪlə/ "sheila", an affricated "tree". flite never 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from kws_edge.labels import KEYWORDS
 
 # Trailing punctuation changes the engines' intonation: statement, exclamation, question.
@@ -143,6 +145,19 @@ def reject_texts(texts: tuple[str, ...], keywords: tuple[str, ...]) -> tuple[str
     return tuple(t for t in texts if not banned & set(t.lower().split()))
 
 
+
+
+def _common_words() -> tuple[str, ...]:
+    path = Path(__file__).with_name("common_words.txt")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return tuple(w.strip() for w in lines if w.strip() and not w.startswith("#"))
+
+
+# The most frequent English words (scripts/make_common_words.py): said alone, the isolated
+# non-keyword words a spotter hears all day. A short list of fillers taught the base to reject
+# those words only; on other isolated words it fired on about half.
+COMMON_WORDS: tuple[str, ...] = _common_words()
+
 HOMOPHONES = frozenset({"know", "won", "write", "rite", "wright", "too", "to", "for", "fore", "ate",
                         "nein", "bye", "buy", "by", "sicks", "hi"})
 
@@ -151,10 +166,11 @@ def _check_lists() -> None:
     """Import-time guard against editing a keyword (or its homophone) into the reject lists,
     alone or inside a phrase: such clips would be labelled `_unknown_` but sound like a keyword."""
     banned = set(KEYWORDS) | HOMOPHONES
-    bad = sorted(w for w in (*NEAR_MISSES, *FILLER_WORDS, *EVAL_WORDS) if banned & set(w.lower().split()))
+    bad = sorted(w for w in (*NEAR_MISSES, *FILLER_WORDS, *COMMON_WORDS, *EVAL_WORDS)
+                 if banned & set(w.lower().split()))
     if bad:
         raise RuntimeError(f"synth_words: keywords in the reject lists: {bad}")
-    trained = {w for t in (*NEAR_MISSES, *FILLER_WORDS) for w in t.lower().split()}
+    trained = {w for t in (*NEAR_MISSES, *FILLER_WORDS, *COMMON_WORDS) for w in t.lower().split()}
     leaked = sorted(trained & set(EVAL_WORDS))
     if leaked:
         raise RuntimeError(f"synth_words: evaluation words also in the training lists: {leaked}")
