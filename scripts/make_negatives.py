@@ -5,7 +5,8 @@ how much speech is *not* a keyword, and fires on their talk. `kws-train --init b
 adds these windows to the reject class by default (`--negatives base`). They are kws-synth's
 reject material (other words, connected phrases, near misses, cut words, some silence and noise)
 from the base model's voices, coloured noise only (no recordings the benchmarks use), and never
-the held-out voices or the benchmark vocabulary (`synth_words.EVAL_WORDS`).
+the held-out voices or the benchmark vocabulary (`synth_words.EVAL_WORDS`). `--words N` of them
+are isolated common words (kws-synth `--unknown-mix word=1`): the words a user says all day.
 
 With `--real DIR` (scripts/make_real_sets.py's `other_train/`: real people's wake words and read
 speech that the benchmarks hold out none of), as many windows of real speech are added: half the
@@ -14,7 +15,8 @@ loudest second of a wake-word recording, half a second of read speech, seeded.
 Stored as one 8 kHz FLAC of 1-s windows back to back: the model resamples to 8 kHz first, so
 nothing it hears is lost, and kws-train cuts the file back into its windows.
 
-    .venv/bin/python scripts/make_negatives.py [--clips 200] [--seed 7] [--real work-data/base/other_train]
+    .venv/bin/python scripts/make_negatives.py [--clips 200] [--words 200] [--seed 7]
+        [--real work-data/base/other_train]
 """
 
 from __future__ import annotations
@@ -39,28 +41,33 @@ STORED_RATE = 8000
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips", type=int, default=200)
+    parser.add_argument("--clips", type=int, default=200, help="kws-synth reject clips, default mix")
+    parser.add_argument("--words", type=int, default=200, help="isolated common words, many voices")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=BASE_NEGATIVES)
     parser.add_argument("--real", type=Path, help="other_train/ of scripts/make_real_sets.py")
     parser.add_argument("--real-clips", type=int, default=200)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="kws-negatives-") as tmp:
-        synth = Path(tmp) / "synth"
-        subprocess.run([str(Path(sys.executable).parent / "kws-synth"), str(synth), "--per-word", "0",
-                        "--unknown", str(args.clips), "--seed", str(args.seed), "--noise", "none"],
-                       check=True)
-        files = sorted((synth / UNKNOWN_LABEL).glob("*.wav"))
-        windows = []
-        for f in files:
-            clip = load_16k(f)[:WINDOW_SAMPLES]
-            windows.append(np.pad(clip, (0, WINDOW_SAMPLES - len(clip))))
+    windows = synth_windows(args.clips, args.seed, [])
+    windows += synth_windows(args.words, args.seed + 1, ["--unknown-mix", "word=1"])
     if args.real is not None:
         windows += real_windows(args.real, args.real_clips, args.seed)
     audio = resample(np.concatenate(windows), SAMPLE_RATE, STORED_RATE)
     with atomic_path(args.out) as tmp_out:
         sf.write(tmp_out, audio, STORED_RATE, subtype="PCM_16", format="FLAC")
     print(f"wrote {args.out}: {len(windows)} windows, {args.out.stat().st_size // 1024} KB")
+
+
+def synth_windows(n: int, seed: int, extra: list[str]) -> list[np.ndarray]:
+    """`n` kws-synth reject clips (coloured noise only), as 1-s windows."""
+    if n <= 0:
+        return []
+    with tempfile.TemporaryDirectory(prefix="kws-negatives-") as tmp:
+        synth = Path(tmp) / "synth"
+        subprocess.run([str(Path(sys.executable).parent / "kws-synth"), str(synth), "--per-word", "0",
+                        "--unknown", str(n), "--seed", str(seed), "--noise", "none", *extra], check=True)
+        clips = [load_16k(f)[:WINDOW_SAMPLES] for f in sorted((synth / UNKNOWN_LABEL).glob("*.wav"))]
+    return [np.pad(c, (0, WINDOW_SAMPLES - len(c))) for c in clips]
 
 
 def real_windows(folder: Path, n: int, seed: int) -> list[np.ndarray]:
