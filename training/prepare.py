@@ -235,6 +235,12 @@ def _words_of_sources(indexes: Sequence[DatasetIndex], words: Sequence[str] | No
     return sorted({w for index in indexes for w in choose_words(index)})
 
 
+def _append(data: PreparedData, split: str, x: np.ndarray, label: int) -> None:
+    """Rows of one label added to a split (the reject class's generated clips and negatives)."""
+    data.x[split] = np.concatenate([data.x[split], x])
+    data.y[split] = np.concatenate([data.y[split], np.full(len(x), label, dtype=np.int64)])
+
+
 def _add_negatives(data: PreparedData, windows: np.ndarray, seed: int) -> None:
     """Reject-class windows on top of the generated ones: 90% to train, 10% to val, never test
     (test accuracy stays a measure of the user's own clips)."""
@@ -242,8 +248,7 @@ def _add_negatives(data: PreparedData, windows: np.ndarray, seed: int) -> None:
     order = np.random.default_rng(seed + 104729).permutation(len(windows))
     n_val = len(windows) // 10
     for s, rows in (("val", order[:n_val]), ("train", order[n_val:])):
-        data.x[s] = np.concatenate([data.x[s], windows[rows]])
-        data.y[s] = np.concatenate([data.y[s], np.full(len(rows), unk, dtype=np.int64)])
+        _append(data, s, windows[rows], unk)
     data.generated_reject["negatives"] = {"windows": int(len(windows))}
     log.info("negatives: %d reject-class windows (%d to validation)", len(windows), n_val)
 
@@ -262,8 +267,7 @@ def _add_reject(data: PreparedData, seed: int, ratio: float) -> None:
             continue
         clips, made = make_reject_clips(data.x[s][y != unk], words, need, seed=seed * 7919 + offset,
                                         noise_bank=data.noise)
-        data.x[s] = np.concatenate([data.x[s], clips])
-        data.y[s] = np.concatenate([y, np.full(len(clips), unk, dtype=np.int64)])
+        _append(data, s, clips, unk)
         data.generated_reject[s] = made
         log.info("%s: generated %d reject-class clips (%s)", s, len(clips),
                  ", ".join(f"{k} {v}" for k, v in made.items()))
