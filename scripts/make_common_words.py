@@ -33,7 +33,10 @@ def _literal(path: Path, name: str) -> object:
     for node in ast.parse(path.read_text()).body:
         targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
         if any(isinstance(t, ast.Name) and t.id == name for t in targets):
-            return ast.literal_eval(node.value)
+            value = node.value
+            if isinstance(value, ast.Call) and getattr(value.func, "id", "") in ("frozenset", "set"):
+                value = value.args[0]  # frozenset({...}): the literal inside
+            return ast.literal_eval(value)
     raise SystemExit(f"{path}: no {name}")
 
 
@@ -44,8 +47,8 @@ def main() -> None:
     args = parser.parse_args()
     keywords = set(_literal(REPO / "kws_edge" / "labels.py", "KEYWORDS"))
     words_py = REPO / "training" / "synth_words.py"
-    homophones = {"know", "won", "write", "rite", "wright", "too", "to", "for", "fore", "ate", "nein",
-                  "bye", "buy", "by", "sicks", "hi", "tu", "noh", "ait", "sics", "wun", "tree's"}
+    # synth_words.HOMOPHONES, and spellings an engine says like a keyword that no list would hold.
+    homophones = set(_literal(words_py, "HOMOPHONES")) | {"tu", "noh", "ait", "sics", "wun", "tree's"}
     eval_words = set(_literal(words_py, "EVAL_WORDS"))
     neighbours = {w for ws in _literal(REPO / "benchmarks" / "bench_reject.py", "NEAR_NEIGHBOURS").values()
                   for w in ws}

@@ -145,8 +145,6 @@ def reject_texts(texts: tuple[str, ...], keywords: tuple[str, ...]) -> tuple[str
     return tuple(t for t in texts if not banned & set(t.lower().split()))
 
 
-
-
 def _common_words() -> tuple[str, ...]:
     path = Path(__file__).with_name("common_words.txt")
     lines = path.read_text(encoding="utf-8").splitlines()
