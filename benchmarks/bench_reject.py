@@ -31,8 +31,9 @@ trains on (`kws_edge.training.holdout`: computer, view-glass; the file names car
 so whole words are held out).
 
 Work files are cached under `--work` (default work-data/reject/<voice>-s<seed>/): the voice, the
-rendered words and the streams are shared by every variant; each variant (`--variant`) has its
-own fine-tune.
+rendered words and the streams are shared by every variant; each variant (`--variant`; by default
+named from the recipe and stamped with the base checkpoint and shipped negatives) has its own
+fine-tune.
 
     .venv/bin/python benchmarks/bench_reject.py [--voice espeak:en-us+f4] [--seed 11] [--init base]
         [--variant NAME] [--talk] [--synth-negatives N] [--threshold F] [--train-args ...]
@@ -328,6 +329,23 @@ def finetune(work: Path, data: Path, args: argparse.Namespace) -> Path:
     return onnx
 
 
+def default_variant(args: argparse.Namespace) -> str:
+    """A fine-tune's cache name from its recipe, stamped with the init checkpoint and the shipped
+    negatives it starts from: a new base or new negatives get a new fine-tune, not a stale one."""
+    import hashlib
+
+    from kws_edge.export.onnx_export import file_sha256
+    from kws_edge.training.checkpoint import resolve_checkpoint_path
+
+    init = Path(args.init).stem if args.init not in ("base", "base-b") else args.init
+    flags = "_".join(args.train_args).replace("-", "")
+    stamp = hashlib.sha256((file_sha256(resolve_checkpoint_path(args.init))
+                            + file_sha256(BASE_NEGATIVES)).encode()).hexdigest()[:8]
+    return init + ("-talk" if args.talk else "") + (
+        f"-synth{args.synth_negatives}" if args.synth_negatives else "") + (f"-{flags}" if flags else "") + (
+        f"-{stamp}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -349,10 +367,7 @@ def main() -> None:
     work = args.work or REPO / "work-data" / "reject" / f"{slug}-s{args.seed}"
     work.mkdir(parents=True, exist_ok=True)
     if args.variant is None:
-        init = Path(args.init).stem if args.init not in ("base", "base-b") else args.init
-        flags = "_".join(args.train_args).replace("-", "")
-        args.variant = init + ("-talk" if args.talk else "") + (
-            f"-synth{args.synth_negatives}" if args.synth_negatives else "") + (f"-{flags}" if flags else "")
+        args.variant = default_variant(args)
     data, heldout = prepare_voice(work, args.voice, args.seed)
     model = args.model or finetune(work, data, args)
 
