@@ -37,6 +37,7 @@ from kws_edge.labels import KEYWORDS, SAMPLE_RATE, UNKNOWN_LABEL, WINDOW_SAMPLES
 
 from . import synth_effects as fx
 from .synth_voices import (
+    DEFAULT_ENGINES,
     DEFAULT_HOLDOUT,
     ENGINES,
     Voice,
@@ -44,8 +45,11 @@ from .synth_voices import (
     espeak_version,
     flite_version,
     match_voices,
+    package_version,
     parse_spec,
+    piper_version,
     select_voices,
+    stop_piper,
     synthesize,
 )
 from .synth_words import COMMON_WORDS, FILLER_WORDS, NEAR_MISSES, keyword_texts, reject_texts
@@ -70,7 +74,8 @@ SPEECH_KINDS = ("keyword", "filler", "connected", "near_miss", "partial")
 CONNECTED_WORDS = (4, 9)
 
 # Engine rates as multiples of normal (espeak 175 wpm; flite duration_stretch = 1/speed).
-SPEED_RANGE = {"espeak": (0.7, 1.35), "flite": (0.75, 1.3)}
+SPEED_RANGE = {"espeak": (0.7, 1.35), "flite": (0.75, 1.3), "rhvoice": (0.75, 1.3), "pico": (0.75, 1.3),
+               "piper": (0.75, 1.3)}
 # Longest a word may be inside the window; longer synthesis is sped up (tape-style) to fit.
 MAX_SPEECH_FRACTION = 0.95
 # A partial word keeps this share of the (trimmed) keyword, from its start or its end.
@@ -95,7 +100,7 @@ class SynthOptions:
     noise_dirs: tuple[Path, ...] | None = None   # None: default_noise_dir() if present; (): none
     voices: str | None = None             # None: every installed voice
     holdout_voices: str | None = None     # None: DEFAULT_HOLDOUT unless `voices` is given
-    engines: tuple[str, ...] = ENGINES
+    engines: tuple[str, ...] = DEFAULT_ENGINES
     flite_share: float = 0.4
     overwrite: bool = False
     effects: fx.EffectRanges = field(default_factory=fx.EffectRanges)
@@ -135,22 +140,23 @@ def which_set(filename: str) -> str:
     return "training"
 
 
-def _pick_voice(rng: np.random.Generator, espeak: list[Voice], flite: list[Voice],
+def _pick_voice(rng: np.random.Generator, others: list[Voice], flite: list[Voice],
                 flite_share: float) -> Voice:
-    if flite and (not espeak or rng.random() < flite_share):
+    if flite and (not others or rng.random() < flite_share):
         return flite[int(rng.integers(len(flite)))]
-    return espeak[int(rng.integers(len(espeak)))]
+    return others[int(rng.integers(len(others)))]
 
 
 def plan(opts: SynthOptions, voices: list[Voice]) -> list[ClipJob]:
     """Every clip's label, kind, text, voice and file name, decided up front (cheap, deterministic)."""
-    espeak = [v for v in voices if v.engine == "espeak"]
+    # flite gets `flite_share` of the clips; every other engine's voices share the rest evenly.
+    others = [v for v in voices if v.engine != "flite"]
     flite = [v for v in voices if v.engine == "flite"]
     jobs: list[ClipJob] = []
     for word in opts.words:
         for i in range(opts.per_word):
             rng = clip_rng(opts.seed, word, i, 0)
-            voice = _pick_voice(rng, espeak, flite, opts.flite_share)
+            voice = _pick_voice(rng, others, flite, opts.flite_share)
             texts = keyword_texts(word, voice.engine)
             text = texts[int(rng.integers(len(texts)))]
             jobs.append(ClipJob(word, i, "keyword", text, voice, voice.speaker_id))
@@ -169,7 +175,7 @@ def plan(opts: SynthOptions, voices: list[Voice]) -> list[ClipJob]:
             speaker = hashlib.sha1(f"{kind}:{opts.seed}:{i}".encode()).hexdigest()[:8]
             jobs.append(ClipJob(UNKNOWN_LABEL, i, kind, "", None, speaker))
             continue
-        voice = _pick_voice(rng, espeak, flite, opts.flite_share)
+        voice = _pick_voice(rng, others, flite, opts.flite_share)
         if kind == "filler":
             text = fillers[int(rng.integers(len(fillers)))]
         elif kind == "word":
@@ -332,7 +338,11 @@ def _manifest(opts: SynthOptions, voices: list[Voice], held: list[Voice], noise_
         "seed": opts.seed,
         "options": options,
         "engines": {"espeak-ng": espeak_version() if "espeak" in opts.engines else "unused",
-                    "flite": flite_version() if "flite" in opts.engines else "unused"},
+                    "flite": flite_version() if "flite" in opts.engines else "unused",
+                    **{name: package_version(tool, pkg) for e, name, tool, pkg in (
+                        ("rhvoice", "rhvoice", "RHVoice-test", "rhvoice"),
+                        ("pico", "pico", "pico2wave", "libttspico-utils")) if e in opts.engines},
+                    **({"piper": piper_version()} if "piper" in opts.engines else {})},
         "sample_rate": SAMPLE_RATE,
         "window_samples": WINDOW_SAMPLES,
         "effects": asdict(opts.effects),
@@ -375,6 +385,13 @@ def _progress(total: int):
 
 def generate(opts: SynthOptions) -> dict:
     """Build the dataset at `opts.out_dir`; returns the manifest."""
+    try:
+        return _generate(opts)
+    finally:
+        stop_piper()
+
+
+def _generate(opts: SynthOptions) -> dict:
     check_options(opts)
     noise_dirs = resolve_noise_dirs(opts)
     fx.NoiseBank([Path(d) for d in noise_dirs])   # fail fast on a bad folder, before any work
@@ -383,8 +400,9 @@ def generate(opts: SynthOptions) -> dict:
     holdout = opts.holdout_voices if opts.holdout_voices is not None else (
         DEFAULT_HOLDOUT if opts.voices is None else "")
     held = match_voices(available, parse_spec(holdout))
-    log.info("%d voices (%d espeak-ng, %d flite), %d held out", len(voices),
-             sum(v.engine == "espeak" for v in voices), sum(v.engine == "flite" for v in voices), len(held))
+    counts = Counter(v.engine for v in voices)
+    log.info("%d voices (%s), %d held out", len(voices),
+             ", ".join(f"{counts[e]} {e}" for e in opts.engines), len(held))
     jobs = plan(opts, voices)
 
     out = opts.out_dir.resolve()

@@ -11,7 +11,7 @@ from pathlib import Path
 from kws_edge.errors import KwsError, run_cli, setup_logging
 from kws_edge.labels import KEYWORDS
 
-from .synth_voices import DEFAULT_HOLDOUT, ENGINES
+from .synth_voices import DEFAULT_ENGINES, DEFAULT_HOLDOUT, ENGINES
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"voices to leave out (default without --voices: {DEFAULT_HOLDOUT}; 'none': none)")
     p.add_argument("--words", metavar="W1,W2,...",
                    help="keywords to generate (default: the 35 Speech Commands words)")
-    p.add_argument("--engines", default=",".join(ENGINES), metavar="E1,E2",
-                   help=f"TTS engines to use (default {','.join(ENGINES)})")
+    p.add_argument("--engines", default=",".join(DEFAULT_ENGINES), metavar="E1,E2",
+                   help=f"TTS engines to use, of {','.join(ENGINES)} (default {','.join(DEFAULT_ENGINES)}; "
+                        "rhvoice and pico are Debian non-free packages)")
     p.add_argument("--flite-share", type=float, default=0.4, metavar="F",
                    help="fraction of speech clips spoken by flite voices (default 0.4; flite's voices "
                         "are few but come from recorded human speech)")

