@@ -3,8 +3,9 @@
 # speakers, words and sources left out: kws_edge.training.holdout) -> M5 (kws-train) -> int8 ONNX
 # (kws-export), installed into kws_edge/models/, then measured on real human speech it never trained on.
 #   bash scripts/make_base_model.sh            (needs `bash scripts/setup.sh --dev` first)
-# Work files go to $WORK (default work-data/base, git-ignored). About 35 min on a 2-core CPU
-# (kws-synth 9 min, kws-train 17-26 min, export 1 min).
+# Work files go to $WORK (default work-data/base, git-ignored). About 50 min on a 2-core CPU
+# (kws-synth 9 + 4 + 6 min, kws-train 20-26 min, export 1 min). Step 1c needs RHVoice and Pico
+# (Debian non-free), the optional step 1d Piper (.piper-venv): `bash scripts/setup.sh --dev` installs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.venv/bin
@@ -13,12 +14,17 @@ SEED=${SEED:-1}
 PER_WORD=${PER_WORD:-500}
 UNKNOWN=${UNKNOWN:-1500}
 WORDS=${WORDS:-5000}       # isolated common English words (kws-synth --unknown-mix word=1), _unknown_
+VOICES_PER_WORD=${VOICES_PER_WORD:-300}  # clips a word in RHVoice's and Pico's voices (0: leave them out)
+VOICES_UNKNOWN=${VOICES_UNKNOWN:-2000}
+PIPER_PER_WORD=${PIPER_PER_WORD:-0}      # clips a word in Piper's joe voice (150 measured, not shipped: docs/tried.md)
+PIPER_UNKNOWN=${PIPER_UNKNOWN:-1000}
 EPOCHS=${EPOCHS:-32}
 LR_STEP=${LR_STEP:-14}
 CHANNELS=${CHANNELS:-64}   # M5 width: 64 beat the tutorial's 32 on every held-out measure (docs/training.md)
 SPEED=${SPEED:-0.1}        # random +-10% speed changes
 ROOM_PROB=${ROOM_PROB:-0.5} # share of clips through a fresh random room and microphone each epoch (docs/training.md)
 THREADS=${THREADS:-0}      # CPU threads for kws-train (0: one per core)
+INSTALL=${INSTALL:-1}      # 0: leave kws_edge/models/ alone (an experiment: the model stays in $WORK)
 NOISE=${NOISE:-../shared/data/background_noise}
 REAL=${REAL:-../shared/data/speech_real}
 SHARED=${SHARED:-../shared/data}     # real training speech: speech_commands_train/, speech_other/
@@ -38,6 +44,36 @@ if [ ! -f "$WORK/words/manifest.json" ]; then
     --noise "$NOISE" --overwrite
 fi
 
+# 1c. Five voices of two more engines (Debian non-free: RHVoice alan, bdl, clb; SVOX Pico en-US,
+#     en-GB). Few voices, so no split lists: their clips are split by clip, not lost whole to test.
+sets=("$WORK/synth" "$WORK/real_train" "$WORK/other_train" "$WORK/real_reject" "$WORK/words")
+if [ "$VOICES_PER_WORD" -gt 0 ]; then
+  if [ ! -f "$WORK/voices/manifest.json" ]; then
+    "$bin/kws-synth" "$WORK/voices" --engines rhvoice,pico --per-word "$VOICES_PER_WORD" \
+      --unknown "$VOICES_UNKNOWN" --unknown-mix word=0.35,filler=0.2,connected=0.2,near_miss=0.15,partial=0.1 \
+      --seed "$SEED" --noise "$NOISE" --overwrite
+    rm -f "$WORK/voices/validation_list.txt" "$WORK/voices/testing_list.txt"
+  fi
+  sets+=("$WORK/voices")
+fi
+
+# 1d. Piper's joe voice (a neural voice, CC0), run from its own GPL environment (scripts/setup_piper.sh).
+#     --jobs 1: Piper's noise is seeded per process, so one process makes the set repeatable.
+if [ "$PIPER_PER_WORD" -gt 0 ]; then
+  export KWS_PIPER_PYTHON=${KWS_PIPER_PYTHON:-$(pwd)/.piper-venv/bin/python}
+  if [ ! -f "$WORK/piper/manifest.json" ]; then
+    "$bin/kws-synth" "$WORK/piper" --engines piper --per-word "$PIPER_PER_WORD" --unknown "$PIPER_UNKNOWN" \
+      --unknown-mix word=0.35,filler=0.2,connected=0.2,near_miss=0.15,partial=0.1 \
+      --seed "$SEED" --noise "$NOISE" --overwrite --jobs 1
+    rm -f "$WORK/piper/validation_list.txt" "$WORK/piper/testing_list.txt"
+  fi
+  sets+=("$WORK/piper")
+fi
+
+engines="espeak-ng, flite"
+[ "$VOICES_PER_WORD" -gt 0 ] && engines+=", RHVoice alan/bdl/clb, SVOX Pico"
+[ "$PIPER_PER_WORD" -gt 0 ] && engines+=", Piper joe"
+
 # 2. Real speech, held-out part left out: keyword clips (12 words), non-keyword speech (_unknown_),
 #    and reject clips made from the real keyword clips (reversed, splices, chains): without them
 #    "a real voice" meant one of the 12 words (held-out real non-keyword speech fired 16% vs 9%).
@@ -45,7 +81,7 @@ fi
 
 # 3. Train from scratch on all three at once: the seed's recipe (Adam 1e-3, StepLR, CrossEntropy);
 #    --balance keeps the 3 words with 1,500 real clips from outweighing the 23 with none.
-"$bin/kws-train" --data "$WORK/synth" "$WORK/real_train" "$WORK/other_train" "$WORK/real_reject" "$WORK/words" \
+"$bin/kws-train" --data "${sets[@]}" \
   --balance \
   --out "$WORK/train" --epochs "$EPOCHS" --lr-step "$LR_STEP" --patience 10 --noise "$NOISE" \
   --seed "$SEED" --channels "$CHANNELS" --speed "$SPEED" --room-prob "$ROOM_PROB" --threads "$THREADS"
@@ -53,19 +89,21 @@ fi
 # 4. Record how it was made in the checkpoint, then int8 ONNX calibrated on the training data
 #    (kws-export refuses it if int8 loses more than 1 point). Installed only when all of it worked.
 "$bin/python" scripts/record_provenance.py "$WORK/train/model.pt" --synth "$WORK/synth" \
-  --recipe "scripts/make_base_model.sh (SEED=$SEED PER_WORD=$PER_WORD UNKNOWN=$UNKNOWN EPOCHS=$EPOCHS LR_STEP=$LR_STEP REAL_REJECT=$REAL_REJECT WORDS=$WORDS CHANNELS=$CHANNELS SPEED=$SPEED ROOM_PROB=$ROOM_PROB THREADS=$THREADS)" \
-  --training-data "synthetic speech (kws-synth) + real speech: Speech Commands clips of 12 words (Warden 2018, CC BY 4.0) and non-keyword speech (Picovoice wake-word-benchmark, Apache-2.0; LJSpeech, VCTK, LibriSpeech samples); held-out speakers, words and sources never trained on" --out "$WORK/base.pt"
+  --recipe "scripts/make_base_model.sh (SEED=$SEED PER_WORD=$PER_WORD UNKNOWN=$UNKNOWN EPOCHS=$EPOCHS LR_STEP=$LR_STEP REAL_REJECT=$REAL_REJECT WORDS=$WORDS VOICES_PER_WORD=$VOICES_PER_WORD VOICES_UNKNOWN=$VOICES_UNKNOWN PIPER_PER_WORD=$PIPER_PER_WORD PIPER_UNKNOWN=$PIPER_UNKNOWN CHANNELS=$CHANNELS SPEED=$SPEED ROOM_PROB=$ROOM_PROB THREADS=$THREADS)" \
+  --training-data "synthetic speech (kws-synth: $engines) + real speech: Speech Commands clips of 12 words (Warden 2018, CC BY 4.0) and non-keyword speech (Picovoice wake-word-benchmark, Apache-2.0; LJSpeech, VCTK, LibriSpeech samples); held-out speakers, words and sources never trained on" --out "$WORK/base.pt"
 cp "$WORK/train/split.json" "$WORK/split.json"   # kws-export checks int8 on the checkpoint's test split
 "$bin/kws-export" "$WORK/base.pt" -o "$WORK/base.onnx" --quantize \
   --calibration-data "$WORK/synth" --report "$WORK/int8_report.json"
-cp "$WORK/base.pt" kws_edge/models/base.pt
-cp "$WORK/base.onnx" kws_edge/models/base.onnx
-# The non-keyword talk fine-tuning adds by default (--negatives base): 200 synthetic windows, 200
-# isolated common words in many voices, and 200 of real people's speech (training side of speech_other).
-"$bin/python" scripts/make_negatives.py --real "$WORK/other_train"
+if [ "$INSTALL" = 1 ]; then
+  cp "$WORK/base.pt" kws_edge/models/base.pt
+  cp "$WORK/base.onnx" kws_edge/models/base.onnx
+  # The non-keyword talk fine-tuning adds by default (--negatives base): 200 synthetic windows, 200
+  # isolated common words in many voices, and 200 of real people's speech (training side of speech_other).
+  "$bin/python" scripts/make_negatives.py --real "$WORK/other_train"
+fi
 
 # 5. Real human speech it never trained on (measurement only).
 if [ -d "$REAL" ]; then
-  "$bin/kws-eval" --model kws_edge/models/base.onnx --data "$REAL" --json > "$WORK/real_eval.json"
-  "$bin/kws-eval" --model kws_edge/models/base.onnx --data "$REAL" | head -n 2
+  "$bin/kws-eval" --model "$WORK/base.onnx" --data "$REAL" --json > "$WORK/real_eval.json"
+  "$bin/kws-eval" --model "$WORK/base.onnx" --data "$REAL" | head -n 2
 fi

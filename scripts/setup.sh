@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Set up kws-edge from nothing: Debian packages, a virtual environment in .venv, the package.
 #   scripts/setup.sh            runtime only (numpy, onnxruntime, sounddevice, soundfile, soxr; no torch)
-#   scripts/setup.sh --dev      + training/export extra (torch 2.11 + torchaudio 2.11, ~5 GB) + test tools
+#   scripts/setup.sh --dev      + training/export extra (torch 2.11 + torchaudio 2.11, ~5 GB) + test tools,
+#                               + the base recipe's other TTS engines: RHVoice and SVOX Pico (Debian
+#                               non-free, enabled by scripts/enable_nonfree.sh) and Piper (.piper-venv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +15,15 @@ dev_apt=(libportaudio2 espeak-ng flite sox pulseaudio pulseaudio-utils libasound
 if [ "$mode" = dev ]; then pkgs=("${dev_apt[@]}"); else pkgs=("${runtime_apt[@]}"); fi
 
 bash scripts/apt_ensure.sh setup "${pkgs[@]}"
+if [ "$mode" = dev ]; then
+  nonfree_apt=(rhvoice rhvoice-english libttspico-utils)
+  missing_nonfree=false
+  for p in "${nonfree_apt[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing_nonfree=true; done
+  if [ "$missing_nonfree" = true ]; then
+    bash scripts/enable_nonfree.sh
+    bash scripts/apt_ensure.sh setup "${nonfree_apt[@]}"
+  fi
+fi
 
 py=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
@@ -33,6 +44,7 @@ if [ "$mode" = dev ]; then
   fi
   echo "setup: installing kws-edge with the train and dev extras (torch 2.11 + torchaudio 2.11)"
   .venv/bin/python -m pip install -q -e ".[train,dev]"
+  bash scripts/setup_piper.sh
 else
   echo "setup: installing the kws-edge runtime (no torch)"
   .venv/bin/python -m pip install -q -e .
