@@ -20,8 +20,12 @@ if [ "$mode" = dev ]; then
   missing_nonfree=false
   for p in "${nonfree_apt[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing_nonfree=true; done
   if [ "$missing_nonfree" = true ]; then
-    bash scripts/enable_nonfree.sh
-    bash scripts/apt_ensure.sh setup "${nonfree_apt[@]}"
+    if bash scripts/enable_nonfree.sh; then
+      bash scripts/apt_ensure.sh setup "${nonfree_apt[@]}"
+    else
+      echo "setup: warning: no RHVoice / SVOX Pico (kws-synth --engines rhvoice,pico, step 1c of" \
+           "scripts/make_base_model.sh); install ${nonfree_apt[*]} by hand" >&2
+    fi
   fi
 fi
 
