@@ -44,30 +44,30 @@ if [ ! -f "$WORK/words/manifest.json" ]; then
     --noise "$NOISE" --overwrite
 fi
 
-# 1c. Five voices of two more engines (Debian non-free: RHVoice alan, bdl, clb; SVOX Pico en-US,
-#     en-GB). Few voices, so no split lists: their clips are split by clip, not lost whole to test.
+# 1c/1d. Voices of more engines, each set made once: few voices, so no split lists (their clips are
+#     split by clip, not lost whole to validation or test), and reject material that is mostly
+#     isolated words and speech, no silence or noise (synth/ has those).
 sets=("$WORK/synth" "$WORK/real_train" "$WORK/other_train" "$WORK/real_reject" "$WORK/words")
-if [ "$VOICES_PER_WORD" -gt 0 ]; then
-  if [ ! -f "$WORK/voices/manifest.json" ]; then
-    "$bin/kws-synth" "$WORK/voices" --engines rhvoice,pico --per-word "$VOICES_PER_WORD" \
-      --unknown "$VOICES_UNKNOWN" --unknown-mix word=0.35,filler=0.2,connected=0.2,near_miss=0.15,partial=0.1 \
-      --seed "$SEED" --noise "$NOISE" --overwrite
-    rm -f "$WORK/voices/validation_list.txt" "$WORK/voices/testing_list.txt"
+more_voices() {  # DIR ENGINES PER_WORD UNKNOWN [kws-synth flags...]
+  local dir=$1 engines=$2 per_word=$3 unknown=$4
+  shift 4
+  if [ ! -f "$dir/manifest.json" ]; then
+    "$bin/kws-synth" "$dir" --engines "$engines" --per-word "$per_word" --unknown "$unknown" \
+      --unknown-mix word=0.35,filler=0.2,connected=0.2,near_miss=0.15,partial=0.1 \
+      --seed "$SEED" --noise "$NOISE" --overwrite "$@"
+    rm -f "$dir/validation_list.txt" "$dir/testing_list.txt"
   fi
-  sets+=("$WORK/voices")
+  sets+=("$dir")
+}
+# 1c. Five voices of two more engines (Debian non-free: RHVoice alan, bdl, clb; SVOX Pico en-US, en-GB).
+if [ "$VOICES_PER_WORD" -gt 0 ]; then
+  more_voices "$WORK/voices" rhvoice,pico "$VOICES_PER_WORD" "$VOICES_UNKNOWN"
 fi
-
 # 1d. Piper's joe voice (a neural voice, CC0), run from its own GPL environment (scripts/setup_piper.sh).
 #     --jobs 1: Piper's noise is seeded per process, so one process makes the set repeatable.
 if [ "$PIPER_PER_WORD" -gt 0 ]; then
   export KWS_PIPER_PYTHON=${KWS_PIPER_PYTHON:-$(pwd)/.piper-venv/bin/python}
-  if [ ! -f "$WORK/piper/manifest.json" ]; then
-    "$bin/kws-synth" "$WORK/piper" --engines piper --per-word "$PIPER_PER_WORD" --unknown "$PIPER_UNKNOWN" \
-      --unknown-mix word=0.35,filler=0.2,connected=0.2,near_miss=0.15,partial=0.1 \
-      --seed "$SEED" --noise "$NOISE" --overwrite --jobs 1
-    rm -f "$WORK/piper/validation_list.txt" "$WORK/piper/testing_list.txt"
-  fi
-  sets+=("$WORK/piper")
+  more_voices "$WORK/piper" piper "$PIPER_PER_WORD" "$PIPER_UNKNOWN" --jobs 1
 fi
 
 engines="espeak-ng, flite"

@@ -365,6 +365,11 @@ def select_voices(available: list[Voice], voices_spec: str | None, holdout_spec:
     return chosen
 
 
+def _pitch_percent(pitch: float) -> int:
+    """`pitch` 0..1 as 70-140% of the voice's own (RHVoice's -t, Pico's <pitch level>)."""
+    return round(70 + 70 * min(max(pitch, 0.0), 1.0))
+
+
 def synthesize(voice: Voice, text: str, *, speed: float = 1.0, pitch: float = 0.5,
                f0_range: float = 1.0, word_gap: int = 0) -> np.ndarray:
     """Speech for `text` as float32 mono at 16 kHz (untrimmed).
@@ -390,7 +395,7 @@ def synthesize(voice: Voice, text: str, *, speed: float = 1.0, pitch: float = 0.
     if voice.engine == "rhvoice":
         # Rate and pitch in percent of the voice's own (100).
         cmd = ["RHVoice-test", "-p", voice.name, "-r", str(round(100 * speed)),
-               "-t", str(round(70 + 70 * min(max(pitch, 0.0), 1.0))), "-o", "-"]
+               "-t", str(_pitch_percent(pitch)), "-o", "-"]
         return _decode_wav(_run(cmd, stdin=text.encode()), f"RHVoice -p {voice.name}")
     if voice.engine == "piper":
         # Keyed by process too: a forked worker must not talk to its parent's server.
@@ -404,8 +409,8 @@ def synthesize(voice: Voice, text: str, *, speed: float = 1.0, pitch: float = 0.
                           0.5 + 0.3 * min(max(f0_range, 0.0), 2.0))
     if voice.engine == "pico":
         # pico2wave writes only to a named .wav file; speed and pitch go in its markup (percent).
-        level = round(70 + 70 * min(max(pitch, 0.0), 1.0))
-        markup = f'<speed level="{round(100 * speed)}"><pitch level="{level}">{text}</pitch></speed>'
+        markup = (f'<speed level="{round(100 * speed)}"><pitch level="{_pitch_percent(pitch)}">'
+                  f'{text}</pitch></speed>')
         with tempfile.TemporaryDirectory() as tmp:
             out = f"{tmp}/say.wav"
             _run(["pico2wave", "-l", voice.name, "-w", out, markup])
@@ -424,6 +429,20 @@ def espeak_version() -> str:
     if not have_espeak():
         return "missing"
     return _run(["espeak-ng", "--version"]).decode(errors="replace").strip().split("  Data")[0]
+
+
+def engine_versions(engines: tuple[str, ...]) -> dict[str, str]:
+    """What the manifest records: espeak-ng and flite always ("unused" when not asked for), the
+    other engines only when used."""
+    versions = {"espeak-ng": espeak_version() if "espeak" in engines else "unused",
+                "flite": flite_version() if "flite" in engines else "unused"}
+    if "rhvoice" in engines:
+        versions["rhvoice"] = package_version("RHVoice-test", "rhvoice")
+    if "pico" in engines:
+        versions["pico"] = package_version("pico2wave", "libttspico-utils")
+    if "piper" in engines:
+        versions["piper"] = piper_version()
+    return versions
 
 
 def piper_version() -> str:
