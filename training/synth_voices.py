@@ -1,8 +1,8 @@
-"""Text-to-speech voices for kws-synth: discovery (espeak-ng, flite, RHVoice, SVOX Pico), selection
-specs, synthesis.
+"""Text-to-speech voices for kws-synth: discovery (espeak-ng, flite, RHVoice, SVOX Pico, Piper,
+Kokoro), selection specs, synthesis.
 
 A *voice* is one engine configuration: `espeak:<language voice>[+<variant>]`, `flite:<voice>`,
-`rhvoice:<voice>`, `pico:<language>` or `piper:<voice model>`.
+`rhvoice:<voice>`, `pico:<language>`, `piper:<voice model>` or `kokoro:<voice>` (synth_kokoro).
 Its stable 8-hex `speaker_id` names the files, so a voice's clips all land in one split.
 No torch here: subprocess + numpy + soundfile only, so `kws-synth --help` starts fast.
 """
@@ -30,13 +30,13 @@ from kws_edge.audio import resample
 from kws_edge.errors import KwsError
 from kws_edge.labels import SAMPLE_RATE
 
-from . import synth_variants
+from . import synth_kokoro, synth_variants
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("espeak", "flite", "rhvoice", "pico", "piper")
+ENGINES = ("espeak", "flite", "rhvoice", "pico", "piper", "kokoro")
 # RHVoice and Pico are Debian non-free packages, Piper a GPL engine in a Python environment of its
-# own: used only when asked for (`--engines`).
+# own, Kokoro an optional ~95 MB download: used only when asked for (`--engines`).
 DEFAULT_ENGINES = ("espeak", "flite")
 ESPEAK_INSTALL = "sudo apt-get install espeak-ng"
 FLITE_INSTALL = "sudo apt-get install flite"
@@ -71,8 +71,9 @@ DEFAULT_F0 = (90.0, 200.0)
 # The default holdout: never in the base model's training set, kept for the fine-tuning
 # experiment (see docs/synth.md). Whole espeak variants are held out across every accent,
 # because the variant (not the accent) carries a voice's timbre.
-# RHVoice's slt is flite's slt speaker, so it is held out with her.
-DEFAULT_HOLDOUT = "flite:slt,rhvoice:slt,espeak:*+f4,espeak:*+m5"
+# RHVoice's slt is flite's slt speaker, so it is held out with her. One Kokoro blend is kept for
+# measuring a fine-tune on a neural voice no base has heard.
+DEFAULT_HOLDOUT = "flite:slt,rhvoice:slt,espeak:*+f4,espeak:*+m5,kokoro:mix00"
 
 # Stock variants left out: near-unintelligible (closed-set 30-word recognition by pocketsphinx's
 # en-US model, en-us voice: kaukovalta 1/30, Lee 4/30; the stock variants average 14/30).
@@ -324,6 +325,10 @@ def discover_voices(engines: tuple[str, ...] = DEFAULT_ENGINES) -> list[Voice]:
         if not found:
             raise KwsError(f"piper: no voice package installed; {PIPER_INSTALL}")
         voices.extend(v for v in found if _probe_digest(v) is not None)
+    if "kokoro" in engines:
+        if not synth_kokoro.available():
+            raise KwsError(f"kokoro: the model packages are not installed; {synth_kokoro.KOKORO_INSTALL}")
+        voices.extend(Voice("kokoro", name) for name in synth_kokoro.voice_names())
     if "pico" in engines:
         if not have_pico():
             raise KwsError(f"pico2wave: not found on PATH; install it with: {PICO_INSTALL}")
@@ -407,6 +412,9 @@ def synthesize(voice: Voice, text: str, *, speed: float = 1.0, pitch: float = 0.
         # vary its generator and phoneme-width noise instead (0.667 and 0.8 by default).
         return server.say(text, 1.0 / speed, 0.45 + 0.45 * min(max(pitch, 0.0), 1.0),
                           0.5 + 0.3 * min(max(f0_range, 0.0), 2.0))
+    if voice.engine == "kokoro":
+        # No pitch control (the tape-speed perturbation moves it).
+        return synth_kokoro.synthesize(voice.name, text, speed=speed)
     if voice.engine == "pico":
         # pico2wave writes only to a named .wav file; speed and pitch go in its markup (percent).
         markup = (f'<speed level="{round(100 * speed)}"><pitch level="{_pitch_percent(pitch)}">'
@@ -442,6 +450,8 @@ def engine_versions(engines: tuple[str, ...]) -> dict[str, str]:
         versions["pico"] = package_version("pico2wave", "libttspico-utils")
     if "piper" in engines:
         versions["piper"] = piper_version()
+    if "kokoro" in engines:
+        versions["kokoro"] = synth_kokoro.version()
     return versions
 
 
