@@ -115,3 +115,23 @@ def test_finetune_with_a_new_word(trained, tmp_path):
     assert ckpt["train_config"]["negatives"] == str(BASE_NEGATIVES)
     # 200 synthetic talk, 200 isolated common words and 200 real 1-s windows (make_negatives.py).
     assert ckpt["metrics"]["generated_reject"]["negatives"] == {"windows": 600}
+
+
+def test_refit_reuses_the_measured_runs_front_cache(trained, speech, tmp_path, monkeypatch):
+    # conv1 is frozen and the same in the measured run and the refit: its outputs for every clip
+    # (train first, then val and test, the refit's order) are computed once, not once per run.
+    from kws_edge.training import front_cache, trainer
+
+    built = []
+
+    class Counting(front_cache.FrontCache):
+        def __init__(self, model, x_train, *args, **kwargs):
+            built.append(x_train.shape[0])
+            super().__init__(model, x_train, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "FrontCache", Counting)
+    out = tmp_path / "ft"
+    assert train_cli.main(["--data", str(speech), "--init", str(trained / "model.pt"), "--out", str(out),
+                           "--epochs", "2", "--negatives", "none"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert built == [metrics["refit"]["clips"]]

@@ -40,13 +40,22 @@ SPEED_CACHE_BYTES = 3 << 30
 
 
 @torch.no_grad()
-def _front(model: M5, x: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Computed on `device`, stored where `x` lives (host memory when the data did not fit the GPU)."""
+def _front(model: M5, x: torch.Tensor, device: torch.device,
+           out: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Computed on `device`, stored where `x` lives (host memory when the data did not fit the GPU),
+    or written into `out` (conv1 outputs, energies): no second copy of a cache of a gigabyte."""
     zs, es = [], []
     for i in range(0, x.shape[0], _CHUNK):
         xb = x[i:i + _CHUNK].to(device)
-        zs.append(model.front_linear(xb).to(x.device))
-        es.append(xb.pow(2).mean(dim=1).to(x.device))
+        z, e = model.front_linear(xb), xb.pow(2).mean(dim=1)
+        if out is None:
+            zs.append(z.to(x.device))
+            es.append(e.to(x.device))
+        else:
+            out[0][i:i + _CHUNK] = z
+            out[1][i:i + _CHUNK] = e
+    if out is not None:
+        return out
     z, e = torch.cat(zs), torch.cat(es)
     if z.device.type == "cpu" and device.type == "cuda":
         z, e = z.pin_memory(), e.pin_memory()
@@ -105,11 +114,16 @@ class FrontCache:
         room_share = min(1.0, config.room_prob * (copies + 1) / copies) if copies else 0.0
         rooms = room_filters(ROOM_BANK_SIZE, x_train.shape[1], seed) if room_share > 0 else None
         cpu_gen = torch.Generator().manual_seed(seed)
-        fronts = [_front(model, x_train if i == middle else
-                         _variant(x_train, f, rooms, room_share, cpu_gen), device)
-                  for i, f in enumerate(self.factors)]
-        self.z = torch.cat([z for z, _ in fronts]) if len(fronts) > 1 else fronts[0][0]
-        self.energy = torch.cat([e for _, e in fronts]) if len(fronts) > 1 else fronts[0][1]
+        frames = (model.config.model_rate - model.config.first_kernel) // model.config.stride + 1
+        copies_n = len(self.factors) * self.n
+        self.z = torch.empty(copies_n, model.config.n_channel, frames, device=x_train.device)
+        self.energy = torch.empty(copies_n, device=x_train.device)
+        for i, f in enumerate(self.factors):
+            rows = slice(i * self.n, (i + 1) * self.n)
+            _front(model, x_train if i == middle else _variant(x_train, f, rooms, room_share, cpu_gen),
+                   device, out=(self.z[rows], self.energy[rows]))
+        if self.z.device.type == "cpu" and device.type == "cuda":
+            self.z, self.energy = self.z.pin_memory(), self.energy.pin_memory()
         if noise_bank is None or len(noise_bank) == 0:
             noise_bank = BatchAugmenter(config, None, device, seed).noise[:SYNTH_BANK_SIZE]
         self.zn, self.en = _front(model, noise_bank.to(device), device)
@@ -165,9 +179,17 @@ class FrontCache:
             use = (self._rand(b) < cfg.noise_prob).to(z.dtype)
             sig = gain * energy.sqrt()
             scale = use * sig / self.en[pick].sqrt().clamp_min(1e-8) * torch.pow(10.0, -snr_db / 20)
-            z = gain[:, None, None] * z + scale[:, None, None] * self.zn[pick]
             energy = gain.pow(2) * energy + scale.pow(2) * self.en[pick]
+        else:
+            gain = scale = pick = None
+        # z is this batch's own copy: scale, add the noise and the bias in place (a batch is
+        # 16 MB, and each pass over it costs as much as the arithmetic).
         mcfg = self.model.config
-        if mcfg.input_norm == "rms":
-            z = z / energy.sqrt().clamp_min(mcfg.rms_floor)[:, None, None]
-        return z + self.model.conv1.bias.detach()[None, :, None]
+        norm = (1.0 / energy.sqrt().clamp_min(mcfg.rms_floor) if mcfg.input_norm == "rms"
+                else torch.ones_like(energy))
+        if gain is not None:
+            z.mul_((gain * norm)[:, None, None])
+            z.addcmul_(self.zn[pick], (scale * norm)[:, None, None])
+        else:
+            z.mul_(norm[:, None, None])
+        return z.add_(self.model.conv1.bias.detach()[None, :, None])

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from .front_cache import FrontCache
 from .model import M5
 from .trainer import DistInfo, TrainConfig, Trainer
 
@@ -33,15 +34,25 @@ def refit_epochs(config: TrainConfig, summary: dict) -> int:
     return max(1, int(summary["best_epoch"]))
 
 
+def rest_clips(x: dict[str, np.ndarray]) -> np.ndarray:
+    """The clips `all_clips` puts after the train split, in its order."""
+    parts = [x[s] for s in ("val", "test") if s in x and len(x[s])]
+    return np.concatenate(parts) if parts else np.zeros((0, x["train"].shape[1]), dtype=x["train"].dtype)
+
+
 def refit(make_model: Callable[[], M5], config: TrainConfig, x: dict[str, np.ndarray],
-          y: dict[str, np.ndarray], noise: np.ndarray, epochs: int, dist: DistInfo) -> tuple[M5, dict]:
-    """A fresh model from `make_model`, trained `epochs` epochs on all clips; returns it and a summary."""
+          y: dict[str, np.ndarray], noise: np.ndarray, epochs: int, dist: DistInfo,
+          front: FrontCache | None = None) -> tuple[M5, dict]:
+    """A fresh model from `make_model`, trained `epochs` epochs on all clips; returns it and a summary.
+    `front`: the measured run's cached conv1 outputs of all clips (built with `rest_clips`): conv1
+    is frozen and the same in both models, so the refit need not run it again."""
     x_all, y_all = all_clips(x, y)
     empty_x = np.zeros((0, x_all.shape[1]), dtype=x_all.dtype)
     cfg = replace(config, epochs=epochs, select="last")
     log.info("refit: training again on all %d clips for %d epochs", len(y_all), epochs)
     trainer = Trainer(make_model(), cfg, {"train": x_all, "val": empty_x},
-                      {"train": y_all, "val": np.zeros(0, dtype=y_all.dtype)}, noise, out_dir=None, dist=dist)
+                      {"train": y_all, "val": np.zeros(0, dtype=y_all.dtype)}, noise, out_dir=None, dist=dist,
+                      front=front)
     summary = trainer.fit()
     return trainer.model, {"clips": int(len(y_all)), "epochs": epochs,
                            "train_seconds": summary["train_seconds"]}

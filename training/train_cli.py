@@ -251,6 +251,7 @@ def train(args: argparse.Namespace) -> int:
     from .model import M5, M5Config, build_m5
     from .plots import save_confusion_png
     from .prepare import prepare_dataset
+    from .refit import refit, refit_epochs, rest_clips
     from .split import write_split
     from .trainer import Trainer, dist_from_env, load_resume, predict_logits
 
@@ -321,7 +322,10 @@ def train(args: argparse.Namespace) -> int:
             "model_config": model.config.to_dict(), "provenance": provenance}
     if args.batch_size is None and not resume_state:
         config.batch_size = auto_batch_size(config.batch_size, len(data.y["train"]), config.device)
-    trainer = Trainer(model, config, data.x, data.y, data.noise, out_dir=out, dist=dist, resume_meta=meta)
+    will_refit = args.refit if args.refit is not None else bool(args.init)
+    # The refit trains on train + val + test: cache their conv1 outputs once, for both runs.
+    trainer = Trainer(model, config, data.x, data.y, data.noise, out_dir=out, dist=dist, resume_meta=meta,
+                      front_extra=rest_clips(data.x) if will_refit else None)
     if resume_state:
         trainer.load_state(resume_state)
         log.info("resuming after epoch %d", trainer.epoch)
@@ -347,8 +351,7 @@ def train(args: argparse.Namespace) -> int:
     report = classification_report(data.y["test"].astype(int), logits.argmax(1).numpy(), data.labels)
     # Every rank takes part in the refit: under torchrun it is one more DDP run.
     refit_info = None
-    if args.refit if args.refit is not None else bool(args.init):
-        from .refit import refit, refit_epochs
+    if will_refit:
 
         def fresh_model() -> M5:
             # The run's own architecture (a resumed run's width is in its config, not in the flags).
@@ -358,7 +361,7 @@ def train(args: argparse.Namespace) -> int:
             return M5(M5Config.from_dict(meta["model_config"]))
 
         final, refit_info = refit(fresh_model, config, data.x, data.y, data.noise,
-                                  refit_epochs(config, summary), dist)
+                                  refit_epochs(config, summary), dist, front=trainer.front)
         trainer.model = final
     if dist.world > 1:
         torch.distributed.barrier()

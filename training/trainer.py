@@ -146,7 +146,11 @@ class Trainer:
 
     def __init__(self, model: M5, config: TrainConfig, data_x: dict[str, np.ndarray],
                  data_y: dict[str, np.ndarray], noise: np.ndarray, *, out_dir: Path | None,
-                 dist: DistInfo | None = None, resume_meta: dict | None = None) -> None:
+                 dist: DistInfo | None = None, resume_meta: dict | None = None,
+                 front: FrontCache | None = None, front_extra: np.ndarray | None = None) -> None:
+        """`front_extra`: clips cached after the train clips when the front cache is built, so a
+        later run on train + these (the refit) can take `self.front` as its `front` instead of
+        building its own. `front` must come from a model with the same frozen conv1."""
         self.config = config
         self.dist = dist or DistInfo()
         self.device = resolve_device(config.device, self.dist)
@@ -185,8 +189,9 @@ class Trainer:
         # Not under DDP, whose gradient hooks expect the wrapped forward() to run. Built when
         # training starts, not here: a resumed run loads its saved weights after construction,
         # and a cache of the fresh model's conv1 would train the rest against the wrong front end.
-        self.front: FrontCache | None = None
         self._front_wanted = "conv1" in config.freeze and self.dist.world == 1
+        self.front: FrontCache | None = front if self._front_wanted else None
+        self._front_extra = front_extra
         self._noise_t = noise_t
         self.epoch = 0
         self.best = {"val_acc": -1.0, "val_loss": math.inf, "epoch": -1}
@@ -301,8 +306,10 @@ class Trainer:
         """Train until `epochs` or early stop; leaves the best weights (by validation) in the model."""
         cfg = self.config
         if self._front_wanted and self.front is None and self.epoch < cfg.epochs:
-            self.front = FrontCache(self.model, self.x["train"], self._noise_t, cfg.augment_config,
-                                    self.device, cfg.seed)
+            x = self.x["train"]
+            if self._front_extra is not None and len(self._front_extra):
+                x = torch.cat([x.cpu(), torch.from_numpy(np.ascontiguousarray(self._front_extra))])
+            self.front = FrontCache(self.model, x, self._noise_t, cfg.augment_config, self.device, cfg.seed)
         while self.epoch < cfg.epochs:
             t0 = time.perf_counter()
             loss, acc, seen = self._run_epoch()
