@@ -9,6 +9,7 @@ over a room's noise. This script:
    `kws-train --data VOICE --init BASE` (`--init base|PATH`; `--talk` adds about 2 minutes of the
    voice's own non-keyword talk, in training vocabulary, cut into a window centred on each
    utterance (`unknown.utterance_windows`), to the shipped negatives, as `--negatives`;
+   `--talk-words` makes that talk single words with pauses, as the take's rows of words are read;
    `--synth-negatives N` adds N isolated non-keyword clips of kws-synth's reject class in many
    synthetic voices; `--train-args` passes more flags), then `kws-export --quantize`.
 2. Builds labelled streams (`kws_edge.labelled_stream`): every held-out keyword clip, each between
@@ -36,7 +37,7 @@ named from the recipe and stamped with the base checkpoint and shipped negatives
 fine-tune.
 
     .venv/bin/python benchmarks/bench_reject.py [--voice espeak:en-us+f4] [--seed 11] [--init base]
-        [--variant NAME] [--talk] [--synth-negatives N] [--threshold F] [--train-args ...]
+        [--variant NAME] [--talk [--talk-words]] [--synth-negatives N] [--threshold F] [--train-args ...]
 """
 
 from __future__ import annotations
@@ -271,9 +272,10 @@ def prepare_voice(work: Path, voice: str, seed: int) -> tuple[Path, Path]:
     return data, heldout
 
 
-def own_talk(path: Path, voice: str, seed: int, seconds: float = 120.0) -> None:
+def own_talk(path: Path, voice: str, seed: int, seconds: float = 120.0, words: bool = False) -> None:
     """About 2 minutes of the voice's own talk in training vocabulary (FILLER_WORDS, NEAR_MISSES):
-    what a user records for `kws-record`'s talk take; never the measuring words."""
+    what a user records for `kws-record`'s talk take; never the measuring words. Utterances of
+    1-4 words, 0.2-1 s apart; `words`: one word each, 0.5-1 s apart (the take's rows of single words)."""
     if path.is_file():
         return
     rng = np.random.default_rng([seed, 5])
@@ -281,9 +283,10 @@ def own_talk(path: Path, voice: str, seed: int, seconds: float = 120.0) -> None:
     pool = FILLER_WORDS + NEAR_MISSES
     parts, total = [], 0
     while total < seconds * SAMPLE_RATE:
-        text = " ".join(str(w) for w in rng.choice(pool, size=int(rng.integers(1, 5))))
-        parts += [render_item(text, voice, rng, bank), np.zeros(int(rng.uniform(0.2, 1.0) * SAMPLE_RATE),
-                                                                   dtype=np.float32)]
+        text = " ".join(str(w) for w in rng.choice(pool, size=1 if words else int(rng.integers(1, 5))))
+        item = render_item(text, voice, rng, bank)
+        pause = int(rng.uniform(0.5 if words else 0.2, 1.0) * SAMPLE_RATE)
+        parts += [item, np.zeros(pause, dtype=np.float32)]
         total += len(parts[-2]) + len(parts[-1])
     path.parent.mkdir(parents=True, exist_ok=True)
     write_stream(np.concatenate(parts), [], path, path.with_suffix(".csv"))
@@ -308,7 +311,7 @@ def finetune(work: Path, data: Path, args: argparse.Namespace) -> Path:
         # The user's ~2 minutes of own talk, cut as the recipe cuts a `_talk/` take: a window
         # centred on each utterance.
         talk = run / "talk.wav"
-        own_talk(talk, args.voice, args.seed)
+        own_talk(talk, args.voice, args.seed, words=args.talk_words)
         windows = utterance_windows(load_16k(talk))
         write_stream(windows.reshape(-1), [], negatives / "talk_windows.wav", run / "talk_windows.csv")
     if args.synth_negatives:
@@ -341,7 +344,7 @@ def default_variant(args: argparse.Namespace) -> str:
     flags = "_".join(args.train_args).replace("-", "")
     stamp = hashlib.sha256((file_sha256(resolve_checkpoint_path(args.init))
                             + file_sha256(BASE_NEGATIVES)).encode()).hexdigest()[:8]
-    return init + ("-talk" if args.talk else "") + (
+    return init + ("-talk" if args.talk else "") + ("words" if args.talk and args.talk_words else "") + (
         f"-synth{args.synth_negatives}" if args.synth_negatives else "") + (f"-{flags}" if flags else "") + (
         f"-{stamp}")
 
@@ -355,6 +358,7 @@ def main() -> None:
     add("--init", default="base", help="kws-train --init: base, base-b or a checkpoint")
     add("--variant", default=None, help="name of this fine-tune (default from --init/--talk)")
     add("--talk", action="store_true", help="the user also records ~2 min of own talk")
+    add("--talk-words", action="store_true", help="that talk as single words with pauses, not phrases")
     add("--synth-negatives", type=int, default=0, metavar="N",
         help="also N isolated non-keyword clips in many synthetic voices as negatives")
     add("--work", type=Path, default=None)
