@@ -39,27 +39,23 @@ SPEED_VARIANTS = 5
 SPEED_CACHE_BYTES = 3 << 30
 
 
+def _frames(model: M5) -> int:
+    """conv1 output frames of one 1-s window."""
+    return (model.config.model_rate - model.config.first_kernel) // model.config.stride + 1
+
+
 @torch.no_grad()
-def _front(model: M5, x: torch.Tensor, device: torch.device,
-           out: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Computed on `device`, stored where `x` lives (host memory when the data did not fit the GPU),
-    or written into `out` (conv1 outputs, energies): no second copy of a cache of a gigabyte."""
-    zs, es = [], []
+def _front(model: M5, x: torch.Tensor, device: torch.device, z: torch.Tensor, energy: torch.Tensor) -> None:
+    """conv1 outputs and energies of `x`, computed on `device`, written into `z` and `energy` (no
+    second copy of a cache of a gigabyte)."""
     for i in range(0, x.shape[0], _CHUNK):
         xb = x[i:i + _CHUNK].to(device)
-        z, e = model.front_linear(xb), xb.pow(2).mean(dim=1)
-        if out is None:
-            zs.append(z.to(x.device))
-            es.append(e.to(x.device))
-        else:
-            out[0][i:i + _CHUNK] = z
-            out[1][i:i + _CHUNK] = e
-    if out is not None:
-        return out
-    z, e = torch.cat(zs), torch.cat(es)
-    if z.device.type == "cpu" and device.type == "cuda":
-        z, e = z.pin_memory(), e.pin_memory()
-    return z, e
+        z[i:i + _CHUNK] = model.front_linear(xb)
+        energy[i:i + _CHUNK] = xb.pow(2).mean(dim=1)
+
+
+def _empty(model: M5, n: int, where: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.empty(n, model.config.n_channel, _frames(model), device=where), torch.empty(n, device=where)
 
 
 def _variant(x: torch.Tensor, factor: float, rooms: torch.Tensor | None, room_prob: float,
@@ -114,26 +110,24 @@ class FrontCache:
         room_share = min(1.0, config.room_prob * (copies + 1) / copies) if copies else 0.0
         rooms = room_filters(ROOM_BANK_SIZE, x_train.shape[1], seed) if room_share > 0 else None
         cpu_gen = torch.Generator().manual_seed(seed)
-        frames = (model.config.model_rate - model.config.first_kernel) // model.config.stride + 1
-        copies_n = len(self.factors) * self.n
-        self.z = torch.empty(copies_n, model.config.n_channel, frames, device=x_train.device)
-        self.energy = torch.empty(copies_n, device=x_train.device)
+        # Stored where the clips live (host memory when the data did not fit the GPU).
+        self.z, self.energy = _empty(model, len(self.factors) * self.n, x_train.device)
         for i, f in enumerate(self.factors):
             rows = slice(i * self.n, (i + 1) * self.n)
             _front(model, x_train if i == middle else _variant(x_train, f, rooms, room_share, cpu_gen),
-                   device, out=(self.z[rows], self.energy[rows]))
+                   device, self.z[rows], self.energy[rows])
         if self.z.device.type == "cpu" and device.type == "cuda":
             self.z, self.energy = self.z.pin_memory(), self.energy.pin_memory()
         if noise_bank is None or len(noise_bank) == 0:
             noise_bank = BatchAugmenter(config, None, device, seed).noise[:SYNTH_BANK_SIZE]
-        self.zn, self.en = _front(model, noise_bank.to(device), device)
+        self.zn, self.en = _empty(model, len(noise_bank), device)
+        _front(model, noise_bank, device, self.zn, self.en)
         model.train(was_training)
         self.max_frames = int(config.shift_ms * model.config.sample_rate / 1000) // model.samples_per_frame
 
     @staticmethod
     def _clip_bytes(model: M5) -> int:
-        frames = (model.config.model_rate - model.config.first_kernel) // model.config.stride + 1
-        return model.config.n_channel * frames * 4
+        return model.config.n_channel * _frames(model) * 4
 
     def reseed(self, seed: int) -> None:
         self.gen.manual_seed(seed)
@@ -160,6 +154,13 @@ class FrontCache:
         index = src.clamp(0, t - 1).unsqueeze(1).expand(-1, z.shape[1], -1)
         return torch.gather(z, 2, index) * valid
 
+    def _norm(self, energy: torch.Tensor) -> torch.Tensor:
+        """The factor the model's input norm applies to a clip of this energy."""
+        mcfg = self.model.config
+        if mcfg.input_norm == "rms":
+            return 1.0 / energy.sqrt().clamp_min(mcfg.rms_floor)
+        return torch.ones_like(energy)
+
     def batch(self, idx: torch.Tensor, augment: bool) -> torch.Tensor:
         """conv1 outputs (bias added, RMS-normalised as the model would) for train rows `idx`."""
         if augment and len(self.factors) > 1:
@@ -169,6 +170,8 @@ class FrontCache:
             idx = idx + len(self.factors) // 2 * self.n
         z = self.z[idx].to(self.device, non_blocking=True)
         energy = self.energy[idx].to(self.device, non_blocking=True)
+        # z is this batch's own copy (an index gather): scale, add the noise and the bias in place
+        # (a batch is 16 MB, and each pass over it costs as much as the arithmetic).
         if augment:
             cfg = self.config
             b = z.shape[0]
@@ -179,17 +182,9 @@ class FrontCache:
             use = (self._rand(b) < cfg.noise_prob).to(z.dtype)
             sig = gain * energy.sqrt()
             scale = use * sig / self.en[pick].sqrt().clamp_min(1e-8) * torch.pow(10.0, -snr_db / 20)
-            energy = gain.pow(2) * energy + scale.pow(2) * self.en[pick]
-        else:
-            gain = scale = pick = None
-        # z is this batch's own copy: scale, add the noise and the bias in place (a batch is
-        # 16 MB, and each pass over it costs as much as the arithmetic).
-        mcfg = self.model.config
-        norm = (1.0 / energy.sqrt().clamp_min(mcfg.rms_floor) if mcfg.input_norm == "rms"
-                else torch.ones_like(energy))
-        if gain is not None:
+            norm = self._norm(gain.pow(2) * energy + scale.pow(2) * self.en[pick])
             z.mul_((gain * norm)[:, None, None])
             z.addcmul_(self.zn[pick], (scale * norm)[:, None, None])
         else:
-            z.mul_(norm[:, None, None])
+            z.mul_(self._norm(energy)[:, None, None])
         return z.add_(self.model.conv1.bias.detach()[None, :, None])

@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keywords to generate (default: the 35 Speech Commands words)")
     p.add_argument("--engines", default=",".join(DEFAULT_ENGINES), metavar="E1,E2",
                    help=f"TTS engines to use, of {','.join(ENGINES)} (default {','.join(DEFAULT_ENGINES)}; "
-                        "rhvoice and pico are Debian non-free packages)")
+                        "rhvoice and pico are Debian non-free packages, piper needs its own environment, "
+                        "kokoro the kokoro extra: docs/synth.md)")
     p.add_argument("--flite-share", type=float, default=0.4, metavar="F",
                    help="fraction of speech clips spoken by flite voices (default 0.4; flite's voices "
                         "are few but come from recorded human speech)")

