@@ -3,7 +3,8 @@
 #   scripts/setup.sh            runtime only (numpy, onnxruntime, sounddevice, soundfile, soxr; no torch)
 #   scripts/setup.sh --dev      + training/export extra (torch 2.11 + torchaudio 2.11, ~5 GB) + test tools,
 #                               + the base recipe's other TTS engines: RHVoice and SVOX Pico (Debian
-#                               non-free, enabled by scripts/enable_nonfree.sh) and Piper (.piper-venv)
+#                               non-free, enabled by scripts/enable_nonfree.sh), Piper (.piper-venv) and
+#                               Kokoro (in the dev extra)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
