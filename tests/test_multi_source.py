@@ -131,7 +131,7 @@ def test_kws_train_takes_several_datasets(tmp_path):
     assert metrics["counts"]["train"]["yes"] > metrics["counts"]["train"]["no"]
     import torch
 
-    ckpt = torch.load(out / "model.pt", weights_only=False)
+    ckpt = torch.load(out / "model.pt", weights_only=True)  # as kws-export and kws-eval load it
     config, labels = ckpt["train_config"], ckpt["labels"]
     weights = dict(zip(labels, config["class_weights"], strict=True))
     assert weights["yes"] < weights["no"] and weights[UNKNOWN_LABEL] == 1.0  # --balance took effect

@@ -231,7 +231,7 @@ def balance_weights(y, labels: list[str]) -> tuple[float, ...]:
     if not words:
         return tuple(1.0 for _ in labels)
     median = float(np.median(counts[words]))
-    return tuple(median / counts[i] if i in words else 1.0 for i in range(len(labels)))
+    return tuple(float(median / counts[i]) if i in words else 1.0 for i in range(len(labels)))
 
 
 def auto_batch_size(base: int, n_train: int, device: str) -> int:
