@@ -1,5 +1,4 @@
-"""Training on several datasets at once: labels, speaker-disjoint splits, _talk/ negatives, balance,
-and scoring a dataset's keyword clips only against its own words (--source-words)."""
+"""Training on several datasets at once: labels, speaker-disjoint splits, _talk/ negatives, balance."""
 
 from __future__ import annotations
 
@@ -126,7 +125,7 @@ def test_kws_train_takes_several_datasets(tmp_path):
         write_wav(b / "yes" / f"b{i}.wav", tone(310.0 + i, 0.8))
     out = tmp_path / "run"
     assert main(["--data", str(a), str(b), "--out", str(out), "--epochs", "1", "--balance",
-                 "--source-words", "--channels", "8", "--threads", "1"]) == 0
+                 "--channels", "8", "--threads", "1"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["counts"]["train"]["yes"] > metrics["counts"]["train"]["no"]
     import torch
@@ -135,52 +134,5 @@ def test_kws_train_takes_several_datasets(tmp_path):
     config, labels = ckpt["train_config"], ckpt["labels"]
     weights = dict(zip(labels, config["class_weights"], strict=True))
     assert weights["yes"] < weights["no"] and weights[UNKNOWN_LABEL] == 1.0  # --balance took effect
-    assert config["source_words"] is True
     split = json.loads((out / "split.json").read_text())
     assert any(k.startswith("1:") for k in split["train"])
-
-
-def test_source_words_groups_keyword_clips_by_the_words_of_their_dataset(tmp_path):
-    a = speakers_dataset(tmp_path / "a", {"yes": 300.0, "no": 800.0}, speakers=12)
-    b = tmp_path / "b"  # real recordings of one word only
-    for i in range(8):
-        write_wav(b / "yes" / f"b{i}.wav", tone(310.0 + i, 0.8))
-    off = prepare_dataset([a, b], seed=0)
-    assert off.allowed is not None and len(off.allowed) == 1 and off.allowed.all()
-    data = prepare_dataset([a, b], seed=0, source_words=True)
-    labels = data.labels
-    assert data.allowed.shape == (2, len(labels))
-    assert data.allowed[0].all()
-    assert [labels[i] for i in np.flatnonzero(~data.allowed[1])] == ["no"]
-    for s in ("train", "val", "test"):
-        assert len(data.groups[s]) == len(data.y[s])
-        generated = [False] * (len(data.y[s]) - len(data.split[s]))  # the reject clips kws-train makes
-        from_b = np.array([k.startswith("1:") for k in data.split[s]] + generated)
-        keyword = data.y[s] != labels.index(UNKNOWN_LABEL)
-        assert (data.groups[s][from_b & keyword] == 1).all()
-        assert (data.groups[s][~(from_b & keyword)] == 0).all()
-
-
-def test_a_masked_class_learns_nothing_from_clips_that_may_not_choose_it():
-    """Adam moves a class's output bias only when some clip's loss reaches it."""
-    import torch
-
-    from kws_edge.training.model import build_m5
-    from kws_edge.training.trainer import TrainConfig, Trainer
-
-    labels = ["no", "yes", UNKNOWN_LABEL]
-    rng = np.random.default_rng(0)
-    x = {"train": rng.normal(0, 0.1, (32, 16000)).astype(np.float32), "val": np.zeros((0, 16000), np.float32)}
-    y = {"train": np.ones(32, dtype=np.int64), "val": np.zeros(0, dtype=np.int64)}
-    allowed = np.array([[True, True, True], [False, True, True]])
-
-    def bias_moves(mask) -> np.ndarray:
-        torch.manual_seed(0)
-        model = build_m5(labels, n_channel=8)
-        before = model.fc1.bias.detach().clone()
-        config = TrainConfig(epochs=1, batch_size=16, threads=1, augment=False, device="cpu")
-        Trainer(model, config, x, y, np.zeros((0, 16000), np.float32), out_dir=None, loss_mask=mask).fit()
-        return (model.fc1.bias.detach() != before).numpy()
-
-    assert bias_moves(None).all()
-    assert list(bias_moves((allowed, np.ones(32, dtype=np.int64)))) == [False, True, True]

@@ -44,10 +44,6 @@ class PreparedData:
     layout: str
     skipped: int = 0
     generated_reject: dict[str, dict[str, int]] = field(default_factory=dict)
-    # Which classes each clip's loss may choose among (`source_words`): clip i of split s is scored
-    # over the classes allowed[groups[s][i]]; group 0 allows every class.
-    groups: dict[str, np.ndarray] = field(default_factory=dict)
-    allowed: np.ndarray | None = None
 
     def counts(self, name: str) -> dict[str, int]:
         c = Counter(self.y[name].tolist())
@@ -180,14 +176,13 @@ def prepare_dataset(path: str | Path | Sequence[str | Path], *, words: Sequence[
                     seed: int = 0, split_file: str | Path | None = None,
                     noise_dir: str | Path | None = None, synth_reject: bool = True,
                     reject_ratio: float = 1.5, negatives: str | Path | Sequence[str | Path] | None = None,
-                    source_words: bool = False, progress: bool = False) -> PreparedData:
+                    progress: bool = False) -> PreparedData:
     """Scan, split, decode, (when the data has none) synthesise the reject class, and add
     `negatives` (recordings of non-keyword speech) and each dataset's `_talk/` to it.
 
     `path` may be several datasets (e.g. synthetic clips, real keyword clips, real non-keyword
     speech): labels are the union of their words, each is split on its own (by speaker where file
-    names carry one), and the splits are concatenated. `source_words`: a keyword clip's loss
-    chooses only among the words its own dataset has clips of, and `_unknown_` (`_source_groups`).
+    names carry one), and the splits are concatenated.
     """
     paths = [path] if isinstance(path, (str, Path)) else list(path)
     if not paths:
@@ -217,7 +212,6 @@ def prepare_dataset(path: str | Path | Sequence[str | Path], *, words: Sequence[
     data = PreparedData(labels=labels, x=xs, y=ys, noise=noise, split=split,
                         split_source="; ".join(dict.fromkeys(src.split_source for src in sources)),
                         layout="+".join(layouts), skipped=sum(src.skipped for src in sources))
-    data.groups, data.allowed = _source_groups(sources, labels, source_words)
     if synth_reject:
         _add_reject(data, seed, reject_ratio)
     negative_paths = [] if negatives is None else (
@@ -241,39 +235,10 @@ def _words_of_sources(indexes: Sequence[DatasetIndex], words: Sequence[str] | No
     return sorted({w for index in indexes for w in choose_words(index)})
 
 
-def _source_groups(sources: Sequence[_Source], labels: Sequence[str],
-                   on: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Per clip, the group of classes its loss chooses among, and the groups' class masks.
-
-    Real recordings exist of some words only (12 of the 35 in ../shared/data). Scored against every
-    class, a real clip of "cat" also teaches "real audio is not bird": the model learns that the
-    words without real clips are synthetic. So with `on`, a keyword clip competes only with the
-    words its own dataset has clips of, and `_unknown_`; reject-class clips compete with all.
-    """
-    unk = labels.index(UNKNOWN_LABEL)
-    allowed = [np.ones(len(labels), dtype=bool)]
-    groups = {s: [] for s in SPLITS}
-    for src in sources:
-        present = np.zeros(len(labels), dtype=bool)
-        for s in SPLITS:
-            present[np.unique(src.y[s])] = True
-        has_words = present[np.arange(len(labels)) != unk].any()
-        present[unk] = True
-        group = 0
-        if on and has_words and not present.all():
-            allowed.append(present)
-            group = len(allowed) - 1
-        for s in SPLITS:
-            groups[s].append(np.where(src.y[s] == unk, 0, group).astype(np.int64))
-    return {s: np.concatenate(g) for s, g in groups.items()}, np.stack(allowed)
-
-
 def _append(data: PreparedData, split: str, x: np.ndarray, label: int) -> None:
     """Rows of one label added to a split (the reject class's generated clips and negatives)."""
     data.x[split] = np.concatenate([data.x[split], x])
     data.y[split] = np.concatenate([data.y[split], np.full(len(x), label, dtype=np.int64)])
-    if data.groups:
-        data.groups[split] = np.concatenate([data.groups[split], np.zeros(len(x), dtype=np.int64)])
 
 
 def _add_negatives(data: PreparedData, windows: np.ndarray, seed: int) -> None:

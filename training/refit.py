@@ -42,20 +42,17 @@ def rest_clips(x: dict[str, np.ndarray]) -> np.ndarray:
 
 def refit(make_model: Callable[[], M5], config: TrainConfig, x: dict[str, np.ndarray],
           y: dict[str, np.ndarray], noise: np.ndarray, epochs: int, dist: DistInfo,
-          front: FrontCache | None = None,
-          loss_mask: tuple[np.ndarray, dict[str, np.ndarray]] | None = None) -> tuple[M5, dict]:
+          front: FrontCache | None = None) -> tuple[M5, dict]:
     """A fresh model from `make_model`, trained `epochs` epochs on all clips; returns it and a summary.
     `front`: the measured run's cached conv1 outputs of all clips (built with `rest_clips`): conv1
-    is frozen and the same in both models, so the refit need not run it again. `loss_mask`:
-    (allowed classes [G, C], each split's clip groups), as `Trainer` takes it."""
+    is frozen and the same in both models, so the refit need not run it again."""
     x_all, y_all = all_clips(x, y)
     empty_x = np.zeros((0, x_all.shape[1]), dtype=x_all.dtype)
     cfg = replace(config, epochs=epochs, select="last")
     log.info("refit: training again on all %d clips for %d epochs", len(y_all), epochs)
     trainer = Trainer(make_model(), cfg, {"train": x_all, "val": empty_x},
                       {"train": y_all, "val": np.zeros(0, dtype=y_all.dtype)}, noise, out_dir=None, dist=dist,
-                      front=front,
-                      loss_mask=None if loss_mask is None else (loss_mask[0], all_clips(loss_mask[1], y)[0]))
+                      front=front)
     summary = trainer.fit()
     return trainer.model, {"clips": int(len(y_all)), "epochs": epochs,
                            "train_seconds": summary["train_seconds"]}

@@ -124,10 +124,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight the loss so every keyword class counts as much as the median one, "
                         "whatever its clip count (for datasets where a few words have many more "
                         "clips, e.g. real + synthetic); _unknown_ keeps weight 1 (default: off)")
-    p.add_argument("--source-words", action=argparse.BooleanOptionalAction, default=False,
-                   help="with several datasets: score a keyword clip only against the words its own "
-                        "dataset has clips of (and _unknown_), so that real recordings of a few words "
-                        "do not teach 'a real voice is none of the other words' (default: off)")
     p.add_argument("--no-reject-synthesis", action="store_true",
                    help="do not generate _unknown_ clips when the dataset has none")
     p.add_argument("--reject-ratio", type=float, metavar="F",
@@ -290,8 +286,7 @@ def train(args: argparse.Namespace) -> int:
                            noise_dir=args.noise, synth_reject=not args.no_reject_synthesis,
                            reject_ratio=args.reject_ratio if args.reject_ratio is not None
                            else (FINETUNE_REJECT_RATIO if args.init else SCRATCH_REJECT_RATIO),
-                           negatives=negatives or None, source_words=args.source_words,
-                           progress=dist.main)
+                           negatives=negatives or None, progress=dist.main)
     load_seconds = time.perf_counter() - t_load
     counts = {s: int(len(data.y[s])) for s in data.y}
     log.info("data: %s layout, %d labels, train %d / val %d / test %d clips, %d skipped, loaded in %.1f s",
@@ -303,10 +298,6 @@ def train(args: argparse.Namespace) -> int:
 
     if args.balance:
         config.class_weights = balance_weights(data.y["train"], data.labels)
-    loss_mask = (data.allowed, data.groups) if data.allowed is not None and len(data.allowed) > 1 else None
-    if loss_mask is not None:
-        log.info("--source-words: %d dataset(s) lack some words; their keyword clips are scored "
-                 "only against their own words and _unknown_", len(data.allowed) - 1)
     torch.manual_seed(args.seed)
     data_desc = " ".join(str(d) for d in args.data)
     provenance: dict = {"data": data_desc}
@@ -336,8 +327,7 @@ def train(args: argparse.Namespace) -> int:
     will_refit = args.refit if args.refit is not None else bool(args.init)
     # The refit trains on train + val + test: cache their conv1 outputs once, for both runs.
     trainer = Trainer(model, config, data.x, data.y, data.noise, out_dir=out, dist=dist, resume_meta=meta,
-                      front_extra=rest_clips(data.x) if will_refit else None,
-                      loss_mask=None if loss_mask is None else (loss_mask[0], loss_mask[1]["train"]))
+                      front_extra=rest_clips(data.x) if will_refit else None)
     if resume_state:
         trainer.load_state(resume_state)
         log.info("resuming after epoch %d", trainer.epoch)
@@ -373,8 +363,7 @@ def train(args: argparse.Namespace) -> int:
             return M5(M5Config.from_dict(meta["model_config"]))
 
         final, refit_info = refit(fresh_model, config, data.x, data.y, data.noise,
-                                  refit_epochs(config, summary), dist, front=trainer.front,
-                                  loss_mask=loss_mask)
+                                  refit_epochs(config, summary), dist, front=trainer.front)
         trainer.model = final
     if dist.world > 1:
         torch.distributed.barrier()
@@ -398,7 +387,6 @@ def train(args: argparse.Namespace) -> int:
     split_info = {"file": "split.json", "sha256": split_digest, "source": data.split_source,
                   "seed": args.seed, "counts": counts}
     train_config = {**config.to_dict(), "data": data_desc, "words": words,
-                    "source_words": bool(args.source_words),
                     "init": provenance.get("init"),
                     "negatives": " ".join(str(n) for n in negatives) if negatives else None}
     ckpt = make_checkpoint(trainer.model, data.labels, train_config=train_config,

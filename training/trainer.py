@@ -147,13 +147,10 @@ class Trainer:
     def __init__(self, model: M5, config: TrainConfig, data_x: dict[str, np.ndarray],
                  data_y: dict[str, np.ndarray], noise: np.ndarray, *, out_dir: Path | None,
                  dist: DistInfo | None = None, resume_meta: dict | None = None,
-                 front: FrontCache | None = None, front_extra: np.ndarray | None = None,
-                 loss_mask: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+                 front: FrontCache | None = None, front_extra: np.ndarray | None = None) -> None:
         """`front_extra`: clips cached after the train clips when the front cache is built, so a
         later run on train + these (the refit) can take `self.front` as its `front` instead of
-        building its own. `front` must come from a model with the same frozen conv1.
-        `loss_mask`: (allowed [G, C] bool, group [N train]): train clip i's loss chooses only among
-        the classes allowed[group[i]] (prepare.PreparedData.groups)."""
+        building its own. `front` must come from a model with the same frozen conv1."""
         self.config = config
         self.dist = dist or DistInfo()
         self.device = resolve_device(config.device, self.dist)
@@ -196,10 +193,6 @@ class Trainer:
         self.front: FrontCache | None = front if self._front_wanted else None
         self._front_extra = front_extra
         self._noise_t = noise_t
-        self._blocked = self._group = None
-        if loss_mask is not None and not loss_mask[0].all():
-            self._blocked = torch.from_numpy(~loss_mask[0]).to(self.device)
-            self._group = torch.from_numpy(np.asarray(loss_mask[1], dtype=np.int64))
         self.epoch = 0
         self.best = {"val_acc": -1.0, "val_loss": math.inf, "epoch": -1}
         self.best_state: dict | None = None
@@ -289,10 +282,7 @@ class Trainer:
                     xb = self.augment(xb)
                 with self._autocast():
                     logits = self.net(xb)
-            scored = logits.float()
-            if self._blocked is not None:
-                scored = scored.masked_fill(self._blocked[self._group[idx].to(self.device)], -math.inf)
-            loss = F.cross_entropy(scored, yb, weight=self.class_w)
+            loss = F.cross_entropy(logits.float(), yb, weight=self.class_w)
             self._step(loss)
             total_loss += loss.detach() * len(yb)
             correct += (logits.detach().argmax(1) == yb).sum()
