@@ -91,8 +91,9 @@ engines="espeak-ng, flite"
 "$bin/python" scripts/make_real_sets.py "$WORK" --data "$SHARED" --reject "$REAL_REJECT"
 
 # 3. Train from scratch on all of them at once: the seed's recipe (Adam 1e-3, StepLR, CrossEntropy),
-#    every clip weighted alike. Weighting the loss per class (--balance) cost 7 points on speech_real
-#    (docs/tried.md): the words with many real clips are the ones real people are heard best on.
+#    every clip weighted alike. Weighting the loss per class (--balance) cost 5 points on held-out real
+#    speakers and 7 on speech_real (docs/tried.md): the words with many real clips are the ones real
+#    people are heard best on.
 "$bin/kws-train" --data "${sets[@]}" \
   --out "$WORK/train" --epochs "$EPOCHS" --lr-step "$LR_STEP" --patience 10 --noise "$NOISE" \
   --seed "$SEED" --channels "$CHANNELS" --speed "$SPEED" --room-prob "$ROOM_PROB" --threads "$THREADS"
