@@ -12,7 +12,7 @@ from kws_edge.labels import UNKNOWN_LABEL
 from kws_edge.training.holdout import is_heldout_other, is_heldout_speaker, speaker_of
 from kws_edge.training.prepare import prepare_dataset
 from kws_edge.training.split import speaker_split
-from kws_edge.training.train_cli import balance_weights
+from kws_edge.training.train_cli import balance_weights, build_parser, wants_balance
 
 
 def speakers_dataset(root: Path, words: dict[str, float], speakers: int, per_speaker: int = 2) -> Path:
@@ -104,6 +104,16 @@ def test_balance_weights_make_keyword_classes_count_alike():
     counts = np.bincount(y)
     mass = [w[i] * counts[i] for i in range(3)]
     assert np.allclose(mass, mass[0])
+
+
+def test_a_resumed_run_keeps_its_balance_unless_told_otherwise():
+    weighted, plain = {"class_weights": [0.5, 1.0]}, {"class_weights": []}
+    parse = build_parser().parse_args
+    assert wants_balance(parse(["--data", "d", "--resume"]), weighted)
+    assert not wants_balance(parse(["--data", "d", "--resume"]), plain)
+    assert not wants_balance(parse(["--data", "d", "--resume", "--no-balance"]), weighted)
+    assert wants_balance(parse(["--data", "d", "--balance"]), None)
+    assert not wants_balance(parse(["--data", "d"]), None)
 
 
 def test_holdout_rule_is_fixed_by_name():

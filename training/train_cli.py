@@ -120,10 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "the non-keyword talk shipped with the base model (default with --init), "
                         "'none' = no negatives (default from scratch). A dataset's _talk/ folder "
                         "(kws-record writes your own talk there) is always added")
-    p.add_argument("--balance", action=argparse.BooleanOptionalAction, default=False,
+    p.add_argument("--balance", action=argparse.BooleanOptionalAction, default=None,
                    help="weight the loss so every keyword class counts as much as the median one, "
                         "whatever its clip count (for datasets where a few words have many more "
-                        "clips, e.g. real + synthetic); _unknown_ keeps weight 1 (default: off)")
+                        "clips, e.g. real + synthetic); _unknown_ keeps weight 1 (default: off; "
+                        "--resume keeps the run's)")
     p.add_argument("--no-reject-synthesis", action="store_true",
                    help="do not generate _unknown_ clips when the dataset has none")
     p.add_argument("--reject-ratio", type=float, metavar="F",
@@ -215,6 +216,13 @@ def _config_from_args(args: argparse.Namespace, saved: dict | None):
                        augment_config=_augment_from_args(args, saved, {k: pick[k] for k in RECIPE_AUGMENT}))
 
 
+def wants_balance(args: argparse.Namespace, saved: dict | None) -> bool:
+    """--balance / --no-balance as given; without either, a resumed run keeps its own choice."""
+    if args.balance is not None:
+        return bool(args.balance)
+    return bool(saved and saved.get("class_weights"))
+
+
 def balance_weights(y, labels: list[str]) -> tuple[float, ...]:
     """Loss weights that make each keyword class weigh as much as the median one (weight = median
     count / count); `_unknown_`, whose size is a choice of the reject-class recipe, keeps 1."""
@@ -296,7 +304,7 @@ def train(args: argparse.Namespace) -> int:
         raise KwsError(f"{out / 'resume.pt'}: was trained for labels {saved_meta.get('labels')}, "
                        f"the data now gives {data.labels}")
 
-    if args.balance:
+    if wants_balance(args, resume_state["train_config"] if resume_state else None):
         config.class_weights = balance_weights(data.y["train"], data.labels)
     torch.manual_seed(args.seed)
     data_desc = " ".join(str(d) for d in args.data)
