@@ -125,10 +125,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "whatever its clip count (for datasets where a few words have many more "
                         "clips, e.g. real + synthetic); _unknown_ keeps weight 1 (default: off; "
                         "--resume keeps the run's)")
-    p.add_argument("--teacher", nargs="+", metavar="CKPT",
-                   help="learn from these trained models too (distillation): half the loss is the "
-                        "usual one, half matches the mean of their probabilities on each clip. "
-                        "Training from scratch only; the checkpoints must have the data's labels")
     p.add_argument("--no-reject-synthesis", action="store_true",
                    help="do not generate _unknown_ clips when the dataset has none")
     p.add_argument("--reject-ratio", type=float, metavar="F",
@@ -242,37 +238,6 @@ def balance_weights(y, labels: list[str]) -> tuple[float, ...]:
     return tuple(float(median / counts[i]) if i in words else 1.0 for i in range(len(labels)))
 
 
-def load_teachers(specs: list[str]) -> list[tuple[Path, object, str, list[str]]]:
-    """(path, model, sha256, labels) of each --teacher checkpoint, loaded before minutes of data loading."""
-    from kws_edge.export.onnx_export import file_sha256
-
-    from .checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint_path
-
-    out = []
-    for spec in specs:
-        path = resolve_checkpoint_path(spec)
-        ckpt = load_checkpoint(path)
-        out.append((path, model_from_checkpoint(ckpt, path), file_sha256(path), list(ckpt["labels"])))
-    return out
-
-
-def teacher_probs(teachers: list[tuple[Path, object, str, list[str]]], labels: list[str], x):
-    """The mean of the teachers' probabilities on every training clip, as the clip is on disk:
-    computed once, so distilling costs no forward passes while training."""
-    import torch
-
-    from .trainer import predict_logits
-
-    total = None
-    for path, model, _, own in teachers:
-        if own != list(labels):
-            raise KwsError(f"{path}: --teacher has labels {own}, the data gives {labels}")
-        probs = torch.softmax(predict_logits(model, x, torch.device("cpu")), dim=1)
-        total = probs if total is None else total + probs
-    log.info("--teacher: the mean probabilities of %d model(s) on %d training clips", len(teachers), len(x))
-    return (total / len(teachers)).numpy()
-
-
 def auto_batch_size(base: int, n_train: int, device: str) -> int:
     """GPUs want big batches (a step costs launch overhead, not arithmetic); a tiny dataset wants
     several steps per epoch, or early stopping judges after one update."""
@@ -301,8 +266,6 @@ def train(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     if args.channels is not None and (args.init or args.resume):
         raise KwsError("--channels sets the width of a new model; --init and --resume keep the checkpoint's")
-    if args.teacher and args.init:
-        raise KwsError("--teacher trains a new model from scratch; it does not combine with --init")
     if args.channels is not None and not 4 <= args.channels <= 512:
         raise KwsError(f"--channels must be between 4 and 512 (got {args.channels})")
     dist = dist_from_env()
@@ -320,11 +283,8 @@ def train(args: argparse.Namespace) -> int:
         words = saved_meta.get("words")
     if resume_state and args.negatives is None and saved_meta.get("negatives"):
         args.negatives = saved_meta["negatives"]
-    if resume_state and args.teacher is None and saved_meta.get("teacher"):
-        args.teacher = saved_meta["teacher"]
 
     negatives = _negatives(args)
-    teachers = load_teachers(args.teacher or [])
     if args.init and not resume_state:  # a misspelt --init fails now, not after the dataset loaded
         from .checkpoint import load_checkpoint
 
@@ -346,7 +306,6 @@ def train(args: argparse.Namespace) -> int:
 
     if wants_balance(args, resume_state["train_config"] if resume_state else None):
         config.class_weights = balance_weights(data.y["train"], data.labels)
-    soft = teacher_probs(teachers, data.labels, data.x["train"]) if teachers else None
     torch.manual_seed(args.seed)
     data_desc = " ".join(str(d) for d in args.data)
     provenance: dict = {"data": data_desc}
@@ -368,19 +327,15 @@ def train(args: argparse.Namespace) -> int:
     if dist.main:
         split_digest = write_split(split_path, data.split, seed=args.seed, data=data_desc,
                                    source=data.split_source)
-    if teachers:
-        provenance["teacher"] = [{"checkpoint": str(p), "sha256": digest} for p, _, digest, _ in teachers]
     meta = {"labels": data.labels, "words": words, "init_spec": str(args.init) if args.init else None,
-            "negatives": args.negatives, "teacher": args.teacher,
+            "negatives": args.negatives,
             "model_config": model.config.to_dict(), "provenance": provenance}
     if args.batch_size is None and not resume_state:
         config.batch_size = auto_batch_size(config.batch_size, len(data.y["train"]), config.device)
     will_refit = args.refit if args.refit is not None else bool(args.init)
     # The refit trains on train + val + test: cache their conv1 outputs once, for both runs.
-    if soft is not None and will_refit:
-        raise KwsError("--teacher does not combine with --refit")
     trainer = Trainer(model, config, data.x, data.y, data.noise, out_dir=out, dist=dist, resume_meta=meta,
-                      front_extra=rest_clips(data.x) if will_refit else None, soft_targets=soft)
+                      front_extra=rest_clips(data.x) if will_refit else None)
     if resume_state:
         trainer.load_state(resume_state)
         log.info("resuming after epoch %d", trainer.epoch)

@@ -147,13 +147,10 @@ class Trainer:
     def __init__(self, model: M5, config: TrainConfig, data_x: dict[str, np.ndarray],
                  data_y: dict[str, np.ndarray], noise: np.ndarray, *, out_dir: Path | None,
                  dist: DistInfo | None = None, resume_meta: dict | None = None,
-                 front: FrontCache | None = None, front_extra: np.ndarray | None = None,
-                 soft_targets: np.ndarray | None = None) -> None:
+                 front: FrontCache | None = None, front_extra: np.ndarray | None = None) -> None:
         """`front_extra`: clips cached after the train clips when the front cache is built, so a
         later run on train + these (the refit) can take `self.front` as its `front` instead of
-        building its own. `front` must come from a model with the same frozen conv1.
-        `soft_targets`: a teacher's probabilities for each train clip (--teacher); half the loss
-        is then the cross-entropy against them."""
+        building its own. `front` must come from a model with the same frozen conv1."""
         self.config = config
         self.dist = dist or DistInfo()
         self.device = resolve_device(config.device, self.dist)
@@ -186,10 +183,6 @@ class Trainer:
         self.x = {k: _place(v, self.device) for k, v in data_x.items()}
         self.y = {k: torch.from_numpy(v).to(self.device if self.x[k].is_cuda else "cpu")
                   for k, v in data_y.items()}
-        self.soft = None
-        if soft_targets is not None:
-            soft = np.ascontiguousarray(soft_targets, dtype=np.float32)
-            self.soft = torch.from_numpy(soft).to(self.y["train"].device)
         noise_t = torch.from_numpy(np.ascontiguousarray(noise)).to(self.device) if len(noise) else None
         self.augment = BatchAugmenter(config.augment_config, noise_t, self.device, config.seed)
         # With conv1 frozen its input side never changes: run it once per clip (front_cache.py).
@@ -290,9 +283,6 @@ class Trainer:
                 with self._autocast():
                     logits = self.net(xb)
             loss = F.cross_entropy(logits.float(), yb, weight=self.class_w)
-            if self.soft is not None:
-                target = self.soft[idx].to(self.device, non_blocking=True)
-                loss = 0.5 * loss + 0.5 * F.cross_entropy(logits.float(), target)
             self._step(loss)
             total_loss += loss.detach() * len(yb)
             correct += (logits.detach().argmax(1) == yb).sum()
