@@ -254,10 +254,20 @@ def test_checkpoints_with_other_labels_cannot_be_averaged(ckpt_dir, tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_base_b_is_shipped_next_to_base():
+def test_shipped_onnx_is_the_mean_of_base_and_base_b():
+    import onnx
+
+    from kws_edge.export.onnx_export import file_sha256, read_metadata
+    from kws_edge.models import BASE_B_CHECKPOINT, BASE_CHECKPOINT, BASE_ONNX
     from kws_edge.training.checkpoint import load_checkpoint
 
     base, base_b = load_checkpoint("base"), load_checkpoint("base-b")
     assert base_b["labels"] == base["labels"]
     assert base_b["model_config"] == base["model_config"]
-    assert "make_base_b.sh" in base_b["provenance"]["recipe"]
+    # One recipe, two seeds: a retrained base.pt with a stale base_b.pt (or the reverse) fails here.
+    for ckpt in (base, base_b):
+        assert "make_base_model.sh" in ckpt["provenance"]["recipe"]
+    assert base_b["train_config"]["seed"] != base["train_config"]["seed"]
+    ensemble = json.loads(read_metadata(onnx.load(str(BASE_ONNX)))["ensemble"])
+    assert [m["sha256"] for m in ensemble["members"]] == [file_sha256(BASE_CHECKPOINT),
+                                                           file_sha256(BASE_B_CHECKPOINT)]

@@ -9,8 +9,8 @@ from ..errors import KwsError
 MODELS_DIR = Path(__file__).resolve().parent
 BASE_ONNX = MODELS_DIR / "base.onnx"
 BASE_CHECKPOINT = MODELS_DIR / "base.pt"
-# A second base, trained on four times the synthetic data (scripts/make_base_b.sh). Alone it is no
-# better; a fine-tune of each, exported as one averaged model, halves the false alarms
+# The second base: the same training with another seed (scripts/make_base_model.sh). base.onnx is
+# the mean of base.pt and base_b.pt; a fine-tune of each can be exported the same way
 # (docs/export.md, "A pair of models").
 BASE_B_CHECKPOINT = MODELS_DIR / "base_b.pt"
 # Talk that is no keyword, for the reject class when fine-tuning (scripts/make_negatives.py).
@@ -36,7 +36,7 @@ def base_b_checkpoint_path() -> Path:
     """The second shipped checkpoint, `kws-train --init base-b`."""
     if not BASE_B_CHECKPOINT.is_file():
         raise KwsError(f"{BASE_B_CHECKPOINT}: the second shipped base checkpoint is missing "
-                       "(run scripts/make_base_b.sh)")
+                       "(run scripts/make_base_model.sh)")
     return BASE_B_CHECKPOINT
 
 
