@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_base.py --model old=work-data/old_base/base \
         --model new=kws_edge/models/base
     .venv/bin/python benchmarks/bench_base.py --finetune-splits 6      # + fine-tuning on speech_real
+    .venv/bin/python benchmarks/bench_base.py --finetune-splits 6 --train-args --noise none
 
 Each `--model NAME=STEM` names STEM.onnx (scored as kws-listen/kws-eval use it) and STEM.pt (for
 fine-tuning). Rows, all from `../shared/data` (what is held out is decided by
@@ -97,12 +98,12 @@ def evaluate(onnx: Path, folder: Path) -> dict:
     return json.loads(kws("kws-eval", "--model", str(onnx), "--data", str(folder), "--json"))
 
 
-def finetune_real(name: str, pt: Path, data: Path, work: Path, splits: int) -> float:
+def finetune_real(name: str, pt: Path, data: Path, work: Path, splits: int, extra: list[str]) -> float:
     accs = []
     for seed in range(1, splits + 1):
         out = work / f"finetune_{name}_{seed}"
         kws("kws-train", "--data", str(data / "speech_real"), "--init", str(pt), "--seed", str(seed),
-            "--no-refit", "--out", str(out))
+            "--no-refit", "--out", str(out), *extra)
         accs.append(json.loads((out / "metrics.json").read_text())["test_accuracy"])
     return float(np.mean(accs))
 
@@ -123,6 +124,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=REPO / "work-data" / "bench_base")
     parser.add_argument("--finetune-splits", type=int, default=0, metavar="N",
                         help="also fine-tune each on speech_real, N seeded splits (about 25 s each)")
+    parser.add_argument("--train-args", nargs=argparse.REMAINDER, default=[],
+                        help="more kws-train flags for those fine-tunes (last)")
     args = parser.parse_args()
     models = dict(m.split("=", 1) for m in (args.model or ["new=kws_edge/models/base"]))
     args.work.mkdir(parents=True, exist_ok=True)
@@ -146,7 +149,7 @@ def main() -> None:
                                                                             f"{per_hour:.0f}/h)",
         }
         if args.finetune_splits:
-            acc = finetune_real(name, pt, args.data, args.work, args.finetune_splits)
+            acc = finetune_real(name, pt, args.data, args.work, args.finetune_splits, args.train_args)
             rows[name][f"fine-tuned on speech_real, mean of {args.finetune_splits} splits"] = f"{acc:.1%}"
         print(f"bench_base: {name} measured in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     names = list(rows)

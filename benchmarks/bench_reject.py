@@ -55,7 +55,7 @@ from bench_stream_accuracy import HELD_OUT, TRAIN_CLIPS, babble, cli, hold_out, 
 from kws_edge.audio import load_16k
 from kws_edge.labelled_stream import OTHER_LABEL, Piece, build_stream, silence, write_stream
 from kws_edge.labels import KEYWORDS, SAMPLE_RATE
-from kws_edge.models import BASE_NEGATIVES
+from kws_edge.models import BASE_BABBLE, BASE_NEGATIVES
 from kws_edge.stream_eval import evaluate_stream_file
 from kws_edge.training import synth_effects as fx
 from kws_edge.training.synth import SPEED_RANGE
@@ -334,7 +334,8 @@ def finetune(work: Path, data: Path, args: argparse.Namespace) -> Path:
 
 def default_variant(args: argparse.Namespace) -> str:
     """A fine-tune's cache name from its recipe, stamped with the init checkpoint and the shipped
-    negatives it starts from: a new base or new negatives get a new fine-tune, not a stale one."""
+    negatives and background talk it starts from: a new base or new negatives get a new fine-tune,
+    not a stale one."""
     import hashlib
 
     from kws_edge.export.onnx_export import file_sha256
@@ -342,8 +343,9 @@ def default_variant(args: argparse.Namespace) -> str:
 
     init = Path(args.init).stem if args.init not in ("base", "base-b") else args.init
     flags = "_".join(args.train_args).replace("-", "")
+    shipped = [BASE_NEGATIVES] + ([BASE_BABBLE] if BASE_BABBLE.is_file() else [])
     stamp = hashlib.sha256((file_sha256(resolve_checkpoint_path(args.init))
-                            + file_sha256(BASE_NEGATIVES)).encode()).hexdigest()[:8]
+                            + "".join(file_sha256(p) for p in shipped)).encode()).hexdigest()[:8]
     return init + ("-talk" if args.talk else "") + ("words" if args.talk and args.talk_words else "") + (
         f"-synth{args.synth_negatives}" if args.synth_negatives else "") + (f"-{flags}" if flags else "") + (
         f"-{stamp}")

@@ -132,6 +132,9 @@ if [ "$INSTALL" = 1 ]; then
   # The non-keyword talk fine-tuning adds by default (--negatives base): 200 synthetic windows, 200
   # isolated common words in many voices, and 200 of real people's speech (training side of speech_other).
   "$bin/python" scripts/make_negatives.py --real "$WORK/other_train"
+  # The background talk fine-tuning mixes under its clips by default (--noise base): two people
+  # reading the training side of speech_other at once, 4 minutes.
+  "$bin/python" scripts/make_babble.py --real "$WORK/other_train"
 fi
 
 # 5. Real human speech it never trained on (measurement only).

@@ -91,6 +91,16 @@ def apply_room(x: torch.Tensor, filters: torch.Tensor, pick: torch.Tensor, use: 
     return x
 
 
+def synthetic_noise(n: int, length: int, gen: torch.Generator,
+                    device: torch.device | str = "cpu") -> torch.Tensor:
+    """`n` windows of white and brown (integrated white) noise, half each: the noise bank when no
+    recordings are given."""
+    white = torch.randn(n, length, generator=gen, device=device)
+    brown = torch.cumsum(white[n // 2:], dim=1)
+    brown = brown - brown.mean(dim=1, keepdim=True)
+    return torch.cat([white[: n // 2], brown])
+
+
 class BatchAugmenter:
     """Callable on a float batch `[B, L]`; draws from its own generator so runs are reproducible."""
 
@@ -109,11 +119,7 @@ class BatchAugmenter:
         self._room_seed = seed
 
     def _synthetic_bank(self, n: int, length: int) -> torch.Tensor:
-        """White and brown (integrated white) noise, half each, made on the device."""
-        white = torch.randn(n, length, generator=self.gen, device=self.device)
-        brown = torch.cumsum(white[n // 2:], dim=1)
-        brown = brown - brown.mean(dim=1, keepdim=True)
-        return torch.cat([white[: n // 2], brown])
+        return synthetic_noise(n, length, self.gen, self.device)
 
     def reseed(self, seed: int) -> None:
         self.gen.manual_seed(seed)

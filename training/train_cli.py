@@ -112,8 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="M5 width from scratch: conv1/conv2 channels, conv3/conv4 twice that (32, the "
                         "tutorial's; --init keeps the checkpoint's)")
     p.add_argument("--words", metavar="W1,W2,...", help="train only these word folders; others -> _unknown_")
-    p.add_argument("--noise", metavar="DIR", help="folder of long noise recordings for augmentation and "
-                                                  "the generated reject class")
+    p.add_argument("--noise", metavar="DIR|FILE|base|none",
+                   help="long noise recordings for augmentation and the generated reject class. 'base' "
+                        "(default with --init) = the background talk shipped with the base model (two "
+                        "people reading at once) plus white and brown noise; 'none' (default from "
+                        "scratch) = white and brown noise only")
     p.add_argument("--negatives", metavar="DIR|FILE|base|none", nargs="+",
                    help="recordings of speech that is no keyword (any length, cut into 1-s windows) "
                         "added to the reject class: what the detector must stay quiet on. 'base' = "
@@ -191,6 +194,21 @@ def _negatives(args: argparse.Namespace) -> list[Path]:
                            "'base' or 'none'")
         out.append(path)
     return out
+
+
+def _noise_path(noise: str | None) -> Path | None:
+    """--noise as a path: 'base' is the shipped background talk; a missing path fails now, not after
+    minutes of loading."""
+    if noise is None or noise == "none":
+        return None
+    if noise == "base":
+        from kws_edge.models import base_babble_path
+
+        return base_babble_path()
+    path = Path(noise)
+    if not path.exists():
+        raise KwsError(f"{path}: --noise must be a folder of recordings, one recording, 'base' or 'none'")
+    return path
 
 
 def _config_from_args(args: argparse.Namespace, saved: dict | None):
@@ -285,16 +303,26 @@ def train(args: argparse.Namespace) -> int:
         args.negatives = saved_meta["negatives"]
 
     negatives = _negatives(args)
+    noise = args.noise if args.noise is not None else ("base" if args.init else None)
+    noise_path = _noise_path(noise)
     if args.init and not resume_state:  # a misspelt --init fails now, not after the dataset loaded
         from .checkpoint import load_checkpoint
 
         load_checkpoint(args.init)
     t_load = time.perf_counter()
     data = prepare_dataset(args.data, words=words, seed=args.seed, split_file=args.split_file,
-                           noise_dir=args.noise, synth_reject=not args.no_reject_synthesis,
+                           noise_dir=noise_path, synth_reject=not args.no_reject_synthesis,
                            reject_ratio=args.reject_ratio if args.reject_ratio is not None
                            else (FINETUNE_REJECT_RATIO if args.init else SCRATCH_REJECT_RATIO),
                            negatives=negatives or None, progress=dist.main)
+    if noise == "base":  # the talk alone would leave steady noise out of the bank
+        import numpy as np
+
+        from .augment import SYNTH_BANK_SIZE, synthetic_noise
+
+        gen = torch.Generator().manual_seed(args.seed)
+        steady = synthetic_noise(SYNTH_BANK_SIZE, data.noise.shape[1], gen)
+        data.noise = np.concatenate([data.noise, steady.numpy().astype(np.float32)])
     load_seconds = time.perf_counter() - t_load
     counts = {s: int(len(data.y[s])) for s in data.y}
     log.info("data: %s layout, %d labels, train %d / val %d / test %d clips, %d skipped, loaded in %.1f s",
@@ -396,7 +424,8 @@ def train(args: argparse.Namespace) -> int:
                   "seed": args.seed, "counts": counts}
     train_config = {**config.to_dict(), "data": data_desc, "words": words,
                     "init": provenance.get("init"),
-                    "negatives": " ".join(str(n) for n in negatives) if negatives else None}
+                    "negatives": " ".join(str(n) for n in negatives) if negatives else None,
+                    "noise": noise}
     ckpt = make_checkpoint(trainer.model, data.labels, train_config=train_config,
                            metrics={k: v for k, v in metrics.items() if k not in ("history", "test")},
                            split=split_info, provenance=provenance)

@@ -15,6 +15,8 @@ BASE_CHECKPOINT = MODELS_DIR / "base.pt"
 BASE_B_CHECKPOINT = MODELS_DIR / "base_b.pt"
 # Talk that is no keyword, for the reject class when fine-tuning (scripts/make_negatives.py).
 BASE_NEGATIVES = MODELS_DIR / "base_negatives.flac"
+# Two people reading at once, a fine-tune's background noise by default (scripts/make_babble.py).
+BASE_BABBLE = MODELS_DIR / "base_babble.flac"
 
 
 def base_model_path() -> Path:
@@ -45,3 +47,10 @@ def base_negatives_path() -> Path:
     if not BASE_NEGATIVES.is_file():
         raise KwsError(f"{BASE_NEGATIVES}: the shipped negatives are missing (run scripts/make_negatives.py)")
     return BASE_NEGATIVES
+
+
+def base_babble_path() -> Path:
+    """The background talk `kws-train --init ... --noise base` mixes under the clips."""
+    if not BASE_BABBLE.is_file():
+        raise KwsError(f"{BASE_BABBLE}: the shipped background talk is missing (run scripts/make_babble.py)")
+    return BASE_BABBLE
