@@ -113,10 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "tutorial's; --init keeps the checkpoint's)")
     p.add_argument("--words", metavar="W1,W2,...", help="train only these word folders; others -> _unknown_")
     p.add_argument("--noise", metavar="DIR|FILE|base|none",
-                   help="long noise recordings for augmentation and the generated reject class. 'base' "
-                        "(default with --init) = the background talk shipped with the base model (two "
-                        "people reading at once) plus white and brown noise; 'none' (default from "
-                        "scratch) = white and brown noise only")
+                   help="long noise recordings for augmentation and the generated reject class, "
+                        "besides the dataset's own _background_noise_/. 'base' (default with --init) = the "
+                        "background talk shipped with the base model (two people reading at once) plus "
+                        "white and brown noise; 'none' (default from scratch) = no recordings (white and "
+                        "brown noise when the dataset has none either)")
     p.add_argument("--negatives", metavar="DIR|FILE|base|none", nargs="+",
                    help="recordings of speech that is no keyword (any length, cut into 1-s windows) "
                         "added to the reject class: what the detector must stay quiet on. 'base' = "
@@ -301,6 +302,8 @@ def train(args: argparse.Namespace) -> int:
         words = saved_meta.get("words")
     if resume_state and args.negatives is None and saved_meta.get("negatives"):
         args.negatives = saved_meta["negatives"]
+    if resume_state and args.noise is None and saved_meta.get("noise"):
+        args.noise = saved_meta["noise"]
 
     negatives = _negatives(args)
     noise = args.noise if args.noise is not None else ("base" if args.init else None)
@@ -356,7 +359,7 @@ def train(args: argparse.Namespace) -> int:
         split_digest = write_split(split_path, data.split, seed=args.seed, data=data_desc,
                                    source=data.split_source)
     meta = {"labels": data.labels, "words": words, "init_spec": str(args.init) if args.init else None,
-            "negatives": args.negatives,
+            "negatives": args.negatives, "noise": noise,
             "model_config": model.config.to_dict(), "provenance": provenance}
     if args.batch_size is None and not resume_state:
         config.batch_size = auto_batch_size(config.batch_size, len(data.y["train"]), config.device)
