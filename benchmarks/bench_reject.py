@@ -343,9 +343,8 @@ def default_variant(args: argparse.Namespace) -> str:
 
     init = Path(args.init).stem if args.init not in ("base", "base-b") else args.init
     flags = "_".join(args.train_args).replace("-", "")
-    shipped = [BASE_NEGATIVES] + ([BASE_BABBLE] if BASE_BABBLE.is_file() else [])
-    stamp = hashlib.sha256((file_sha256(resolve_checkpoint_path(args.init))
-                            + "".join(file_sha256(p) for p in shipped)).encode()).hexdigest()[:8]
+    stamp = hashlib.sha256((file_sha256(resolve_checkpoint_path(args.init)) + file_sha256(BASE_NEGATIVES)
+                            + file_sha256(BASE_BABBLE)).encode()).hexdigest()[:8]
     return init + ("-talk" if args.talk else "") + ("words" if args.talk and args.talk_words else "") + (
         f"-synth{args.synth_negatives}" if args.synth_negatives else "") + (f"-{flags}" if flags else "") + (
         f"-{stamp}")

@@ -18,15 +18,13 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
+from make_negatives import store
 
-from kws_edge.atomic import atomic_path
-from kws_edge.audio import load_16k, resample
+from kws_edge.audio import load_16k
 from kws_edge.errors import KwsError, run_cli
 from kws_edge.labels import SAMPLE_RATE
 from kws_edge.models import BASE_BABBLE
 
-STORED_RATE = 8000
 LEVEL_RMS = 0.05
 
 
@@ -68,9 +66,7 @@ def main() -> int:
     args = parser.parse_args()
 
     def make() -> None:
-        audio = resample(babble(args.real, args.seconds, args.seed), SAMPLE_RATE, STORED_RATE)
-        with atomic_path(args.out) as tmp:
-            sf.write(tmp, audio, STORED_RATE, subtype="PCM_16", format="FLAC")
+        store(babble(args.real, args.seconds, args.seed), args.out)
         print(f"wrote {args.out}: {args.seconds:.0f} s, {args.out.stat().st_size // 1024} KB")
 
     return run_cli("make_babble", make)

@@ -52,10 +52,14 @@ def main() -> None:
     windows += synth_windows(args.words, args.seed + 1, ["--unknown-mix", "word=1"])
     if args.real is not None:
         windows += real_windows(args.real, args.real_clips, args.seed)
-    audio = resample(np.concatenate(windows), SAMPLE_RATE, STORED_RATE)
-    with atomic_path(args.out) as tmp_out:
-        sf.write(tmp_out, audio, STORED_RATE, subtype="PCM_16", format="FLAC")
+    store(np.concatenate(windows), args.out)
     print(f"wrote {args.out}: {len(windows)} windows, {args.out.stat().st_size // 1024} KB")
+
+
+def store(audio: np.ndarray, out: Path) -> None:
+    """16-kHz audio as an 8-kHz 16-bit FLAC, written atomically (what kws-train reads back)."""
+    with atomic_path(out) as tmp:
+        sf.write(tmp, resample(audio, SAMPLE_RATE, STORED_RATE), STORED_RATE, subtype="PCM_16", format="FLAC")
 
 
 def synth_windows(n: int, seed: int, extra: list[str]) -> list[np.ndarray]:

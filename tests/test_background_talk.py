@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _make_babble_module():
+    sys.path.insert(0, str(REPO / "scripts"))  # as when run: it imports make_negatives beside it
     spec = importlib.util.spec_from_file_location("make_babble", REPO / "scripts" / "make_babble.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
