@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 
 from kws_edge.atomic import sweep_stale
 from kws_edge.errors import KwsError, StdoutError, run_cli, setup_logging
-from kws_edge.labels import SAMPLE_RATE
+from kws_edge.labels import SAMPLE_RATE, UNKNOWN_LABEL
 
 from .calibration import ClipSet, load_clip_set, resolve_calibration_data, split_for_calibration
 from .onnx_export import (
@@ -52,12 +53,15 @@ examples:
   kws-export runs/model.pt -o model.onnx --quantize --keyword-free room.wav --keyword-free tv.flac
       as above, then per-word thresholds: every word that fires on these recordings (which must
       hold no keyword: your room, your talk, the TV) gets its threshold raised above its score.
+  kws-export base base-b -o base_fp32.onnx
+      the shipped pair as fp32, with the boost its checkpoints carry: the words they heard only from
+      synthetic voices get four times their odds, which real voices need (--boost; docs/export.md).
 
 what the file carries (read by kws-listen / kws-eval, no sidecar files): input 'audio' float32
 [N, 16000] at 16 kHz, output 'probs' float32 [N, C] (softmax inside), and metadata labels,
 sample_rate, window_samples, unknown_label, model, version, quantization, metrics, test_accuracy,
-thresholds (from --keyword-free, or when the checkpoint has calibrated ones) and source
-(checkpoint path + sha256).
+thresholds (from --keyword-free, or when the checkpoint has calibrated ones), boost (from
+--boost) and source (checkpoint path + sha256).
 
 refusal: with --quantize, when int8 accuracy on the held-out clips is more than
 --max-accuracy-drop points below fp32 and chance cannot explain the loss (an exact one-sided
@@ -101,8 +105,55 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a recording with no keyword in it (repeatable; any format soundfile reads): "
                         "words the detector fires on there get raised per-word thresholds, stored "
                         "in the model")
+    p.add_argument("--boost", action="append", default=[], metavar="WORD[,WORD...]=F|none",
+                   help="multiply these words' odds by F inside the model (repeatable): a prior "
+                        "correction for words the checkpoint learnt from synthetic voices only, which "
+                        "it under-calls in real voices. Default: the boost the checkpoint carries (the "
+                        "shipped base's: docs/export.md); 'none' = no boost")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
+
+
+def parse_boost(specs: list[str], labels: list[str]) -> dict[str, float]:
+    """`--boost` values -> {word: factor}; a one-line error for an unknown word or a bad factor."""
+    boost: dict[str, float] = {}
+    if specs == ["none"]:
+        return boost
+    for spec in specs:
+        words, sep, value = spec.rpartition("=")
+        try:
+            factor = float(value)
+        except ValueError:
+            factor = float("nan")
+        if not sep or not words or not math.isfinite(factor) or factor <= 0:
+            raise KwsError(f"--boost {spec}: expected WORD[,WORD...]=F with F a number > 0")
+        for word in (w.strip() for w in words.split(",")):
+            if word not in labels or word == UNKNOWN_LABEL:
+                raise KwsError(f"--boost {spec}: {word!r} is not a keyword of the model "
+                               f"({', '.join(w for w in labels if w != '_unknown_')})")
+            boost[word] = factor
+    return boost
+
+
+def checkpoint_boost(ckpts: list[dict], paths: list[Path], labels: list[str]) -> dict[str, float]:
+    """The boost the checkpoints carry (`boost`, written by the base recipe); members must agree."""
+    boosts = [{str(w): float(f) for w, f in (c.get("boost") or {}).items()} for c in ckpts]
+    for boost, path in zip(boosts[1:], paths[1:], strict=True):
+        if boost != boosts[0]:
+            raise KwsError(f"{path}: its boost differs from {paths[0]}'s; "
+                           f"give --boost WORDS=F or --boost none")
+    return parse_boost([f"{w}={f!r}" for w, f in sorted(boosts[0].items())], labels)
+
+
+def apply_boost(members: list, labels: list[str], boost: dict[str, float]) -> None:
+    """Add log(F) to each boosted word's output bias in every member: its odds against every
+    other class times F before the softmax, so parity, the int8 check and the runtime all see it."""
+    import torch
+
+    for model in members:
+        with torch.no_grad():
+            for word, factor in boost.items():
+                model.fc1.bias[labels.index(word)] += math.log(factor)
 
 
 def _with_thresholds(model, recordings: list[Path], out: Path) -> None:
@@ -228,6 +279,8 @@ def run(args: argparse.Namespace) -> int:
     labels = [str(x) for x in ckpt["labels"]]
     window = members[0].config.window_samples
     _check_members(ckpts, members, paths)
+    boost = parse_boost(args.boost, labels) if args.boost else checkpoint_boost(ckpts, paths, labels)
+    apply_boost(members, labels, boost)
 
     clips, data_path = _optional_clips(args, ckpt, labels)
 
@@ -237,6 +290,8 @@ def run(args: argparse.Namespace) -> int:
                           front_end=front_end)
     if len(members) > 1:
         meta = _pair_metadata(meta, ckpts, paths)
+    if boost:
+        meta["boost"] = json.dumps(boost, sort_keys=True)
     set_metadata(fp32, meta)
     check_graph(fp32, len(labels), window, "fp32 export")
     log.info("[2/%d] checking parity with PyTorch", 3 if args.quantize else 2)

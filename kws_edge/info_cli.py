@@ -229,6 +229,14 @@ def report(info: dict[str, Any]) -> list[str]:
         lines.append(f"{'ensemble':<14}{ensemble.get('combine', 'mean')} of {members}")
     lines += _wrap(f"words ({len(words)})", " ".join(words) + f"  (+ {unknown}: no keyword)")
     lines += _wrap("thresholds", _thresholds(info, words))
+    boost = info.get("boost") if isinstance(info.get("boost"), dict) else None
+    if boost:
+        by_factor: dict[str, list[str]] = {}
+        for word, factor in sorted(boost.items()):
+            by_factor.setdefault(f"{factor:g}", []).append(word)
+        lines += _wrap("boost", "; ".join(f"odds x{f}: {' '.join(ws)}" for f, ws in by_factor.items())
+                       + (" (set by kws-export --boost)" if info["kind"] == "onnx"
+                          else " (kws-export applies it; --boost none does not)"))
     test = metrics.get("test_accuracy", info.get("test_accuracy"))
     if ensemble:  # the stored metrics are the first member's: give each member's instead
         accs = [m.get("test_accuracy") for m in ensemble.get("members", [])]

@@ -1,4 +1,5 @@
-"""Copy a checkpoint, adding how it was made (recipe, kws-synth manifest, git commit) to its provenance."""
+"""Copy a checkpoint, adding how it was made (recipe, kws-synth manifest, git commit) to its provenance,
+and the boost kws-export is to apply to it."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ def main() -> int:
     parser.add_argument("--recipe", required=True, help="the command that made it")
     parser.add_argument("--training-data", default="synthetic speech only (kws-synth); no real human speech",
                         help="what it was trained on, in words (the model card's data line)")
+    parser.add_argument("--boost", metavar="WORD[,WORD...]=F",
+                        help="odds factor kws-export applies to these words by default (kws-export --boost)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     return run_cli("record_provenance", lambda: stamp(args))
@@ -46,6 +49,12 @@ def stamp(args: argparse.Namespace) -> None:
         "synth_manifest": json.dumps(manifest, sort_keys=True),
     })
     ckpt["provenance"] = provenance
+    if args.boost:
+        words, _, factor = args.boost.rpartition("=")
+        try:
+            ckpt["boost"] = {w: float(factor) for w in words.split(",") if w}
+        except ValueError:
+            raise KwsError(f"--boost {args.boost}: expected WORD[,WORD...]=F") from None
     atomic_save(ckpt, args.out)
     print(f"wrote {args.out}")
 

@@ -247,6 +247,61 @@ def test_several_checkpoints_become_one_model_that_averages_them(ckpt_dir, tmp_p
     assert list(spot_file(ckpt_dir / "room.wav", outs["yes_no"])) == []
 
 
+def test_boost_multiplies_a_words_odds_in_every_member(ckpt_dir, tmp_path):
+    from kws_edge.onnx_model import OnnxModel
+
+    plain, boosted = tmp_path / "plain.onnx", tmp_path / "boosted.onnx"
+    pair = [str(ckpt_dir / "ok.pt"), str(ckpt_dir / "says_yes.pt")]
+    assert _run(*pair, "-o", str(plain), cwd=tmp_path).returncode == 0
+    res = _run(*pair, "-o", str(boosted), "--boost", "no=4", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+
+    windows = np.stack([noise(1.0, amp=a, seed=i) for i, a in enumerate((0.001, 0.05, 0.3))])
+    windows = windows.astype(np.float32)
+    for member in pair:  # the odds of 'no' against each other class, times 4, before the mean
+        one, one_boosted = tmp_path / "one.onnx", tmp_path / "one_boosted.onnx"
+        assert _run(member, "-o", str(one), cwd=tmp_path).returncode == 0
+        assert _run(member, "-o", str(one_boosted), "--boost", "no=4", cwd=tmp_path).returncode == 0
+        p, q = OnnxModel(one).predict(windows), OnnxModel(one_boosted).predict(windows)
+        np.testing.assert_allclose(q[:, 0] / q[:, 1:].T, 4 * p[:, 0] / p[:, 1:].T, rtol=1e-3)
+    model = OnnxModel(boosted)
+    assert json.loads(model.metadata["boost"]) == {"no": 4.0}
+    assert (model.predict(windows)[:, 0] > OnnxModel(plain).predict(windows)[:, 0]).all()
+    assert "boost" not in OnnxModel(plain).metadata
+
+
+def test_a_checkpoints_boost_is_applied_unless_overridden(ckpt_dir, tmp_path):
+    from kws_edge.onnx_model import OnnxModel
+    from kws_edge.training.checkpoint import atomic_save, load_checkpoint
+
+    ckpt = load_checkpoint(ckpt_dir / "ok.pt")
+    atomic_save(dict(ckpt, boost={"yes": 2.0}), tmp_path / "carries.pt")
+    outs = {name: tmp_path / f"{name}.onnx" for name in ("default", "none", "given")}
+    for name, extra in (("default", []), ("none", ["--boost", "none"]), ("given", ["--boost", "yes=3"])):
+        res = _run(str(tmp_path / "carries.pt"), "-o", str(outs[name]), *extra, cwd=tmp_path)
+        assert res.returncode == 0, res.stderr
+    meta = {name: OnnxModel(path).metadata.get("boost") for name, path in outs.items()}
+    assert meta == {"default": '{"yes": 2.0}', "none": None, "given": '{"yes": 3.0}'}
+
+    res = _run(str(tmp_path / "carries.pt"), str(ckpt_dir / "ok.pt"), "-o", str(tmp_path / "p.onnx"),
+               cwd=tmp_path)
+    _assert_one_line_error(res, "ok.pt: its boost differs from")
+    assert not (tmp_path / "p.onnx").exists()
+
+
+@pytest.mark.parametrize("spec, match", [
+    ("no=0", "expected WORD[,WORD...]=F with F a number > 0"),
+    ("no", "expected WORD[,WORD...]=F"),
+    ("no=x", "expected WORD[,WORD...]=F"),
+    ("no,maybe=2", "'maybe' is not a keyword of the model (no, yes)"),
+    (f"{UNKNOWN_LABEL}=2", f"'{UNKNOWN_LABEL}' is not a keyword"),
+])
+def test_bad_boost(ckpt_dir, tmp_path, spec, match):
+    res = _run(str(ckpt_dir / "ok.pt"), "-o", str(tmp_path / "m.onnx"), "--boost", spec, cwd=tmp_path)
+    _assert_one_line_error(res, match)
+    assert not (tmp_path / "m.onnx").exists()
+
+
 def test_checkpoints_with_other_labels_cannot_be_averaged(ckpt_dir, tmp_path):
     more = _constant_model(tmp_path, "more.pt", [0.0] * 4, labels=["no", "up", "yes", UNKNOWN_LABEL])
     res = _run(str(ckpt_dir / "ok.pt"), str(more), "-o", str(tmp_path / "m.onnx"), cwd=tmp_path)
@@ -268,6 +323,13 @@ def test_shipped_onnx_is_the_mean_of_base_and_base_b():
     for ckpt in (base, base_b):
         assert "make_base_model.sh" in ckpt["provenance"]["recipe"]
     assert base_b["train_config"]["seed"] != base["train_config"]["seed"]
-    ensemble = json.loads(read_metadata(onnx.load(str(BASE_ONNX)))["ensemble"])
+    meta = read_metadata(onnx.load(str(BASE_ONNX)))
+    ensemble = json.loads(meta["ensemble"])
     assert [m["sha256"] for m in ensemble["members"]] == [file_sha256(BASE_CHECKPOINT),
                                                            file_sha256(BASE_B_CHECKPOINT)]
+    # The recipe's --boost: the words with no real training clips (../shared/data/README.md), and
+    # only those, get four times their odds.
+    real = {"bed", "cat", "down", "eight", "five", "go", "happy", "left", "one", "right", "up", "zero"}
+    keywords = [w for w in base["labels"] if w != UNKNOWN_LABEL]
+    assert json.loads(meta["boost"]) == {w: 4.0 for w in keywords if w not in real}
+    assert base["boost"] == base_b["boost"] == json.loads(meta["boost"])  # kws-export base base-b: the same

@@ -210,6 +210,8 @@ def test_kws_info_shows_words_thresholds_quantization_without_torch():
     expected = (", ".join(f"{w} {stored[w]:.2f}" for w in info["labels"] if w in stored)[:20]
                 or "0.5 for every word")
     assert re.search(rf"^thresholds\s+{re.escape(expected)}", out, re.M), out
+    boosted = " ".join(sorted(info["boost"]))
+    assert re.search(r"^boost\s+odds x4: " + re.escape(boosted[:40]), out, re.M), out
 
 
 def test_kws_info_shows_stored_thresholds_and_each_member_of_a_pair(tmp_path):

@@ -13,7 +13,7 @@ from conftest import requires_espeak
 from kws_edge.labels import UNKNOWN_LABEL
 from kws_edge.models import BASE_NEGATIVES
 from kws_edge.training import eval_cli, train_cli
-from kws_edge.training.checkpoint import load_checkpoint, model_from_checkpoint
+from kws_edge.training.checkpoint import atomic_save, load_checkpoint, model_from_checkpoint
 from kws_edge.training.finetune import model_from_init
 from kws_edge.training.split import read_split, split_hash
 
@@ -105,9 +105,13 @@ def test_finetune_with_a_new_word(trained, tmp_path):
     model, info = model_from_init(trained / "model.pt", ["house", "yes", UNKNOWN_LABEL])
     assert info["new_labels"] == ["house"] and info["carried_labels"] == ["yes", UNKNOWN_LABEL]
     out = tmp_path / "ft"
-    assert train_cli.main(["--data", str(data), "--init", str(trained / "model.pt"), "--out", str(out),
+    # A base's export boost (words it heard from synthetic voices only) is not the fine-tune's: it
+    # has heard every word in the user's voice.
+    atomic_save(dict(load_checkpoint(trained / "model.pt"), boost={"yes": 4.0}), tmp_path / "init.pt")
+    assert train_cli.main(["--data", str(data), "--init", str(tmp_path / "init.pt"), "--out", str(out),
                            "--epochs", "2", "--freeze", "conv1,conv2", "--no-refit"]) == 0
     ckpt = load_checkpoint(out / "model.pt")
+    assert "boost" not in ckpt
     assert json.loads((out / "metrics.json").read_text())["refit"] is None
     assert ckpt["labels"] == ["house", "yes", UNKNOWN_LABEL]
     assert ckpt["provenance"]["new_labels"] == ["house"]
