@@ -1,4 +1,7 @@
-"""Streaming keyword spotting: ring buffer -> VAD gate -> model every hop -> smoothing -> events.
+"""Streaming keyword spotting: ring buffer -> VAD gate -> model -> utterance gate (or smoothing) -> events.
+
+With the utterance gate (the default) a window is scored only when a segment's decision needs it;
+without it, every speech window is scored as its hop comes.
 
 The clock is the number of samples consumed, never wall time: replaying the same audio gives the
 same events whatever the chunk sizes fed in, with or without batching.
@@ -151,10 +154,14 @@ class KeywordSpotter:
         self._core_gap = rate * self.options.core_gap_ms // 1000 // self._core_fs if self._core_fs else 0
         self.centre = rate * self.options.centre_ms // 1000
         self.hangover = rate * self.options.segment_vad.hangover_ms // 1000
-        # Scored windows of the last few seconds (end sample, probabilities): enough to look back
-        # from a segment's end to windows centred on its start.
+        # Windows of the last few seconds, [end sample, probabilities, audio]: enough to look back
+        # from a segment's end to windows centred on its start. With the gate, a window is scored
+        # only when a decision needs it (its audio is kept until then, its probabilities after):
+        # most speech windows are in talk or around noise that never gets a decision, and the
+        # events are the same. A score hook sees every window, so it gets them all scored.
         span = (self.max_utterance or 0) + self.window + 2 * self.centre
-        self._recent: deque[tuple[int, np.ndarray]] = deque(maxlen=span // self.hop + 3)
+        self._recent: deque[list] = deque(maxlen=span // self.hop + 3)
+        self._lazy = self.max_utterance is not None and score_hook is None
         self._ring = RingBuffer(self.window)
         dc_block = rate * self.options.dc_block_ms // 1000
         self.dc = DcRemover(dc_block) if dc_block else None
@@ -317,6 +324,9 @@ class KeywordSpotter:
             else:
                 self._clear_history()
             return
+        if self._lazy:
+            self._gate(end, open_, run_start, ext[rel:rel + self.window].copy(), events)
+            return
         row = self._n_batched
         self._batch[row] = ext[rel:rel + self.window]
         self._n_batched += 1
@@ -348,11 +358,12 @@ class KeywordSpotter:
         self._queue.clear()
         self._n_batched = 0
 
-    def _gate(self, end: int, open_: bool, run_start: int, probs: np.ndarray | None,
+    def _gate(self, end: int, open_: bool, run_start: int, scored: np.ndarray | None,
               events: list[Detection]) -> None:
-        """The utterance gate (SpotterOptions.max_utterance_ms), hop by hop in stream order."""
-        if probs is not None:
-            self._recent.append((end, probs))
+        """The utterance gate (SpotterOptions.max_utterance_ms), hop by hop in stream order.
+        `scored`: the window's probabilities, or (scored lazily) its audio; None: VAD-skipped."""
+        if scored is not None:
+            self._recent.append([end, None, scored] if self._lazy else [end, scored, None])
         if open_:
             if self._in_segment and run_start != self._segment_start:
                 # The segmenter ended a segment and began the next between two hops (a pause in
@@ -439,12 +450,14 @@ class KeywordSpotter:
         """One decision for a short segment's core: the best smoothed mean of the windows centred
         on it (at the end of the stream, where those may never come, the window nearest its centre)."""
         half = self.window // 2
-        near = [p for e, p in self._recent if abs(e - half - centre) <= self.centre]
+        near = [item for item in self._recent if abs(item[0] - half - centre) <= self.centre]
         if not near and final and self._recent:
-            e, p = min(self._recent, key=lambda item: abs(item[0] - half - centre))
-            near = [p] if abs(e - half - centre) <= half // 2 else []
+            item = min(self._recent, key=lambda item: abs(item[0] - half - centre))
+            near = [item] if abs(item[0] - half - centre) <= half // 2 else []
         if not near:
             return
+        self._score(near)
+        near = [item[1] for item in near]
         # The best mean of `smooth_n` consecutive windows (the ungated detector's smoothing): over
         # talk or moving noise one offset of the word can be masked where the next is not.
         k = min(self.smooth_n, len(near))
@@ -457,6 +470,17 @@ class KeywordSpotter:
         rate = self.sample_rate
         self._emit(Detection(time=end / rate, label=self.labels[best], score=float(mean[best]),
                              start=max(0, centre - half) / rate, end=(centre + half) / rate), events)
+
+    def _score(self, items: list[list]) -> None:
+        """Score the windows among `items` ([end, probs, audio]) that have only their audio."""
+        todo = [item for item in items if item[1] is None]
+        if not todo:
+            return
+        probs = self.model.predict(np.stack([item[2] for item in todo]))
+        self.stats.model_calls += 1
+        self.stats.windows_scored += len(todo)
+        for item, p in zip(todo, probs, strict=True):
+            item[1], item[2] = p, None
 
     def _clear_history(self) -> None:
         self._hist_len = 0

@@ -125,4 +125,5 @@ def test_stream_report_lists_events_briefly():
     assert fa_line.startswith(head)
     assert fa_line.endswith(", and 3 more (--json lists all)")
     assert "missed        three 1/1" in lines
-    assert "windows       30 scored of 120 hops (75% skipped by the VAD)" in lines
+    assert ("windows       30 scored of 120 hops (75% never needed: quiet, or no decision of the gate "
+            "looked at them)") in lines

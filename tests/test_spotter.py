@@ -77,10 +77,28 @@ def test_events_do_not_depend_on_chunk_size(models, stream, vad):
 
 
 def test_batching_gives_the_same_events(models, stream):
-    plain, s1 = _events(models["tone"], stream, 1000, batch_windows=1)
-    batched, s16 = _events(models["tone"], stream, 1000, batch_windows=16)
+    # Without the gate every speech window is scored as it comes, in batches.
+    plain, s1 = _events(models["tone"], stream, 1000, batch_windows=1, max_utterance_ms=0)
+    batched, s16 = _events(models["tone"], stream, 1000, batch_windows=16, max_utterance_ms=0)
     assert plain == batched
     assert s16.stats.model_calls < s1.stats.model_calls
+
+
+@pytest.mark.parametrize("name", ["tone", "random"])
+def test_the_gate_scores_only_the_windows_its_decisions_need(models, stream, name):
+    # Scoring every speech window as it comes (what a score hook gets) and scoring only the
+    # windows a decision looks at give the same events; talk and noise bursts are never scored.
+    audio = np.concatenate([stream, babble(4.0, seed=3) * 0.3, _gap(1.0, 8), tone(1000, 0.5), _gap(2.0, 9)])
+    runs = {}
+    for mode, hook in (("every window", lambda end, p: None), ("on demand", None)):
+        spotter = KeywordSpotter(models[name], SpotterOptions(threshold=0.05), score_hook=hook)
+        events = []
+        for i in range(0, len(audio), 1000):
+            events += spotter.process(audio[i:i + 1000])
+        runs[mode] = (events + spotter.flush(), spotter.stats)
+    assert runs["on demand"][0] == runs["every window"][0] and len(runs["on demand"][0]) >= 3
+    scored = {mode: stats.windows_scored for mode, (_, stats) in runs.items()}
+    assert scored["on demand"] < scored["every window"] / 2, scored
 
 
 def test_event_timing_and_fields(models, stream):

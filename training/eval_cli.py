@@ -210,7 +210,8 @@ def stream_report(result: dict) -> list[str]:
         lines.append("missed        " + ", ".join(missed))
     if result["hops"]:
         lines.append(f"windows       {result['windows_scored']} scored of {result['hops']} hops "
-                     f"({1 - result['windows_scored'] / result['hops']:.0%} skipped by the VAD)")
+                     f"({1 - result['windows_scored'] / result['hops']:.0%} never needed: quiet, or no "
+                     f"decision of the gate looked at them)")
     return lines
 
 
