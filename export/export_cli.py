@@ -130,7 +130,7 @@ def parse_boost(specs: list[str], labels: list[str]) -> dict[str, float]:
         for word in (w.strip() for w in words.split(",")):
             if word not in labels or word == UNKNOWN_LABEL:
                 raise KwsError(f"--boost {spec}: {word!r} is not a keyword of the model "
-                               f"({', '.join(w for w in labels if w != '_unknown_')})")
+                               f"({', '.join(w for w in labels if w != UNKNOWN_LABEL)})")
             boost[word] = factor
     return boost
 
