@@ -114,6 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_boost(boost: dict[str, float], labels: list[str], what: str) -> dict[str, float]:
+    """`boost` itself, or a one-line error (naming `what`) for a non-keyword or a factor <= 0."""
+    for word, factor in boost.items():
+        if not math.isfinite(factor) or factor <= 0:
+            raise KwsError(f"{what}: expected WORD[,WORD...]=F with F a number > 0")
+        if word not in labels or word == UNKNOWN_LABEL:
+            raise KwsError(f"{what}: {word!r} is not a keyword of the model "
+                           f"({', '.join(w for w in labels if w != UNKNOWN_LABEL)})")
+    return boost
+
+
 def parse_boost(specs: list[str], labels: list[str]) -> dict[str, float]:
     """`--boost` values -> {word: factor}; a one-line error for an unknown word or a bad factor."""
     boost: dict[str, float] = {}
@@ -125,13 +136,10 @@ def parse_boost(specs: list[str], labels: list[str]) -> dict[str, float]:
             factor = float(value)
         except ValueError:
             factor = float("nan")
-        if not sep or not words or not math.isfinite(factor) or factor <= 0:
-            raise KwsError(f"--boost {spec}: expected WORD[,WORD...]=F with F a number > 0")
-        for word in (w.strip() for w in words.split(",")):
-            if word not in labels or word == UNKNOWN_LABEL:
-                raise KwsError(f"--boost {spec}: {word!r} is not a keyword of the model "
-                               f"({', '.join(w for w in labels if w != UNKNOWN_LABEL)})")
-            boost[word] = factor
+        if not sep or not words:
+            factor = float("nan")
+        one = {w.strip(): factor for w in (words or "?").split(",")}
+        boost.update(check_boost(one, labels, f"--boost {spec}"))
     return boost
 
 
@@ -142,7 +150,7 @@ def checkpoint_boost(ckpts: list[dict], paths: list[Path], labels: list[str]) ->
         if boost != boosts[0]:
             raise KwsError(f"{path}: its boost differs from {paths[0]}'s; "
                            f"give --boost WORDS=F or --boost none")
-    return parse_boost([f"{w}={f!r}" for w, f in sorted(boosts[0].items())], labels)
+    return check_boost(boosts[0], labels, f"{paths[0]}: its boost")
 
 
 def apply_boost(members: list, labels: list[str], boost: dict[str, float]) -> None:

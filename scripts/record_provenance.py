@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from kws_edge.errors import KwsError, run_cli
+from kws_edge.export.export_cli import parse_boost
 from kws_edge.training.checkpoint import atomic_save, load_checkpoint
 
 
@@ -50,11 +51,7 @@ def stamp(args: argparse.Namespace) -> None:
     })
     ckpt["provenance"] = provenance
     if args.boost:
-        words, _, factor = args.boost.rpartition("=")
-        try:
-            ckpt["boost"] = {w: float(factor) for w in words.split(",") if w}
-        except ValueError:
-            raise KwsError(f"--boost {args.boost}: expected WORD[,WORD...]=F") from None
+        ckpt["boost"] = parse_boost([args.boost], [str(w) for w in ckpt["labels"]])
     atomic_save(ckpt, args.out)
     print(f"wrote {args.out}")
 

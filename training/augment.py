@@ -101,6 +101,14 @@ def synthetic_noise(n: int, length: int, gen: torch.Generator,
     return torch.cat([white[: n // 2], brown])
 
 
+def with_steady_noise(bank: np.ndarray, seed: int, times: int = 3) -> np.ndarray:
+    """`bank` (1-s noise windows) followed by `times` as many windows of white and brown noise, so
+    that the recordings are 1 / (times + 1) of what augmentation draws from."""
+    gen = torch.Generator().manual_seed(seed)
+    steady = synthetic_noise(times * len(bank), bank.shape[1], gen)
+    return np.concatenate([bank, steady.numpy().astype(np.float32)])
+
+
 class BatchAugmenter:
     """Callable on a float batch `[B, L]`; draws from its own generator so runs are reproducible."""
 

@@ -321,13 +321,9 @@ def train(args: argparse.Namespace) -> int:
     if noise == "base":
         # Steady noise three times the recorded windows: with the talk as half of the bank, real
         # speakers' fine-tunes lost 3 points (docs/training.md); as a quarter, none.
-        import numpy as np
+        from .augment import with_steady_noise
 
-        from .augment import synthetic_noise
-
-        gen = torch.Generator().manual_seed(args.seed)
-        steady = synthetic_noise(3 * len(data.noise), data.noise.shape[1], gen)
-        data.noise = np.concatenate([data.noise, steady.numpy().astype(np.float32)])
+        data.noise = with_steady_noise(data.noise, args.seed)
     load_seconds = time.perf_counter() - t_load
     counts = {s: int(len(data.y[s])) for s in data.y}
     log.info("data: %s layout, %d labels, train %d / val %d / test %d clips, %d skipped, loaded in %.1f s",
