@@ -10,6 +10,8 @@ over a room's noise. This script:
    voice's own non-keyword talk, in training vocabulary, cut into a window centred on each
    utterance (`unknown.utterance_windows`), to the shipped negatives, as `--negatives`;
    `--talk-words` makes that talk single words with pauses, as the take's rows of words are read;
+   `--talk-texts` makes it what kws-record's take asks for: its texts in order (`record_texts`),
+   the measuring words left out; `--talk-seconds` sets its length (120);
    `--synth-negatives N` adds N isolated non-keyword clips of kws-synth's reject class in many
    synthetic voices; `--train-args` passes more flags), then `kws-export --quantize`.
 2. Builds labelled streams (`kws_edge.labelled_stream`): every held-out keyword clip, each between
@@ -37,7 +39,8 @@ named from the recipe and stamped with the base checkpoint and shipped negatives
 fine-tune.
 
     .venv/bin/python benchmarks/bench_reject.py [--voice espeak:en-us+f4] [--seed 11] [--init base]
-        [--variant NAME] [--talk [--talk-words]] [--synth-negatives N] [--threshold F] [--train-args ...]
+        [--variant NAME] [--talk [--talk-words|--talk-texts] [--talk-seconds S]] [--synth-negatives N]
+        [--threshold F] [--train-args ...]
 """
 
 from __future__ import annotations
@@ -293,6 +296,35 @@ def own_talk(path: Path, voice: str, seed: int, seconds: float = 120.0, words: b
     path.with_suffix(".csv").unlink()
 
 
+def recorder_talk(path: Path, voice: str, seed: int, seconds: float = 120.0) -> None:
+    """What `kws-record`'s talk take gets from a user: its texts in the order it shows them
+    (`record_texts.texts_for`), sentences read through, rows of single words with 0.5-1 s pauses,
+    1-2 s between texts, until `seconds` of talk. The measuring words are left out of the texts."""
+    if path.is_file():
+        return
+    from kws_edge.record_texts import texts_for, tokens
+
+    rng = np.random.default_rng([seed, 6])
+    bank = fx.NoiseBank([NOISE_DIR]) if NOISE_DIR.is_dir() else None
+    measure = set(MEASURE_WORDS)
+    parts, total = [], 0
+    for text in texts_for(KEYWORDS):
+        if total >= seconds * SAMPLE_RATE:
+            break
+        words = [w for w in tokens(text) if w not in measure]
+        row = "   " in text
+        take = []
+        for utterance in (words if row else [" ".join(words)]):
+            take += [render_item(utterance, voice, rng, bank),
+                     np.zeros(int(rng.uniform(0.5, 1.0) * SAMPLE_RATE), dtype=np.float32)]
+        parts += take[:-1]
+        total += sum(len(x) for x in take[:-1])  # the take counts a text from its first word to its last
+        parts.append(np.zeros(int(rng.uniform(1.0, 2.0) * SAMPLE_RATE), dtype=np.float32))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_stream(np.concatenate(parts), [], path, path.with_suffix(".csv"))
+    path.with_suffix(".csv").unlink()
+
+
 def finetune(work: Path, data: Path, args: argparse.Namespace) -> Path:
     run = work / "variants" / args.variant
     onnx = run / "model.onnx"
@@ -311,7 +343,10 @@ def finetune(work: Path, data: Path, args: argparse.Namespace) -> Path:
         # The user's ~2 minutes of own talk, cut as the recipe cuts a `_talk/` take: a window
         # centred on each utterance.
         talk = run / "talk.wav"
-        own_talk(talk, args.voice, args.seed, words=args.talk_words)
+        if args.talk_texts:
+            recorder_talk(talk, args.voice, args.seed, seconds=args.talk_seconds)
+        else:
+            own_talk(talk, args.voice, args.seed, seconds=args.talk_seconds, words=args.talk_words)
         windows = utterance_windows(load_16k(talk))
         write_stream(windows.reshape(-1), [], negatives / "talk_windows.wav", run / "talk_windows.csv")
     if args.synth_negatives:
@@ -345,7 +380,11 @@ def default_variant(args: argparse.Namespace) -> str:
     flags = "_".join(args.train_args).replace("-", "")
     stamp = hashlib.sha256((file_sha256(resolve_checkpoint_path(args.init)) + file_sha256(BASE_NEGATIVES)
                             + file_sha256(BASE_BABBLE)).encode()).hexdigest()[:8]
-    return init + ("-talk" if args.talk else "") + ("words" if args.talk and args.talk_words else "") + (
+    talk = ""
+    if args.talk:
+        talk = "-talk" + ("words" if args.talk_words else "") + ("texts" if args.talk_texts else "") + (
+            f"{args.talk_seconds:g}s" if args.talk_seconds != 120 else "")
+    return init + talk + (
         f"-synth{args.synth_negatives}" if args.synth_negatives else "") + (f"-{flags}" if flags else "") + (
         f"-{stamp}")
 
@@ -360,6 +399,9 @@ def main() -> None:
     add("--variant", default=None, help="name of this fine-tune (default from --init/--talk)")
     add("--talk", action="store_true", help="the user also records ~2 min of own talk")
     add("--talk-words", action="store_true", help="that talk as single words with pauses, not phrases")
+    add("--talk-texts", action="store_true",
+        help="that talk as kws-record's take: its texts in order, sentences and rows of single words")
+    add("--talk-seconds", type=float, default=120.0, help="how long that talk is (default 120)")
     add("--synth-negatives", type=int, default=0, metavar="N",
         help="also N isolated non-keyword clips in many synthetic voices as negatives")
     add("--work", type=Path, default=None)
