@@ -86,7 +86,7 @@ def test_talk_folder_is_negatives_not_a_class(tmp_path):
     write_wav(root / "_talk" / "talk1.wav", talk.astype(np.float32))
     data = prepare_dataset(root, seed=0, synth_reject=False)
     assert data.labels == ["no", "yes", UNKNOWN_LABEL]
-    assert data.generated_reject["negatives"] == {"windows": 6}
+    assert data.generated_reject["negatives"] == {"windows": 6} and data.talk_windows == 6
     unk = data.labels.index(UNKNOWN_LABEL)
     assert (data.y["train"] == unk).sum() + (data.y["val"] == unk).sum() == 6
     assert (data.y["test"] == unk).sum() == 0

@@ -43,6 +43,7 @@ class PreparedData:
     split_source: str
     layout: str
     skipped: int = 0
+    talk_windows: int = 0  # windows of the datasets' own `_talk/` among the negatives
     generated_reject: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def counts(self, name: str) -> dict[str, int]:
@@ -217,7 +218,9 @@ def prepare_dataset(path: str | Path | Sequence[str | Path], *, words: Sequence[
     negative_paths = [] if negatives is None else (
         [negatives] if isinstance(negatives, (str, Path)) else list(negatives))
     windows = [load_noise_dir(p, what="--negatives") for p in negative_paths]
-    windows += [src.talk for src in sources if src.talk is not None]
+    talk = [src.talk for src in sources if src.talk is not None]
+    data.talk_windows = sum(len(t) for t in talk)
+    windows += talk
     if windows:
         _add_negatives(data, np.concatenate(windows), seed)
     return data

@@ -329,6 +329,10 @@ def train(args: argparse.Namespace) -> int:
     log.info("data: %s layout, %d labels, train %d / val %d / test %d clips, %d skipped, loaded in %.1f s",
              data.layout, len(data.labels), counts["train"], counts["val"], counts["test"], data.skipped,
              load_seconds)
+    if args.init and not data.talk_windows and dist.main:
+        log.info("no _talk/ in the data: about 2 minutes of your own talk (kws-record DATASET records it "
+                 "after the words; --talk --input FILE adds a recording) keeps a fine-tune quiet on more of "
+                 "your own non-keyword words (docs/recording.md)")
     if resume_state and saved_meta.get("labels") != data.labels:
         raise KwsError(f"{out / 'resume.pt'}: was trained for labels {saved_meta.get('labels')}, "
                        f"the data now gives {data.labels}")
