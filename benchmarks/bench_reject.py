@@ -302,7 +302,7 @@ def recorder_talk(path: Path, voice: str, seed: int, seconds: float = 120.0) -> 
     1-2 s between texts, until `seconds` of talk. The measuring words are left out of the texts."""
     if path.is_file():
         return
-    from kws_edge.record_texts import texts_for, tokens
+    from kws_edge.record_texts import WORD_ROWS, texts_for, tokens
 
     rng = np.random.default_rng([seed, 6])
     bank = fx.NoiseBank([NOISE_DIR]) if NOISE_DIR.is_dir() else None
@@ -312,9 +312,10 @@ def recorder_talk(path: Path, voice: str, seed: int, seconds: float = 120.0) -> 
         if total >= seconds * SAMPLE_RATE:
             break
         words = [w for w in tokens(text) if w not in measure]
-        row = "   " in text
+        if not words:
+            continue
         take = []
-        for utterance in (words if row else [" ".join(words)]):
+        for utterance in (words if text in WORD_ROWS else [" ".join(words)]):
             take += [render_item(utterance, voice, rng, bank),
                      np.zeros(int(rng.uniform(0.5, 1.0) * SAMPLE_RATE), dtype=np.float32)]
         parts += take[:-1]
