@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 from bench_stream_accuracy import HELD_OUT, TRAIN_CLIPS, babble, cli, hold_out, word_only
 
+from kws_edge.atomic import atomic_path
 from kws_edge.audio import load_16k
 from kws_edge.labelled_stream import OTHER_LABEL, Piece, build_stream, silence, write_stream
 from kws_edge.labels import KEYWORDS, SAMPLE_RATE
@@ -275,6 +276,15 @@ def prepare_voice(work: Path, voice: str, seed: int) -> tuple[Path, Path]:
     return data, heldout
 
 
+def save_talk(path: Path, parts: list[np.ndarray]) -> None:
+    """A talk recording as 16-bit WAV (temp file + rename), as `write_stream` writes its audio."""
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), np.concatenate(parts), SAMPLE_RATE, subtype="PCM_16")
+
+
 def own_talk(path: Path, voice: str, seed: int, seconds: float = 120.0, words: bool = False) -> None:
     """About 2 minutes of the voice's own talk in training vocabulary (FILLER_WORDS, NEAR_MISSES):
     what a user records for `kws-record`'s talk take; never the measuring words. Utterances of
@@ -291,9 +301,7 @@ def own_talk(path: Path, voice: str, seed: int, seconds: float = 120.0, words: b
         pause = int(rng.uniform(0.5 if words else 0.2, 1.0) * SAMPLE_RATE)
         parts += [item, np.zeros(pause, dtype=np.float32)]
         total += len(parts[-2]) + len(parts[-1])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_stream(np.concatenate(parts), [], path, path.with_suffix(".csv"))
-    path.with_suffix(".csv").unlink()
+    save_talk(path, parts)
 
 
 def recorder_talk(path: Path, voice: str, seed: int, seconds: float = 120.0) -> None:
@@ -321,9 +329,7 @@ def recorder_talk(path: Path, voice: str, seed: int, seconds: float = 120.0) -> 
         parts += take[:-1]
         total += sum(len(x) for x in take[:-1])  # the take counts a text from its first word to its last
         parts.append(np.zeros(int(rng.uniform(1.0, 2.0) * SAMPLE_RATE), dtype=np.float32))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_stream(np.concatenate(parts), [], path, path.with_suffix(".csv"))
-    path.with_suffix(".csv").unlink()
+    save_talk(path, parts)
 
 
 def finetune(work: Path, data: Path, args: argparse.Namespace) -> Path:
