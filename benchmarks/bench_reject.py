@@ -417,6 +417,8 @@ def main() -> None:
     add("--json", type=Path, default=None, help="also write the figures here")
     add("--train-args", nargs=argparse.REMAINDER, default=[], help="more kws-train flags (last)")
     args = parser.parse_args()
+    if not args.talk_seconds > 0:
+        parser.error(f"--talk-seconds must be more than 0, got {args.talk_seconds:g}")
     slug = args.voice.replace(":", "-")
     work = args.work or REPO / "work-data" / "reject" / f"{slug}-s{args.seed}"
     work.mkdir(parents=True, exist_ok=True)
