@@ -40,7 +40,7 @@ fine-tune.
 
     .venv/bin/python benchmarks/bench_reject.py [--voice espeak:en-us+f4] [--seed 11] [--init base]
         [--variant NAME] [--talk [--talk-words|--talk-texts] [--talk-seconds S]] [--synth-negatives N]
-        [--threshold F] [--train-args ...]
+        [--threshold F] [--centre-ms MS] [--model ONNX] [--train-args ...]
 """
 
 from __future__ import annotations
@@ -413,6 +413,8 @@ def main() -> None:
         help="also N isolated non-keyword clips in many synthetic voices as negatives")
     add("--work", type=Path, default=None)
     add("--threshold", type=float, default=None, help="override the model's thresholds")
+    add("--centre-ms", type=int, default=None, metavar="MS",
+        help="override the gate's decision windows: those centred within MS of the core's centre (150)")
     add("--model", type=Path, default=None, help="score this ONNX model instead of fine-tuning")
     add("--json", type=Path, default=None, help="also write the figures here")
     add("--train-args", nargs=argparse.REMAINDER, default=[], help="more kws-train flags (last)")
@@ -447,6 +449,8 @@ def main() -> None:
     plan.append((f"real utterances ({len(real)}), stationary", streams / "real_stationary", real,
                  "stationary"))
     options = {} if args.threshold is None else {"threshold": args.threshold}
+    if args.centre_ms is not None:
+        options["centre_ms"] = args.centre_ms
     print(f"model {model} ({args.variant}, fine-tuned on {args.voice}, seed {args.seed}); "
           f"real utterances: {real_how}; work files in {work}")
     head = (f"{'stream':<36} {'gate':>4} {'recall':>7} {'wrong':>5} {'others fired':>12} {'FA/h':>6} "
