@@ -56,10 +56,8 @@ SENTENCES: tuple[str, ...] = (
     "Can you tell me where the nearest pharmacy is?",
 )
 
-# Rows of single words, read with a short pause after each: a word said alone is how keywords are
-# said, and the hardest talk to stay quiet on. Some rows are near misses (close in sound to a
-# keyword, not one, not a homophone, not starting like one): the model must learn they are not
-# keywords.
+# Rows of single words, read with a short pause after each. The last rows are near misses (close
+# in sound to a keyword, not one and not a homophone): the model must learn they are not keywords.
 WORD_ROWS: tuple[str, ...] = (
     "apple   garden   window   purple   table   river",
     "monkey   pencil   rocket   yellow   basket   candle",
@@ -71,20 +69,6 @@ WORD_ROWS: tuple[str, ...] = (
     "winter   paper   honey   bucket   finger   blanket",
     "yet   fellow   town   mouse   hero   lift",
     "bet   sheet   heaven   stock   true   marble",
-    "bad   word   cap   hat   dig   gown",
-    "hate   fight   hive   hollow   floor   earn",
-    "lean   loft   martin   night   cough   odd",
-    "wand   ride   shelter   sticks   sick   step",
-    "shop   top   thread   free   treat   cup",
-    "usual   vision   vow   how   guess   zebra",
-    "bud   kit   cot   dug   swallow   marvel",
-    "milk   road   plate   sand   coat   ring",
-    "bread   fish   lamp   door   hand   green",
-    "spoon   box   card   belt   nest   frog",
-    "rain   smile   brick   corn   salt   drum",
-    "cloud   ship   bell   glass   rope   king",
-    "soft   warm   quick   small   loud   sweet",
-    "chair   bike   shirt   map   jump   red",
 )
 
 # Words a text must not hold besides the keywords themselves: homophones of keywords, and common
@@ -110,18 +94,15 @@ def tokens(text: str) -> list[str]:
 
 
 def texts_for(words: Iterable[str]) -> list[str]:
-    """Every text, leaving out any that holds one of `words` (the words being recorded, which may
-    be new ones): two rows of single words, then a sentence, until the rows run out, then the
-    other sentences. Rows come first because the take stops at its target (two minutes): on
-    bench_reject.py, two minutes of single words kept a fine-tune quiet on far more of its user's
-    own words than two minutes of phrases (docs/rejecting.md)."""
+    """Every text, sentences and word rows interleaved, leaving out any that holds one of `words`
+    (the words being recorded, which may be new ones)."""
     avoid = {w.casefold() for w in words}
-    sentences = list(SENTENCES)
+    rows = list(WORD_ROWS)
     out: list[str] = []
-    for i, row in enumerate(WORD_ROWS):
-        out.append(row)
-        if i % 2 == 1 and sentences:
-            out.append(sentences.pop(0))
-    out += sentences
+    for i, sentence in enumerate(SENTENCES):
+        out.append(sentence)
+        if i % 4 == 3 and rows:
+            out.append(rows.pop(0))
+    out += rows
     phrases = [w for w in avoid if " " in w]
     return [t for t in out if not avoid & set(tokens(t)) and not any(p in t.lower() for p in phrases)]
