@@ -236,47 +236,4 @@ def utterance_windows(audio: np.ndarray, hop_s: float = 0.5) -> np.ndarray:
             centres += list(range(start + half, end - half + 1, int(hop_s * SAMPLE_RATE)))
     if not centres:
         return np.zeros((0, WINDOW_SAMPLES), dtype=np.float32)
-    windows = [padded[c:c + WINDOW_SAMPLES] for c in centres]
-    still = np.repeat(~flags, vad.frame_samples)
-    still = np.pad(still, (0, max(0, len(audio) - len(still))))[:len(audio)]
-    quiet = audio[still] if still.any() else np.zeros(1, np.float32)
-    for start, end in (edges.reshape(-1, 2) * vad.frame_samples).tolist():
-        end = max(start + vad.frame_samples, end - hangover)
-        if end - start > WINDOW_SAMPLES // 2:
-            windows += _pieces_alone(audio[start:end], quiet)
-    return np.stack(windows)
-
-
-def _pieces_alone(speech: np.ndarray, quiet: np.ndarray) -> list[np.ndarray]:
-    """Word-sized pieces of connected speech (cut at dips of its level), each alone in a window
-    over the recording's own quiet background, centred: connected talk made to look like the
-    isolated words the gate judges."""
-    frame = SAMPLE_RATE // 100
-    n = len(speech) // frame
-    if n < 10:
-        return []
-    db = 10 * np.log10((speech[:n * frame].reshape(n, frame).astype(np.float64) ** 2).mean(axis=1) + 1e-10)
-    db = np.convolve(db, np.ones(3) / 3, mode="same")
-    cuts = [0]
-    for i in range(2, n - 2):
-        dip = min(db[max(0, i - 20):i].max(), db[i + 1:i + 21].max()) - db[i]
-        if db[i] <= db[i - 2:i + 3].min() and dip >= 6 and i - cuts[-1] >= 12:
-            cuts.append(i)
-    cuts.append(n)
-    out = []
-    fade = SAMPLE_RATE // 200
-    ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
-    for a in range(len(cuts) - 1):
-        for b in (a + 1, a + 2):  # one piece, and two together (a two-syllable word)
-            if b >= len(cuts):
-                continue
-            piece = speech[cuts[a] * frame:cuts[b] * frame].astype(np.float32).copy()
-            if not SAMPLE_RATE * 15 // 100 <= len(piece) <= SAMPLE_RATE * 8 // 10:
-                continue
-            piece[:fade] *= ramp
-            piece[-fade:] *= ramp[::-1]
-            window = np.resize(quiet, WINDOW_SAMPLES).astype(np.float32)
-            at = (WINDOW_SAMPLES - len(piece)) // 2
-            window[at:at + len(piece)] += piece
-            out.append(window)
-    return out
+    return np.stack([padded[c:c + WINDOW_SAMPLES] for c in centres])
