@@ -35,8 +35,8 @@ so whole words are held out).
 
 Work files are cached under `--work` (default work-data/reject/<voice>-s<seed>/): the voice, the
 rendered words and the streams are shared by every variant; each variant (`--variant`; by default
-named from the recipe and stamped with the base checkpoint and shipped negatives) has its own
-fine-tune.
+named from the recipe and stamped with the base checkpoint, the shipped negatives and, with
+`--talk-texts`, kws-record's take texts) has its own fine-tune.
 
     .venv/bin/python benchmarks/bench_reject.py [--voice espeak:en-us+f4] [--seed 11] [--init base]
         [--variant NAME] [--talk [--talk-words|--talk-texts] [--talk-seconds S]] [--synth-negatives N]
@@ -376,8 +376,8 @@ def finetune(work: Path, data: Path, args: argparse.Namespace) -> Path:
 
 def default_variant(args: argparse.Namespace) -> str:
     """A fine-tune's cache name from its recipe, stamped with the init checkpoint and the shipped
-    negatives and background talk it starts from: a new base or new negatives get a new fine-tune,
-    not a stale one."""
+    negatives and background talk it starts from, and with kws-record's take texts when the talk
+    renders them: a new base, new negatives or a new take get a new fine-tune, not a stale one."""
     import hashlib
 
     from kws_edge.export.onnx_export import file_sha256
@@ -385,8 +385,13 @@ def default_variant(args: argparse.Namespace) -> str:
 
     init = Path(args.init).stem if args.init not in ("base", "base-b") else args.init
     flags = "_".join(args.train_args).replace("-", "")
+    texts = ""
+    if args.talk and args.talk_texts:
+        from kws_edge.record_texts import WORD_ROWS, texts_for
+
+        texts = "\n".join(texts_for(KEYWORDS)) + "\n" + "\n".join(sorted(WORD_ROWS))
     stamp = hashlib.sha256((file_sha256(resolve_checkpoint_path(args.init)) + file_sha256(BASE_NEGATIVES)
-                            + file_sha256(BASE_BABBLE)).encode()).hexdigest()[:8]
+                            + file_sha256(BASE_BABBLE) + texts).encode()).hexdigest()[:8]
     talk = ""
     if args.talk:
         talk = "-talk" + ("words" if args.talk_words else "") + ("texts" if args.talk_texts else "") + (
