@@ -355,7 +355,7 @@ def finetune(work: Path, data: Path, args: argparse.Namespace) -> Path:
         else:
             own_talk(talk, args.voice, args.seed, seconds=args.talk_seconds, words=args.talk_words)
         windows = utterance_windows(load_16k(talk))
-        write_stream(windows.reshape(-1), [], negatives / "talk_windows.wav", run / "talk_windows.csv")
+        save_talk(negatives / "talk_windows.wav", [windows.reshape(-1)])
     if args.synth_negatives:
         # Isolated non-keyword words and phrases in many synthetic voices (kws-synth's reject
         # class; its default hold-out keeps the benchmark's voices out).
