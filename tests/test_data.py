@@ -200,7 +200,7 @@ def test_reject_clips_are_generated_only_when_missing(tmp_path):
     unk = data.labels.index(UNKNOWN_LABEL)
     assert (data.y["train"] == unk).sum() > 0 and (data.y["test"] == unk).sum() == 0
     assert set(data.generated_reject["train"]) <= {"silence", "coloured_noise", "reversed", "splice",
-                                                   "partial", "swap", "chain"}
+                                                   "partial", "swap", "chain", "rhyme"}
     for i in range(3):
         write_wav(root / UNKNOWN_LABEL / f"n{i}.wav", noise(1.0, seed=i))
     for i in range(20):
@@ -217,7 +217,7 @@ def test_make_reject_clips_kinds():
     clips, made = make_reject_clips(words, classes, 200, seed=1, noise_bank=bank)
     assert clips.shape == (200, WINDOW_SAMPLES) and clips.dtype == np.float32
     assert set(made) == {"silence", "coloured_noise", "real_noise", "reversed", "splice", "partial", "swap",
-                         "chain"}
+                         "chain", "rhyme"}
     assert sum(made.values()) == 200
     assert np.all(np.isfinite(clips)) and np.abs(clips).max() <= 1.0 + 1e-6
 

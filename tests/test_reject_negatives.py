@@ -5,7 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
-from kws_edge.training.unknown import KINDS, _partial, _span, _splice, _swap, make_reject_clips
+from kws_edge.training.unknown import (
+    KINDS,
+    _onset_and_vowel,
+    _onset_donors,
+    _partial,
+    _rhyme,
+    _span,
+    _splice,
+    _swap,
+    make_reject_clips,
+)
 
 FREQS = (300, 500, 700, 900, 1100, 1300)
 
@@ -63,6 +73,78 @@ def test_partial_keeps_part_of_a_word_and_swap_reorders_it():
         # The word's second half (f + 100) comes first, its first half (f) last.
         k = next(k for k, f in enumerate(FREQS) if _has(clip[s:e], f))
         assert _has(head, FREQS[k] + 100) and _has(tail, FREQS[k])
+
+
+VOWEL_HZ = (300, 400, 500, 600, 700, 800)
+ONSET_HZ = (2500, 3300, 4100, 4900, 5700, 6500)
+
+
+def _band(x: np.ndarray, lo: float, hi: float) -> float:
+    spectrum = np.abs(np.fft.rfft(x)) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1.0 / SAMPLE_RATE)
+    return float(spectrum[(freqs >= lo) & (freqs < hi)].sum())
+
+
+def _syllables(rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
+    """Word k: 60-120 ms of noise in a band around ONSET_HZ[k] (its consonant), then 250-400 ms of
+    a VOWEL_HZ[k] tone 20 dB louder (its vowel), at a random place in its clip; returns the clips
+    and where each vowel starts."""
+    clips = (rng.standard_normal((len(VOWEL_HZ), WINDOW_SAMPLES)) * 0.0005).astype(np.float32)
+    starts = []
+    for k, (vowel_hz, onset_hz) in enumerate(zip(VOWEL_HZ, ONSET_HZ, strict=True)):
+        n_on, n_v = int(rng.uniform(0.06, 0.12) * SAMPLE_RATE), int(rng.uniform(0.25, 0.4) * SAMPLE_RATE)
+        start = int(rng.integers(1000, WINDOW_SAMPLES - n_on - n_v - 1000))
+        noise = np.fft.rfft(rng.standard_normal(n_on))
+        freqs = np.fft.rfftfreq(n_on, 1.0 / SAMPLE_RATE)
+        noise[np.abs(freqs - onset_hz) > 300] = 0
+        burst = np.fft.irfft(noise, n=n_on)
+        clips[k, start:start + n_on] += 0.03 * burst / burst.std()
+        t = np.arange(n_v) / SAMPLE_RATE
+        clips[k, start + n_on:start + n_on + n_v] += 0.3 * np.sin(2 * np.pi * vowel_hz * t)
+        starts.append(start + n_on)
+    return clips, starts
+
+
+def test_onset_and_vowel_find_the_consonant_and_the_vowel():
+    clips, vowels = _syllables(np.random.default_rng(5))
+    for clip, vowel in zip(clips, vowels, strict=True):
+        first, found, end = _onset_and_vowel(clip)
+        assert abs(found - vowel) <= SAMPLE_RATE // 50
+        assert vowel - first >= 0.05 * SAMPLE_RATE and end > found
+
+
+def test_rhyme_puts_another_words_onset_before_a_words_vowel():
+    rng = np.random.default_rng(6)
+    clips, _ = _syllables(rng)
+    for clip in _rhyme(clips, np.arange(len(clips)), 40, rng):
+        first, vowel, end = _onset_and_vowel(clip)
+        onset, rest = clip[first:vowel], clip[vowel:end]
+        own = int(np.argmax([_band(rest, f - 30, f + 30) for f in VOWEL_HZ]))
+        donor = int(np.argmax([_band(onset, f - 300, f + 300) for f in ONSET_HZ]))
+        # The vowel of one word, the consonant of another: never a whole word of the set.
+        assert donor != own
+        assert _band(onset, ONSET_HZ[donor] - 300, ONSET_HZ[donor] + 300) > 3 * _band(
+            onset, ONSET_HZ[own] - 300, ONSET_HZ[own] + 300)
+
+
+def test_rhyme_borrows_no_onset_that_makes_another_keyword():
+    names = ["tree", "three", "two", "bed", "go", "no", "nine", "one", "wow", "six", "eight"]
+    allowed = _onset_donors(names)
+
+    def donors(word: str) -> set[str]:
+        return {names[b] for b in np.flatnonzero(allowed[names.index(word)])}
+
+    assert donors("tree") == donors("three") == {"bed", "go", "no", "nine", "one", "wow", "six", "eight"}
+    assert donors("go") == {"bed", "one", "wow", "six", "eight"}  # "n-o" is no, "t-o" near two
+    assert "wow" not in donors("one") and "one" not in donors("wow")
+    assert "six" not in donors("six")
+    # Word 0's only other class may not lend its onset: word 0's rhymes keep their own start.
+    rng = np.random.default_rng(7)
+    clips, _ = _syllables(rng)
+    pair = _rhyme(clips[:2], np.array([0, 1]), 10, rng, names=["tree", "two"])
+    for clip in pair:
+        first, vowel, _ = _onset_and_vowel(clip)
+        assert vowel - first < 0.03 * SAMPLE_RATE  # the rhyme alone, no borrowed "t"
 
 
 def _pause(seconds: float) -> np.ndarray:

@@ -269,7 +269,7 @@ def _add_reject(data: PreparedData, seed: int, ratio: float) -> None:
         if need <= 0:
             continue
         clips, made = make_reject_clips(data.x[s][y != unk], words, need, seed=seed * 7919 + offset,
-                                        noise_bank=data.noise)
+                                        noise_bank=data.noise, names=data.labels)
         _append(data, s, clips, unk)
         data.generated_reject[s] = made
         log.info("%s: generated %d reject-class clips (%s)", s, len(clips),

@@ -6,23 +6,34 @@ class from what is at hand: silence, coloured noise, real noise recordings, and 
 built from the keyword clips themselves, in the user's voice and room: time-reversed clips keep
 the voice and the spectrum but no word; the start of one word spliced onto the end of another,
 a word's first or last syllables alone, and a word's parts in swapped order are word-like but no
-keyword (the near neighbours a user says all day: "fed" for bed, "eleven" for seven); chains of
-short pieces of several different words sound like the user talking.
+keyword (the near neighbours a user says all day: "fed" for bed, "eleven" for seven); a word's
+vowel and what follows it after another word's first consonants is a rhyme of a keyword ("fix",
+"thick" for six), the words a model fine-tuned on one voice confuses most, as it hears the vowel
+best; chains of short pieces of several different words sound like the user talking.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
 from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
 
-KINDS = ("silence", "coloured_noise", "real_noise", "reversed", "splice", "partial", "swap", "chain")
+KINDS = ("silence", "coloured_noise", "real_noise", "reversed", "splice", "partial", "swap", "chain", "rhyme")
 # Mixture of kinds; word-like sounds in the user's voice get the largest share because they are the
 # hard negative: said alone, a word that is no keyword is judged on windows centred on it, exactly
 # as a keyword is, and a model fine-tuned only on the user's keywords learns "this voice = keyword".
-DEFAULT_MIX = {"silence": 0.05, "coloured_noise": 0.08, "real_noise": 0.08, "reversed": 0.15, "splice": 0.22,
-               "partial": 0.12, "swap": 0.12, "chain": 0.18}
-OWN_VOICE_KINDS = ("reversed", "splice", "partial", "swap", "chain")
+# Rhymes get half: of the user's own words that fire, most share a keyword's vowel
+# (docs/rejecting.md).
+DEFAULT_MIX = {"silence": 0.025, "coloured_noise": 0.04, "real_noise": 0.04, "reversed": 0.075,
+               "splice": 0.11, "partial": 0.06, "swap": 0.06, "chain": 0.09, "rhyme": 0.5}
+OWN_VOICE_KINDS = ("reversed", "splice", "partial", "swap", "chain", "rhyme")
+# A rhyme's borrowed onset: 30-250 ms of consonants before the other word's vowel.
+ONSET_MS = (30, 250)
+VOWELS = "aeiou"
+# Words whose spelling misleads about their first sound (the rhyme guard below).
+SOUNDS = {"one": ("w", "un")}
 # A chain: this many pieces of different words, each this long (ms), like running speech.
 CHAIN_PIECES = (3, 6)
 CHAIN_PIECE_MS = (120, 300)
@@ -91,6 +102,76 @@ def _splice(clips: np.ndarray, classes: np.ndarray, n: int, rng: np.random.Gener
         cut_b = sb + int(rng.uniform(0.35, 0.65) * (eb - sb))
         out[i] = _in_room(clips[a], sa, ea, _join(clips[a, sa:cut_a], clips[b, cut_b:eb], fade))
     return out
+
+
+def _onset_and_vowel(clip: np.ndarray, frame: int = SAMPLE_RATE // 100) -> tuple[int, int, int]:
+    """A word's first sound, its vowel's start and its end (samples): the first and last 10-ms
+    frames within 20 dB of the clip's loudest, and the first whose 100-900 Hz level is within 10 dB
+    of the highest in that band (consonants - bursts, fricatives, nasals - sit lower in that band
+    than the vowel after them)."""
+    n = len(clip) // frame
+    frames = clip[:n * frame].reshape(n, frame).astype(np.float64)
+    spec = np.abs(np.fft.rfft(frames * np.hanning(frame), n=2 * frame, axis=1)) ** 2 + 1e-20
+    freqs = np.fft.rfftfreq(2 * frame, 1.0 / SAMPLE_RATE)
+    full, low = spec.sum(axis=1), spec[:, (freqs >= 100) & (freqs <= 900)].sum(axis=1)
+    loud = np.flatnonzero(full >= full.max() * 0.01)
+    vowel = max(int(loud[0]), int(np.flatnonzero(low >= low.max() * 0.1)[0]))
+    return int(loud[0]) * frame, vowel * frame, (int(loud[-1]) + 1) * frame
+
+
+def spelled_sounds(word: str) -> tuple[str, str]:
+    """A word's first consonants and the rest, from its spelling ("three" -> "thr", "ee"):
+    close enough to tell which borrowed onset would turn one keyword's rhyme into another."""
+    word = word.lower()
+    if word in SOUNDS:
+        return SOUNDS[word]
+    first = next((i for i, c in enumerate(word) if c in VOWELS or (c == "y" and i > 0)), len(word))
+    return word[:first], word[first:]
+
+
+def _onset_donors(names: Sequence[str]) -> np.ndarray:
+    """allowed[a, b]: word b's onset may go before word a's rhyme without making a keyword: its
+    first letter starts no word that rhymes with a ("f" + "-ive" is five, "n" + "-o" of go is no,
+    "t" + "-ree" of three is tree)."""
+    sounds = [spelled_sounds(w) for w in names]
+    allowed = np.ones((len(names), len(names)), dtype=bool)
+    for a, (_, rhyme) in enumerate(sounds):
+        taken = {onset[:1] for onset, r in sounds if r == rhyme}
+        allowed[a] = [onset[:1] not in taken for onset, _ in sounds]
+    return allowed
+
+
+def _rhyme(clips: np.ndarray, classes: np.ndarray, n: int, rng: np.random.Generator,
+           names: Sequence[str] | None = None) -> np.ndarray:
+    """A word from its vowel on, after another word's onset consonants ("s-ix" of six said "f-ix",
+    "th-ix"), level-matched, in the first word's room. With `names` (class index -> word), no
+    onset that would make another keyword is borrowed."""
+    fade = SAMPLE_RATE // 200
+    shortest, longest = (SAMPLE_RATE * ms // 1000 for ms in ONSET_MS)
+    allowed = _onset_donors(names) if names is not None else None
+    sounds = [_onset_and_vowel(clip) for clip in clips]
+    out = np.empty((n, clips.shape[1]), dtype=np.float32)
+    # A word whose "onset" is longer than any consonant had noise before it, and the split failed.
+    found = np.flatnonzero([v - s <= longest for s, v, _ in sounds])
+    if not len(found):
+        return _partial(clips, n, rng)
+    for i in range(n):
+        a = int(rng.choice(found))
+        sa, va, ea = sounds[a]
+        rhyme = clips[a, va:max(ea, va + SAMPLE_RATE // 20)]
+        donors = classes != classes[a]
+        if allowed is not None:
+            donors &= allowed[classes[a], classes]
+        onset = None
+        for b in rng.permutation(np.flatnonzero(donors))[:20]:
+            sb, vb, eb = sounds[b]
+            if shortest <= vb - sb <= longest:
+                gain = np.abs(rhyme).max() / max(1e-6, float(np.abs(clips[b, vb:eb]).max()))
+                onset = (clips[b, sb:vb] * gain).astype(np.float32)
+                break
+        word = rhyme if onset is None else _join(onset, rhyme, fade)
+        out[i] = _in_room(clips[a], sa, ea, word)
+    return np.clip(out, -1.0, 1.0)
 
 
 def _partial(clips: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -165,8 +246,10 @@ def _chain(clips: np.ndarray, classes: np.ndarray, n: int, rng: np.random.Genera
 
 def make_reject_clips(word_clips: np.ndarray, word_classes: np.ndarray, n: int, *, seed: int,
                       noise_bank: np.ndarray | None = None,
-                      mix: dict[str, float] | None = None) -> tuple[np.ndarray, dict[str, int]]:
-    """`n` reject examples [n, WINDOW_SAMPLES] and how many of each kind were made."""
+                      mix: dict[str, float] | None = None,
+                      names: Sequence[str] | None = None) -> tuple[np.ndarray, dict[str, int]]:
+    """`n` reject examples [n, WINDOW_SAMPLES] and how many of each kind were made. `names` maps
+    a class index of `word_classes` to its word (for rhymes that make no keyword)."""
     mix = dict(DEFAULT_MIX if mix is None else mix)
     rng = np.random.default_rng(seed)
     if noise_bank is None or len(noise_bank) == 0:
@@ -204,6 +287,8 @@ def make_reject_clips(word_clips: np.ndarray, word_classes: np.ndarray, n: int, 
             parts.append(_swap(word_clips, count, rng))
         elif kind == "chain":
             parts.append(_chain(word_clips, word_classes, count, rng))
+        elif kind == "rhyme":
+            parts.append(_rhyme(word_clips, word_classes, count, rng, names))
     out = np.concatenate(parts) if parts else np.zeros((0, WINDOW_SAMPLES), dtype=np.float32)
     return out[rng.permutation(len(out))], made
 
