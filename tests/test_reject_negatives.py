@@ -147,6 +147,22 @@ def test_rhyme_borrows_no_onset_that_makes_another_keyword():
         assert vowel - first < 0.03 * SAMPLE_RATE  # the rhyme alone, no borrowed "t"
 
 
+def test_rhyme_skips_a_word_whose_consonant_it_cannot_find():
+    """A word spelled with a consonant first but showing none (the split failed) gives no rhyme:
+    its "rhyme" would be the whole keyword after another's consonant. A word spelled with a vowel
+    first ("eight") needs none."""
+    rng = np.random.default_rng(8)
+    clips, vowels = _syllables(rng)
+    clips = clips[:3].copy()
+    clips[0, vowels[0] - 2500:vowels[0]] = 0.0  # word 0 starts right on its vowel
+    for names, expect_word_0 in ((["bed", "six", "go"], False), (["eight", "six", "go"], True)):
+        made = _rhyme(clips, np.arange(3), 60, rng, names=names)
+        vowel_of = [int(np.argmax([_band(clip[_onset_and_vowel(clip)[1]:], f - 30, f + 30)
+                                   for f in VOWEL_HZ[:3]])) for clip in made]
+        assert (0 in vowel_of) == expect_word_0, names
+        assert {1, 2} <= set(vowel_of)
+
+
 def _pause(seconds: float) -> np.ndarray:
     return np.zeros(int(seconds * SAMPLE_RATE), np.float32)
 

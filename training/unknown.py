@@ -145,14 +145,19 @@ def _rhyme(clips: np.ndarray, classes: np.ndarray, n: int, rng: np.random.Genera
            names: Sequence[str] | None = None) -> np.ndarray:
     """A word from its vowel on, after another word's onset consonants ("s-ix" of six said "f-ix",
     "th-ix"), level-matched, in the first word's room. With `names` (class index -> word), no
-    onset that would make another keyword is borrowed."""
+    onset that would make another keyword is borrowed, and only words spelled with a vowel first
+    ("eight") may show no onset of their own."""
     fade = SAMPLE_RATE // 200
     shortest, longest = (SAMPLE_RATE * ms // 1000 for ms in ONSET_MS)
     allowed = _onset_donors(names) if names is not None else None
     sounds = [_onset_and_vowel(clip) for clip in clips]
     out = np.empty((n, clips.shape[1]), dtype=np.float32)
-    # A word whose "onset" is longer than any consonant had noise before it, and the split failed.
-    found = np.flatnonzero([v - s <= longest for s, v, _ in sounds])
+    # The split failed where a word's "onset" is longer than any consonant (noise before it), or
+    # where a word spelled with a consonant first shows none: its "rhyme" would be the whole keyword
+    # after another's consonant, and would teach that the keyword itself is no keyword.
+    vowel_first = [names is not None and not spelled_sounds(names[c])[0] for c in classes]
+    found = np.flatnonzero([v - s <= longest and (v - s >= shortest or first_is_vowel)
+                            for (s, v, _), first_is_vowel in zip(sounds, vowel_first, strict=True)])
     if not len(found):
         return _partial(clips, n, rng)
     for i in range(n):
