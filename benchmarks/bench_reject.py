@@ -35,8 +35,8 @@ so whole words are held out).
 
 Work files are cached under `--work` (default work-data/reject/<voice>-s<seed>/): the voice, the
 rendered words and the streams are shared by every variant; each variant (`--variant`; by default
-named from the recipe and stamped with the base checkpoint, the shipped negatives and, with
-`--talk-texts`, kws-record's take texts) has its own fine-tune.
+named from the recipe and stamped with the base checkpoint, the shipped negatives, the training
+code and, with `--talk-texts`, kws-record's take texts) has its own fine-tune.
 
     .venv/bin/python benchmarks/bench_reject.py [--voice espeak:en-us+f4] [--seed 11] [--init base]
         [--variant NAME] [--talk [--talk-words|--talk-texts] [--talk-seconds S]] [--synth-negatives N]
@@ -376,10 +376,12 @@ def finetune(work: Path, data: Path, args: argparse.Namespace) -> Path:
 
 def default_variant(args: argparse.Namespace) -> str:
     """A fine-tune's cache name from its recipe, stamped with the init checkpoint and the shipped
-    negatives and background talk it starts from, and with kws-record's take texts when the talk
-    renders them: a new base, new negatives or a new take get a new fine-tune, not a stale one."""
+    negatives and background talk it starts from, the training code (`kws_edge.training`: the
+    reject class it generates), and kws-record's take texts when the talk renders them: a new
+    base, new negatives, a changed recipe or a new take get a new fine-tune, not a stale one."""
     import hashlib
 
+    from kws_edge import training
     from kws_edge.export.onnx_export import file_sha256
     from kws_edge.training.checkpoint import resolve_checkpoint_path
 
@@ -390,8 +392,9 @@ def default_variant(args: argparse.Namespace) -> str:
         from kws_edge.record_texts import WORD_ROWS, texts_for
 
         texts = "\n".join(texts_for(KEYWORDS)) + "\n" + "\n".join(sorted(WORD_ROWS))
+    code = "".join(file_sha256(f) for f in sorted(Path(training.__file__).parent.glob("*.py")))
     stamp = hashlib.sha256((file_sha256(resolve_checkpoint_path(args.init)) + file_sha256(BASE_NEGATIVES)
-                            + file_sha256(BASE_BABBLE) + texts).encode()).hexdigest()[:8]
+                            + file_sha256(BASE_BABBLE) + texts + code).encode()).hexdigest()[:8]
     talk = ""
     if args.talk:
         talk = "-talk" + ("words" if args.talk_words else "") + ("texts" if args.talk_texts else "") + (
