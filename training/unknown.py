@@ -155,7 +155,8 @@ def _rhyme(clips: np.ndarray, classes: np.ndarray, n: int, rng: np.random.Genera
     # The split failed where a word's "onset" is longer than any consonant (noise before it), or
     # where a word spelled with a consonant first shows none: its "rhyme" would be the whole keyword
     # after another's consonant, and would teach that the keyword itself is no keyword.
-    vowel_first = [names is not None and not spelled_sounds(names[c])[0] for c in classes]
+    vowel_first = (np.zeros(len(clips), dtype=bool) if names is None
+                   else np.array([not spelled_sounds(w)[0] for w in names])[classes])
     found = np.flatnonzero([v - s <= longest and (v - s >= shortest or first_is_vowel)
                             for (s, v, _), first_is_vowel in zip(sounds, vowel_first, strict=True)])
     if not len(found):
