@@ -1,1 +1,21 @@
 """Export: ONNX export, int8 quantization, parity checks and `kws-export` (needs the `train` extra)."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`kws-export`. Its modules import torch and onnx, so where only the runtime is installed
+    this says so in one line instead of failing on the import."""
+    from kws_edge.errors import missing_training_tools
+
+    try:
+        from .export_cli import main as export_main
+    except ModuleNotFoundError as exc:
+        message = missing_training_tools(exc)
+        if message is None:
+            raise
+        print(f"kws-export: error: {message}", file=sys.stderr)
+        return 2
+    return export_main(argv)

@@ -51,9 +51,22 @@ def _silence_stdout() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
+# The `train` extra of pyproject.toml: an install of the runtime alone has none of them.
+TRAINING_PACKAGES = frozenset({"torch", "torchaudio", "onnx", "onnxscript", "matplotlib", "tqdm"})
+
+
+def missing_training_tools(exc: ModuleNotFoundError) -> str | None:
+    """The one-line error for a training tool run where only the runtime is installed, else None."""
+    name = (exc.name or "").split(".")[0]
+    if name not in TRAINING_PACKAGES:
+        return None
+    return f"needs the training tools ({name} is not installed): bash scripts/setup.sh --dev"
+
+
 def run_cli(prog: str, main: Callable[[], int | None]) -> int:
     """Run a CLI body: KwsError -> one-line error, exit 2; Ctrl-C -> exit 130; an OSError (disk
-    full, no permission, stdout unwritable) -> one line naming the file, exit 2."""
+    full, no permission, stdout unwritable) -> one line naming the file, exit 2; a training
+    package missing from a runtime-only install -> one line saying how to add it, exit 2."""
     real_stdout = sys.stdout
     sys.stdout = _GuardedStdout(real_stdout)
     try:
@@ -62,6 +75,12 @@ def run_cli(prog: str, main: Callable[[], int | None]) -> int:
         sys.stdout.flush()
     except KwsError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        message = missing_training_tools(exc)
+        if message is None:
+            raise
+        print(f"{prog}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

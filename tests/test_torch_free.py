@@ -53,3 +53,27 @@ def test_kws_listen_run_never_loads_torch(tmp_path):
     report = json.loads(res.stderr.strip().splitlines()[-1])
     assert report == {"rc": 0, "loaded": []}
     assert json.loads(res.stdout.strip().splitlines()[0])["label"] == "yes"
+
+
+def _without_training_tools(body: str, tmp_path) -> subprocess.CompletedProcess:
+    """Run `body` in an interpreter where the `train` extra is not importable, as in an install of
+    the runtime alone (`bash scripts/demo.sh`)."""
+    code = ("import sys\n"
+            "for name in ('torch', 'torchaudio', 'onnx', 'onnxscript'): sys.modules[name] = None\n" + body)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+
+
+def test_training_tools_say_how_to_install_them_where_only_the_runtime_is(tmp_path):
+    (tmp_path / "data" / "yes").mkdir(parents=True)
+    for body in ("from kws_edge.export import main\nsys.exit(main(['--help']))\n",
+                 "from kws_edge.training.train_cli import main\n"
+                 f"sys.exit(main(['--data', {str(tmp_path / 'data')!r}, '--out', 'run']))\n"):
+        res = _without_training_tools(body, tmp_path)
+        assert res.returncode == 2, res.stderr
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and "is not installed): bash scripts/setup.sh --dev" in lines[0], res.stderr
+    assert not (tmp_path / "run").exists()
+    # kws-train's usage needs no training package.
+    res = _without_training_tools("from kws_edge.training.train_cli import main\nmain(['--help'])\n",
+                                  tmp_path)
+    assert res.returncode == 0 and "--init" in res.stdout
