@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 
 def main(argv: list[str] | None = None) -> int:
     """`kws-export`. Its modules import torch and onnx, so where only the runtime is installed
@@ -13,9 +11,5 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from .export_cli import main as export_main
     except ModuleNotFoundError as exc:
-        message = missing_training_tools(exc)
-        if message is None:
-            raise
-        print(f"kws-export: error: {message}", file=sys.stderr)
-        return 2
+        return missing_training_tools("kws-export", exc)
     return export_main(argv)

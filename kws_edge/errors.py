@@ -55,12 +55,15 @@ def _silence_stdout() -> None:
 TRAINING_PACKAGES = frozenset({"torch", "torchaudio", "onnx", "onnxscript", "matplotlib", "tqdm"})
 
 
-def missing_training_tools(exc: ModuleNotFoundError) -> str | None:
-    """The one-line error for a training tool run where only the runtime is installed, else None."""
+def missing_training_tools(prog: str, exc: ModuleNotFoundError) -> int:
+    """A training tool run where only the runtime is installed: one line saying how to add the
+    tools, exit status 2. Any other missing module is a real bug and is raised again."""
     name = (exc.name or "").split(".")[0]
     if name not in TRAINING_PACKAGES:
-        return None
-    return f"needs the training tools ({name} is not installed): bash scripts/setup.sh --dev"
+        raise exc
+    print(f"{prog}: error: needs the training tools ({name} is not installed): bash scripts/setup.sh --dev",
+          file=sys.stderr)
+    return 2
 
 
 def run_cli(prog: str, main: Callable[[], int | None]) -> int:
@@ -77,11 +80,7 @@ def run_cli(prog: str, main: Callable[[], int | None]) -> int:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:
-        message = missing_training_tools(exc)
-        if message is None:
-            raise
-        print(f"{prog}: error: {message}", file=sys.stderr)
-        return 2
+        return missing_training_tools(prog, exc)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
