@@ -114,13 +114,6 @@ class M5(nn.Module):
         return [getattr(self, f"conv{idx}"), getattr(self, f"bn{idx}")]
 
 
-def rate_config(model_rate: int) -> dict:
-    """M5Config fields for a model running at `model_rate`: conv1's kernel and stride scale with
-    the rate, so it sees the same 10 ms per step and its frames stay 2 ms apart."""
-    scale = model_rate // 8000
-    return {"model_rate": model_rate, "first_kernel": 80 * scale, "stride": 16 * scale}
-
-
 def build_m5(labels: list[str] | tuple[str, ...], **overrides) -> M5:
     return M5(M5Config(n_output=len(labels), **overrides))
 
@@ -150,8 +143,7 @@ def count_macs(config: M5Config) -> int:
         model(torch.zeros(1, config.window_samples))
     for h in hooks:
         h.remove()
-    if config.model_rate != config.sample_rate:  # at the input's rate there is no resampler
-        kernel = model.resample.kernel  # [new_rate/gcd, 1, width]
-        out_len = config.window_samples * config.model_rate // config.sample_rate
-        total += int(out_len * kernel.shape[-1])
+    kernel = model.resample.kernel  # [new_rate/gcd, 1, width]
+    out_len = config.window_samples * config.model_rate // config.sample_rate
+    total += int(out_len * kernel.shape[-1])
     return total

@@ -111,10 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels", type=int, metavar="N",
                    help="M5 width from scratch: conv1/conv2 channels, conv3/conv4 twice that (32, the "
                         "tutorial's; --init keeps the checkpoint's)")
-    p.add_argument("--model-rate", type=int, choices=(8000, 16000), metavar="HZ",
-                   help="M5's own sample rate from scratch: 8000 (the tutorial's; the model resamples to "
-                        "it) or 16000 (hears above 4 kHz, where s, f, th and sh differ); --init keeps the "
-                        "checkpoint's")
     p.add_argument("--words", metavar="W1,W2,...", help="train only these word folders; others -> _unknown_")
     p.add_argument("--noise", metavar="DIR|FILE|base|none",
                    help="long noise recordings for augmentation and the generated reject class, "
@@ -279,7 +275,7 @@ def train(args: argparse.Namespace) -> int:
     from .checkpoint import make_checkpoint, save_to
     from .finetune import model_from_init
     from .metrics import classification_report, format_per_word
-    from .model import M5, M5Config, build_m5, rate_config
+    from .model import M5, M5Config, build_m5
     from .plots import save_confusion_png
     from .prepare import prepare_dataset
     from .refit import refit, refit_epochs, rest_clips
@@ -289,8 +285,6 @@ def train(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     if args.channels is not None and (args.init or args.resume):
         raise KwsError("--channels sets the width of a new model; --init and --resume keep the checkpoint's")
-    if args.model_rate is not None and (args.init or args.resume):
-        raise KwsError("--model-rate sets the rate of a new model; --init and --resume keep the checkpoint's")
     if args.channels is not None and not 4 <= args.channels <= 512:
         raise KwsError(f"--channels must be between 4 and 512 (got {args.channels})")
     dist = dist_from_env()
@@ -355,8 +349,7 @@ def train(args: argparse.Namespace) -> int:
         model, init_info = model_from_init(args.init, data.labels)
         provenance.update(init_info)
     else:
-        model = build_m5(data.labels, **({"n_channel": args.channels} if args.channels else {}),
-                         **(rate_config(args.model_rate) if args.model_rate else {}))
+        model = build_m5(data.labels, **({"n_channel": args.channels} if args.channels else {}))
 
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
