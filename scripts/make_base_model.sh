@@ -36,6 +36,7 @@ NOISE=${NOISE:-../shared/data/background_noise}
 REAL=${REAL:-../shared/data/speech_real}
 SHARED=${SHARED:-../shared/data}     # real training speech: speech_commands_train/, speech_other/
 REAL_REJECT=${REAL_REJECT:-3000}     # reject clips made from the real keyword clips
+RHYMES=${RHYMES:-0}        # made-up near misses from each synthetic voice's keyword clips (6000 measured, not shipped: docs/tried.md)
 mkdir -p "$WORK"
 
 # 1. Training data: every espeak-ng / flite voice except the held-out ones (docs/synth.md).
@@ -84,6 +85,18 @@ if [ "$KOKORO_PER_WORD" -gt 0 ]; then
   more_voices "$WORK/kokoro" kokoro "$KOKORO_PER_WORD" "$KOKORO_UNKNOWN"
 fi
 
+# 1f. Optional: made-up near misses in each synthetic voice, as fine-tuning makes them in the
+#     user's (a keyword's vowel and ending after another keyword's first consonants, "f-ix" for
+#     six, or its two halves swapped; scripts/make_rhyme_set.py).
+if [ "$RHYMES" -gt 0 ]; then
+  if [ ! -d "$WORK/rhymes/_unknown_" ]; then
+    rhyme_sets=("$WORK/synth")
+    [ "$VOICES_PER_WORD" -gt 0 ] && rhyme_sets+=("$WORK/voices")
+    "$bin/python" scripts/make_rhyme_set.py "$WORK" --sets "${rhyme_sets[@]}" --clips "$RHYMES" --seed "$SEED"
+  fi
+  sets+=("$WORK/rhymes")
+fi
+
 engines="espeak-ng, flite"
 [ "$VOICES_PER_WORD" -gt 0 ] && engines+=", RHVoice alan/bdl/clb, SVOX Pico"
 [ "$PIPER_PER_WORD" -gt 0 ] && engines+=", Piper joe"
@@ -111,7 +124,7 @@ if [ "$PAIR" = 1 ]; then train "$WORK/train_b" "$SEED_B"; fi
 
 # 4. Record how they were made in the checkpoints, then int8 ONNX calibrated on the training data
 #    (kws-export refuses it if int8 loses more than 1 point). Installed only when all of it worked.
-recipe="scripts/make_base_model.sh (SEED=$SEED PER_WORD=$PER_WORD UNKNOWN=$UNKNOWN EPOCHS=$EPOCHS LR_STEP=$LR_STEP REAL_REJECT=$REAL_REJECT WORDS=$WORDS VOICES_PER_WORD=$VOICES_PER_WORD VOICES_UNKNOWN=$VOICES_UNKNOWN PIPER_PER_WORD=$PIPER_PER_WORD PIPER_UNKNOWN=$PIPER_UNKNOWN KOKORO_PER_WORD=$KOKORO_PER_WORD KOKORO_UNKNOWN=$KOKORO_UNKNOWN CHANNELS=$CHANNELS SPEED=$SPEED ROOM_PROB=$ROOM_PROB THREADS=$THREADS PAIR=$PAIR SEED_B=$SEED_B)"
+recipe="scripts/make_base_model.sh (SEED=$SEED PER_WORD=$PER_WORD UNKNOWN=$UNKNOWN EPOCHS=$EPOCHS LR_STEP=$LR_STEP REAL_REJECT=$REAL_REJECT RHYMES=$RHYMES WORDS=$WORDS VOICES_PER_WORD=$VOICES_PER_WORD VOICES_UNKNOWN=$VOICES_UNKNOWN PIPER_PER_WORD=$PIPER_PER_WORD PIPER_UNKNOWN=$PIPER_UNKNOWN KOKORO_PER_WORD=$KOKORO_PER_WORD KOKORO_UNKNOWN=$KOKORO_UNKNOWN CHANNELS=$CHANNELS SPEED=$SPEED ROOM_PROB=$ROOM_PROB THREADS=$THREADS PAIR=$PAIR SEED_B=$SEED_B)"
 data_line="synthetic speech (kws-synth: $engines) + real speech: Speech Commands clips of 12 words (Warden 2018, CC BY 4.0) and non-keyword speech (Picovoice wake-word-benchmark, Apache-2.0; LJSpeech, VCTK, LibriSpeech samples); held-out speakers, words and sources never trained on"
 # The words heard only from synthetic voices (under 50 real training clips): real people saying them
 # were mostly taken for _unknown_ or one of the 12 real words, so the checkpoints carry a boost of

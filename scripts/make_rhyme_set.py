@@ -1,0 +1,88 @@
+"""Make a reject set of made-up near misses from the base's own keyword clips, one voice at a time.
+
+Fine-tuned on one voice, a model fires most on that voice's words that share a keyword's vowel and
+ending ("fix" for six) or its first syllable (docs/rejecting.md): the base's features barely tell
+them apart, as its reject class holds few such words. This makes `unknown.make_reject_clips`'
+rhymes and swapped words from the keyword clips of each voice of the given kws-synth sets (a
+clip's voice is its file name's speaker: `<speaker>_nohash_<n>.wav`), so each made-up word is in
+one voice and room, as the fine-tune's are in the user's:
+
+    WORK/rhymes/_unknown_/hNNNNN.wav     16 kHz mono PCM-16, one window each
+
+    .venv/bin/python scripts/make_rhyme_set.py WORK --sets WORK/synth WORK/voices [--clips 6000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from kws_edge.labels import KEYWORDS, SAMPLE_RATE, WINDOW_SAMPLES
+
+RHYME_SET_MIX = {"rhyme": 0.8, "swap": 0.2}
+
+
+def voice_clips(sets: list[Path]) -> dict[str, list[tuple[int, Path]]]:
+    """speaker -> [(keyword index, clip path)] over the keyword folders of `sets`."""
+    by_voice: dict[str, list[tuple[int, Path]]] = defaultdict(list)
+    for root in sets:
+        for k, word in enumerate(KEYWORDS):
+            for path in sorted((root / word).glob("*.wav")):
+                speaker = re.sub(r"_nohash_.*$", "", path.name)
+                by_voice[f"{root.name}/{speaker}"].append((k, path))
+    return by_voice
+
+
+def _read(path: Path) -> np.ndarray:
+    audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    if rate != SAMPLE_RATE:
+        raise SystemExit(f"make_rhyme_set: {path}: {rate} Hz, expected {SAMPLE_RATE}")
+    clip = audio[:, 0]
+    return np.pad(clip, (0, max(0, WINDOW_SAMPLES - len(clip))))[:WINDOW_SAMPLES]
+
+
+def main() -> None:
+    from kws_edge.training.unknown import make_reject_clips
+
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("work", type=Path)
+    parser.add_argument("--sets", type=Path, nargs="+", required=True)
+    parser.add_argument("--clips", type=int, default=6000)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    by_voice = {v: c for v, c in voice_clips(args.sets).items() if len({k for k, _ in c}) >= 2}
+    total = sum(len(c) for c in by_voice.values())
+    if not total:
+        raise SystemExit(f"make_rhyme_set: no keyword clips of two or more words a voice in {args.sets}")
+    rng = np.random.default_rng(args.seed)
+    out = args.work / "rhymes" / "_unknown_"
+    out.mkdir(parents=True, exist_ok=True)
+    made: dict[str, int] = defaultdict(int)
+    written = 0
+    for i, voice in enumerate(sorted(by_voice)):
+        clips = by_voice[voice]
+        share = args.clips * len(clips) / total
+        n = int(share) + int(rng.random() < share - int(share))  # stochastic rounding
+        if n == 0:
+            continue
+        x = np.stack([_read(p) for _, p in clips])
+        classes = np.asarray([k for k, _ in clips])
+        made_clips, kinds = make_reject_clips(x, classes, n, seed=args.seed * 100003 + i,
+                                              mix=RHYME_SET_MIX, names=list(KEYWORDS))
+        for kind, count in kinds.items():
+            made[kind] += count
+        for clip in made_clips:
+            sf.write(str(out / f"h{written:05d}.wav"), clip, SAMPLE_RATE, subtype="PCM_16")
+            written += 1
+    print(f"make_rhyme_set: {written} clips from {len(by_voice)} voices ("
+          + ", ".join(f"{k} {v}" for k, v in sorted(made.items())) + f") in {out}")
+
+
+if __name__ == "__main__":
+    main()
