@@ -65,7 +65,8 @@ def _check_classes(source: Path | str, key_class: dict[str, str], labels: Sequen
     counts = Counter(key_class.values())
     for label in labels:
         if label != UNKNOWN_LABEL and counts.get(label, 0) < 2:
-            raise KwsError(f"{source}: class {label!r} has {counts.get(label, 0)} {what} clip(s); "
+            kind = f"{what} " if what else ""
+            raise KwsError(f"{source}: class {label!r} has {counts.get(label, 0)} {kind}clip(s); "
                            "each class needs at least 2 (one to train, one to test)")
     if len([c for c in counts if counts[c] > 0]) < 2:
         raise KwsError(f"{source}: only one class ({', '.join(counts)}); a keyword model needs at least "
