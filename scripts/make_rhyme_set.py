@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 from collections import defaultdict
 from pathlib import Path
 
@@ -56,13 +57,22 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=6000)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    for root in args.sets:
+        if not root.is_dir():
+            raise SystemExit(f"make_rhyme_set: {root}: no such folder (a kws-synth set)")
     by_voice = {v: c for v, c in voice_clips(args.sets).items() if len({k for k, _ in c}) >= 2}
     total = sum(len(c) for c in by_voice.values())
     if not total:
-        raise SystemExit(f"make_rhyme_set: no keyword clips of two or more words a voice in {args.sets}")
+        where = " ".join(str(p) for p in args.sets)
+        raise SystemExit(f"make_rhyme_set: {where}: no voice with keyword clips of two or more words")
     rng = np.random.default_rng(args.seed)
-    out = args.work / "rhymes" / "_unknown_"
-    out.mkdir(parents=True, exist_ok=True)
+    # Built beside its place and renamed when whole, so an interrupted run leaves no set that
+    # make_base_model.sh would take for a finished one.
+    final = args.work / "rhymes"
+    partial = args.work / "rhymes.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    out = partial / "_unknown_"
+    out.mkdir(parents=True)
     made: dict[str, int] = defaultdict(int)
     written = 0
     for i, voice in enumerate(sorted(by_voice)):
@@ -80,8 +90,10 @@ def main() -> None:
         for clip in made_clips:
             sf.write(str(out / f"h{written:05d}.wav"), clip, SAMPLE_RATE, subtype="PCM_16")
             written += 1
+    shutil.rmtree(final, ignore_errors=True)
+    partial.rename(final)
     print(f"make_rhyme_set: {written} clips from {len(by_voice)} voices ("
-          + ", ".join(f"{k} {v}" for k, v in sorted(made.items())) + f") in {out}")
+          + ", ".join(f"{k} {v}" for k, v in sorted(made.items())) + f") in {final / '_unknown_'}")
 
 
 if __name__ == "__main__":

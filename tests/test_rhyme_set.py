@@ -48,6 +48,7 @@ def test_made_up_words_stay_in_one_voice(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     made = sorted((tmp_path / "rhymes" / "_unknown_").glob("*.wav"))
+    assert not (tmp_path / "rhymes.partial").exists()
     assert 36 <= len(made) <= 44  # each voice's share, rounded at random
     for path in made:
         clip, rate = sf.read(str(path), dtype="float32")
@@ -63,5 +64,6 @@ def test_a_set_without_keyword_clips_is_a_one_line_error(tmp_path):
     (tmp_path / "empty").mkdir()
     done = subprocess.run([sys.executable, str(REPO / "scripts" / "make_rhyme_set.py"), str(tmp_path),
                            "--sets", str(tmp_path / "empty")], capture_output=True, text=True, timeout=60)
-    assert done.returncode != 0 and "no keyword clips" in done.stderr
+    assert done.returncode != 0 and "no voice with keyword clips" in done.stderr
+    assert not (tmp_path / "rhymes").exists()
     assert len(done.stderr.strip().splitlines()) == 1
