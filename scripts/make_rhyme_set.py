@@ -15,7 +15,6 @@ one voice and room, as the fine-tune's are in the user's:
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 from collections import defaultdict
 from pathlib import Path
@@ -23,33 +22,72 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from kws_edge.labels import KEYWORDS, SAMPLE_RATE, WINDOW_SAMPLES
+from kws_edge.errors import KwsError, run_cli
+from kws_edge.labels import KEYWORDS, SAMPLE_RATE
 
 RHYME_SET_MIX = {"rhyme": 0.8, "swap": 0.2}
 
 
 def voice_clips(sets: list[Path]) -> dict[str, list[tuple[int, Path]]]:
     """speaker -> [(keyword index, clip path)] over the keyword folders of `sets`."""
+    from kws_edge.training.holdout import speaker_of
+
     by_voice: dict[str, list[tuple[int, Path]]] = defaultdict(list)
     for root in sets:
         for k, word in enumerate(KEYWORDS):
             for path in sorted((root / word).glob("*.wav")):
-                speaker = re.sub(r"_nohash_.*$", "", path.name)
-                by_voice[f"{root.name}/{speaker}"].append((k, path))
+                by_voice[f"{root.name}/{speaker_of(path.name) or path.stem}"].append((k, path))
     return by_voice
 
 
-def _read(path: Path) -> np.ndarray:
-    audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    if rate != SAMPLE_RATE:
-        raise SystemExit(f"make_rhyme_set: {path}: {rate} Hz, expected {SAMPLE_RATE}")
-    clip = audio[:, 0]
-    return np.pad(clip, (0, max(0, WINDOW_SAMPLES - len(clip))))[:WINDOW_SAMPLES]
-
-
-def main() -> None:
+def build(work: Path, sets: list[Path], clips: int, seed: int) -> None:
+    from kws_edge.audio import load_16k
+    from kws_edge.training.audio_io import fit_window
     from kws_edge.training.unknown import make_reject_clips
 
+    for root in sets:
+        if not root.is_dir():
+            raise KwsError(f"{root}: no such folder (a kws-synth set)")
+    by_voice = {v: c for v, c in voice_clips(sets).items() if len({k for k, _ in c}) >= 2}
+    total = sum(len(c) for c in by_voice.values())
+    if not total:
+        raise KwsError(f"{' '.join(str(p) for p in sets)}: no voice with keyword clips of two or more words")
+    rng = np.random.default_rng(seed)
+    # Built beside its place and renamed when whole, so an interrupted run leaves no set that
+    # make_base_model.sh would take for a finished one.
+    final = work / "rhymes"
+    partial = work / "rhymes.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    out = partial / "_unknown_"
+    out.mkdir(parents=True)
+    try:
+        made: dict[str, int] = defaultdict(int)
+        written = 0
+        for i, voice in enumerate(sorted(by_voice)):
+            group = by_voice[voice]
+            share = clips * len(group) / total
+            n = int(share) + int(rng.random() < share - int(share))  # stochastic rounding
+            if n == 0:
+                continue
+            x = np.stack([fit_window(load_16k(p)) for _, p in group])
+            classes = np.asarray([k for k, _ in group])
+            made_clips, kinds = make_reject_clips(x, classes, n, seed=seed * 100003 + i,
+                                                  mix=RHYME_SET_MIX, names=list(KEYWORDS))
+            for kind, count in kinds.items():
+                made[kind] += count
+            for clip in made_clips:
+                sf.write(str(out / f"h{written:05d}.wav"), clip, SAMPLE_RATE, subtype="PCM_16")
+                written += 1
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    shutil.rmtree(final, ignore_errors=True)
+    partial.rename(final)
+    print(f"make_rhyme_set: {written} clips from {len(by_voice)} voices ("
+          + ", ".join(f"{k} {v}" for k, v in sorted(made.items())) + f") in {final / '_unknown_'}")
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("work", type=Path)
@@ -57,44 +95,8 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=6000)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    for root in args.sets:
-        if not root.is_dir():
-            raise SystemExit(f"make_rhyme_set: {root}: no such folder (a kws-synth set)")
-    by_voice = {v: c for v, c in voice_clips(args.sets).items() if len({k for k, _ in c}) >= 2}
-    total = sum(len(c) for c in by_voice.values())
-    if not total:
-        where = " ".join(str(p) for p in args.sets)
-        raise SystemExit(f"make_rhyme_set: {where}: no voice with keyword clips of two or more words")
-    rng = np.random.default_rng(args.seed)
-    # Built beside its place and renamed when whole, so an interrupted run leaves no set that
-    # make_base_model.sh would take for a finished one.
-    final = args.work / "rhymes"
-    partial = args.work / "rhymes.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    out = partial / "_unknown_"
-    out.mkdir(parents=True)
-    made: dict[str, int] = defaultdict(int)
-    written = 0
-    for i, voice in enumerate(sorted(by_voice)):
-        clips = by_voice[voice]
-        share = args.clips * len(clips) / total
-        n = int(share) + int(rng.random() < share - int(share))  # stochastic rounding
-        if n == 0:
-            continue
-        x = np.stack([_read(p) for _, p in clips])
-        classes = np.asarray([k for k, _ in clips])
-        made_clips, kinds = make_reject_clips(x, classes, n, seed=args.seed * 100003 + i,
-                                              mix=RHYME_SET_MIX, names=list(KEYWORDS))
-        for kind, count in kinds.items():
-            made[kind] += count
-        for clip in made_clips:
-            sf.write(str(out / f"h{written:05d}.wav"), clip, SAMPLE_RATE, subtype="PCM_16")
-            written += 1
-    shutil.rmtree(final, ignore_errors=True)
-    partial.rename(final)
-    print(f"make_rhyme_set: {written} clips from {len(by_voice)} voices ("
-          + ", ".join(f"{k} {v}" for k, v in sorted(made.items())) + f") in {final / '_unknown_'}")
+    return run_cli("make_rhyme_set", lambda: build(args.work, args.sets, args.clips, args.seed))
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
