@@ -268,8 +268,8 @@ def score(model: Path, stream: Path, **options) -> Row:
 def prepare_voice(work: Path, voice: str, seed: int) -> tuple[Path, Path]:
     data, heldout = work / "voice", work / "heldout"
     if not (data / "manifest.json").is_file() or not heldout.is_dir():
-        cli("kws-synth", str(data), "--voices", voice, "--per-word", str(TRAIN_CLIPS + HELD_OUT),
-            "--unknown", "0", "--seed", str(seed), "--overwrite")
+        cli("kws-synth", str(data), "--voices", voice, "--engines", voice_of(voice).engine,
+            "--per-word", str(TRAIN_CLIPS + HELD_OUT), "--unknown", "0", "--seed", str(seed), "--overwrite")
         for name in ("validation_list.txt", "testing_list.txt"):
             (data / name).unlink(missing_ok=True)  # custom layout: the stratified 80/20 split
         hold_out(data, heldout, np.random.default_rng(seed + 7))
