@@ -408,7 +408,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
-    add("--voice", default="espeak:en-us+f4", help="the user's voice (held out of the base)")
+    add("--voice", default="espeak:en-us+f4",
+        help="the user's voice, any of kws-synth --list-voices (held out of the base)")
     add("--seed", type=int, default=11)
     add("--init", default="base", help="kws-train --init: base, base-b or a checkpoint")
     add("--variant", default=None, help="name of this fine-tune (default from --init/--talk)")
