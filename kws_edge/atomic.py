@@ -94,6 +94,37 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 @contextmanager
+def staged_folder(out: str | Path) -> Iterator[Path]:
+    """Yield an empty folder beside `out` (`.<name>.partial-<pid>`) to build a whole set in; once
+    the block succeeds it takes `out`'s place (an old `out` is removed only after the swap), and if
+    the block fails it is removed, so no reader ever takes a half-built set for a finished one."""
+    out = Path(out)
+    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        _swap_in(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    old = None
+    if out.exists():
+        if any(out.iterdir()):
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+        else:
+            out.rmdir()
+    os.replace(staging, out)
+    if old is not None:
+        shutil.rmtree(old)
+
+
+@contextmanager
 def atomic_paths(paths: Sequence[str | Path]) -> Iterator[list[Path]]:
     """Several files that belong together (a model and its metrics): every one is written to its
     temp first, and only when all succeeded are they renamed into place, so a full disk halfway

@@ -15,13 +15,13 @@ one voice and room, as the fine-tune's are in the user's:
 from __future__ import annotations
 
 import argparse
-import shutil
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
+from kws_edge.atomic import staged_folder
 from kws_edge.errors import KwsError, run_cli
 from kws_edge.labels import KEYWORDS, SAMPLE_RATE
 
@@ -53,16 +53,14 @@ def build(work: Path, sets: list[Path], clips: int, seed: int) -> None:
     if not total:
         raise KwsError(f"{' '.join(str(p) for p in sets)}: no voice with keyword clips of two or more words")
     rng = np.random.default_rng(seed)
-    # Built beside its place and renamed when whole, so an interrupted run leaves no set that
-    # make_base_model.sh would take for a finished one.
+    made: dict[str, int] = defaultdict(int)
+    written = 0
     final = work / "rhymes"
-    partial = work / "rhymes.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    out = partial / "_unknown_"
-    out.mkdir(parents=True)
-    try:
-        made: dict[str, int] = defaultdict(int)
-        written = 0
+    # Built beside its place and swapped in when whole, so an interrupted run leaves no set that
+    # make_base_model.sh would take for a finished one.
+    with staged_folder(final) as staging:
+        out = staging / "_unknown_"
+        out.mkdir()
         for i, voice in enumerate(sorted(by_voice)):
             group = by_voice[voice]
             share = clips * len(group) / total
@@ -78,11 +76,6 @@ def build(work: Path, sets: list[Path], clips: int, seed: int) -> None:
             for clip in made_clips:
                 sf.write(str(out / f"h{written:05d}.wav"), clip, SAMPLE_RATE, subtype="PCM_16")
                 written += 1
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    shutil.rmtree(final, ignore_errors=True)
-    partial.rename(final)
     print(f"make_rhyme_set: {written} clips from {len(by_voice)} voices ("
           + ", ".join(f"{k} {v}" for k, v in sorted(made.items())) + f") in {final / '_unknown_'}")
 

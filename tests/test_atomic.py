@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from kws_edge.atomic import atomic_path, write_json_atomic
+from kws_edge.atomic import atomic_path, staged_folder, write_json_atomic
 
 
 def test_success_replaces_with_umask_permissions(tmp_path):
@@ -31,3 +31,19 @@ def test_failure_keeps_the_old_file_and_leaves_nothing(tmp_path):
         raise RuntimeError("writer died")
     assert target.read_text() == '{\n "a": 1\n}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_staged_folder_swaps_in_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "set"
+    (target / "old").mkdir(parents=True)
+    with pytest.raises(RuntimeError), staged_folder(target) as staging:
+        (staging / "half").mkdir()
+        raise RuntimeError("builder died")
+    assert [p.name for p in target.iterdir()] == ["old"]
+    assert [p.name for p in tmp_path.iterdir()] == ["set"]
+    with staged_folder(target) as staging:
+        assert staging.parent == tmp_path and not any(staging.iterdir())
+        (staging / "new").mkdir()
+        assert [p.name for p in target.iterdir()] == ["old"]  # nothing seen before the block ends
+    assert [p.name for p in target.iterdir()] == ["new"]
+    assert [p.name for p in tmp_path.iterdir()] == ["set"]

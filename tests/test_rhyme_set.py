@@ -48,7 +48,7 @@ def test_made_up_words_stay_in_one_voice(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     made = sorted((tmp_path / "rhymes" / "_unknown_").glob("*.wav"))
-    assert not (tmp_path / "rhymes.partial").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rhymes", "synth"]  # no staging left
     assert 36 <= len(made) <= 44  # each voice's share, rounded at random
     for path in made:
         clip, rate = sf.read(str(path), dtype="float32")

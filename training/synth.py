@@ -21,7 +21,6 @@ import math
 import multiprocessing
 import os
 import re
-import shutil
 import sys
 import zlib
 from collections import Counter
@@ -32,6 +31,7 @@ import numpy as np
 import soundfile as sf
 
 from kws_edge import __version__
+from kws_edge.atomic import staged_folder
 from kws_edge.errors import KwsError
 from kws_edge.labels import KEYWORDS, SAMPLE_RATE, UNKNOWN_LABEL, WINDOW_SAMPLES
 
@@ -354,20 +354,6 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _publish(staging: Path, out: Path) -> None:
-    """Swap the finished staging folder into place; an old dataset is removed only after that."""
-    old = None
-    if out.exists():
-        if any(out.iterdir()):
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-        else:
-            out.rmdir()
-    os.replace(staging, out)
-    if old is not None:
-        shutil.rmtree(old)
-
-
 def _progress(total: int):
     from tqdm import tqdm
 
@@ -399,10 +385,7 @@ def _generate(opts: SynthOptions) -> dict:
 
     out = opts.out_dir.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    if staging.exists():
-        shutil.rmtree(staging)
-    try:
+    with staged_folder(out) as staging:
         for label in sorted({j.label for j in jobs}):
             (staging / label).mkdir(parents=True)
         init_args = (str(staging), tuple(str(d) for d in noise_dirs), opts.seed, opts.effects)
@@ -423,10 +406,6 @@ def _generate(opts: SynthOptions) -> dict:
         _write_text(staging / "testing_list.txt", "".join(f"{p}\n" for p in sorted(lists["testing"])))
         manifest = _manifest(opts, voices, held, noise_dirs, jobs, lists)
         _write_text(staging / "manifest.json", json.dumps(manifest, indent=2) + "\n")
-        _publish(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     log.info("wrote %d clips to %s (validation %d, testing %d)", len(jobs), out,
              manifest["splits"]["validation"], manifest["splits"]["testing"])
     return manifest
