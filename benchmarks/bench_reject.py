@@ -27,7 +27,9 @@ over a room's noise. This script:
    utterances from ../shared/data/speech_other.
 3. Scores each stream with the streaming detector (what `kws-eval --stream` / `kws-listen --input`
    do) with its defaults and with the utterance gate off (`--max-utterance-ms 0`): keyword recall,
-   wrong words, the share of non-keyword items that fire, false alarms per hour, latency.
+   wrong words, the share of non-keyword items that fire, false alarms per hour, latency; then,
+   for the isolated items with the gate on, that share by kind: near neighbours alone, other
+   words alone (closer to what a user says all day), and two words.
 
 The held-out real utterances: every third picovoice recording of the wake words no base model
 trains on (`kws_edge.training.holdout`: computer, view-glass; the file names carry no speaker id,
@@ -154,8 +156,10 @@ def load_clips(path: Path) -> tuple[list[np.ndarray], list[str]]:
     return np.split(data["audio"], np.cumsum(data["lengths"])[:-1]), [str(n) for n in data["names"]]
 
 
-def rendered_items(work: Path, who: str, specs: tuple[str, ...], n: int, seed: int) -> list[np.ndarray]:
-    """The `n` non-keyword items of voice set `who` (cached): item i in voice specs[i % len]."""
+def rendered_items(work: Path, who: str, specs: tuple[str, ...], n: int,
+                   seed: int) -> tuple[list[np.ndarray], list[str]]:
+    """The `n` non-keyword items of voice set `who` (cached) and their texts: item i in voice
+    specs[i % len]."""
     path = work / f"items_{who}.npz"
     if not path.is_file():
         rng = np.random.default_rng([seed, len(who)])
@@ -163,7 +167,30 @@ def rendered_items(work: Path, who: str, specs: tuple[str, ...], n: int, seed: i
         texts = item_texts(rng, n, phrases=who == "phrases")
         clips = [render_item(t, specs[i % len(specs)], rng, bank) for i, t in enumerate(texts)]
         save_clips(path, clips, texts)
-    return load_clips(path)[0]
+    return load_clips(path)
+
+
+# The kinds of isolated items, for the share of each that fires: near neighbours are meant to be
+# hard; other single words are closer to what a user says all day; two words are less like a
+# keyword said alone.
+KINDS = ("near neighbour", "other word", "two words")
+
+
+def item_kind(text: str) -> str:
+    words = text.split()
+    if len(words) > 1:
+        return KINDS[2]
+    return KINDS[0] if words[0] in NEIGHBOUR_WORDS else KINDS[1]
+
+
+def fired_by_kind(fired: set[int], kinds: list[str]) -> dict[str, float]:
+    """The share of the items of each kind that fired (`fired`: indexes into `kinds`)."""
+    out = {}
+    for kind in KINDS:
+        rows = [i for i, k in enumerate(kinds) if k == kind]
+        if rows:
+            out[kind] = sum(i in fired for i in rows) / len(rows)
+    return out
 
 
 def heldout_real() -> tuple[list[Path], str]:
@@ -243,11 +270,13 @@ class Row:
     latency: float | None
     n_keywords: int
     n_others: int
+    by_kind: dict[str, float] | None = None
 
 
-def score(model: Path, stream: Path, **options) -> Row:
+def score(model: Path, stream: Path, kinds: list[str] | None = None, **options) -> Row:
     """kws-eval --stream's figures, and the share of `other` rows that fired (a false alarm whose
-    window [t - 1 s, t] overlaps the row; the latest such row takes it)."""
+    window [t - 1 s, t] overlaps the row; the latest such row takes it); with `kinds` (the kind
+    of each `other` row, in stream order), that share for each kind too."""
     res = evaluate_stream_file(model, stream.with_suffix(".wav"), stream.with_suffix(".csv"), **options)
     from kws_edge.stream_eval import read_truth_csv
 
@@ -262,7 +291,8 @@ def score(model: Path, stream: Path, **options) -> Row:
             fired.add(int(hit[-1]))
     return Row(recall=res["recall"], wrong=res["wrong_word"], others_fired=len(fired) / max(1, len(others)),
                fa_per_hour=res["false_alarms_per_hour"], latency=res["latency_median_s"],
-               n_keywords=res["keyword_segments"], n_others=len(others))
+               n_keywords=res["keyword_segments"], n_others=len(others),
+               by_kind=None if kinds is None else fired_by_kind(fired, kinds))
 
 
 def prepare_voice(work: Path, voice: str, seed: int) -> tuple[Path, Path]:
@@ -440,9 +470,11 @@ def main() -> None:
 
     keywords = [(word_only(load_16k(p)), p.parent.name) for p in sorted(heldout.glob("*/*.wav"))]
     n_items = 2 * len(keywords)
-    own = rendered_items(work, "own", (args.voice,), n_items, args.seed)
-    other = rendered_items(work, "others", OTHER_VOICES, n_items, args.seed)
-    phrases = rendered_items(work, "phrases", (args.voice,), len(keywords), args.seed)
+    own, own_texts = rendered_items(work, "own", (args.voice,), n_items, args.seed)
+    other, other_texts = rendered_items(work, "others", OTHER_VOICES, n_items, args.seed)
+    phrases = rendered_items(work, "phrases", (args.voice,), len(keywords), args.seed)[0]
+    # build() puts the items into a stream in their order, so a stream's `other` rows are in it too.
+    kinds = {"own": [item_kind(t) for t in own_texts], "others": [item_kind(t) for t in other_texts]}
     real_files, real_how = heldout_real()
     real = real_items(work, real_files, args.seed)
     streams = work / "streams"
@@ -453,10 +485,11 @@ def main() -> None:
         if noise == "tv" and talk is None:
             talk = babble(2, seconds=180.0, seed=args.seed)
         for who, items in (("own", own), ("others", other)):
-            plan.append((f"{who} words, {noise}", streams / f"{who}_{noise}", items, noise))
-    plan.append(("own talk (3-8 words), stationary", streams / "phrases_stationary", phrases, "stationary"))
+            plan.append((f"{who} words, {noise}", streams / f"{who}_{noise}", items, noise, kinds[who]))
+    plan.append(("own talk (3-8 words), stationary", streams / "phrases_stationary", phrases, "stationary",
+                 None))
     plan.append((f"real utterances ({len(real)}), stationary", streams / "real_stationary", real,
-                 "stationary"))
+                 "stationary", None))
     options = {} if args.threshold is None else {"threshold": args.threshold}
     if args.centre_ms is not None:
         options["centre_ms"] = args.centre_ms
@@ -466,15 +499,23 @@ def main() -> None:
             f"{'latency':>7}")
     print(head)
     results = {}
-    for name, path, items, noise in plan:
+    for name, path, items, noise, item_kinds in plan:
         build(path, keywords, items, noise, args.seed, talk)
         for gate, extra in (("on", {}), ("off", {"max_utterance_ms": 0})):
-            row = score(model, path, **options, **extra)
+            row = score(model, path, item_kinds, **options, **extra)
             results[f"{name} / gate {gate}"] = row.__dict__
             lat = f"{row.latency:.2f}" if row.latency is not None else "-"
             print(f"{name:<36} {gate:>4} {row.recall:>7.3f} {row.wrong:>5} "
                   f"{row.others_fired:>11.1%} {row.fa_per_hour:>6.1f} {lat:>7}"
                   + (f"  ({row.n_keywords} keywords, {row.n_others} others)" if gate == "on" else ""))
+    counts = "; ".join(f"{who}: " + ", ".join(f"{texts.count(k)} {k}" for k in KINDS)
+                       for who, texts in kinds.items())
+    print(f"\nnon-keyword items that fire, by kind (gate on; {counts}):")
+    print(f"{'stream':<36} " + " ".join(f"{k:>14}" for k in KINDS))
+    for name, *_rest, item_kinds in plan:
+        if item_kinds is not None:
+            shares = results[f"{name} / gate on"]["by_kind"]
+            print(f"{name:<36} " + " ".join(f"{shares[k]:>14.1%}" for k in KINDS))
     if args.json:
         summary = {"model": str(model), "variant": args.variant, "rows": results}
         args.json.write_text(json.dumps(summary, indent=1))
