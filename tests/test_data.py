@@ -59,8 +59,7 @@ def test_keyword_folders_in_any_case_are_the_keywords(tmp_path, names):
             write_wav(root / folder / name, tone(300.0 + 200 * i + 10 * j, seconds=0.8))
     index = scan_dataset(root)
     assert sorted(index.clips) == sorted(["yes", "no", UNKNOWN_LABEL, "Wake up"])
-    expected = ["no", "yes"] if names == "speech_commands" else ["Wake up", "no", "yes"]
-    assert choose_words(index) == expected
+    assert choose_words(index) == ["Wake up", "no", "yes"]
     x, y, _ = load_labelled_clips(root, ["no", "yes", UNKNOWN_LABEL])
     assert np.bincount(y).tolist() == [3, 3, 6]  # Wake up/ is other speech: _unknown_
 
@@ -147,7 +146,7 @@ def test_structural_errors(tmp_path):
 
 def test_speech_commands_layout(tmp_path):
     root = tmp_path / "sc"
-    for w, f in (("yes", 400.0), ("no", 800.0), ("wolf", 1200.0)):  # wolf: not a keyword -> _unknown_
+    for w, f in (("yes", 400.0), ("no", 800.0), ("wolf", 1200.0)):  # wolf: a new word, a class too
         for s in range(5):
             write_wav(root / w / f"spk{s}_nohash_0.wav", tone(f + s))
     write_wav(root / "_background_noise_" / "hum.wav", noise(3.5, seed=1))
@@ -156,14 +155,29 @@ def test_speech_commands_layout(tmp_path):
         "yes/spk1_nohash_0.wav\nno/spk1_nohash_0.wav\nwolf/spk1_nohash_0.wav\n")
     data = prepare_dataset(root, seed=0, synth_reject=False)
     assert data.layout == "speech_commands"
-    assert data.labels == ["no", "yes", UNKNOWN_LABEL]
+    assert data.labels == ["no", "wolf", "yes", UNKNOWN_LABEL]
     assert data.split["val"] == ["no/spk0_nohash_0.wav", "yes/spk0_nohash_0.wav"]
     assert sorted(data.split["test"]) == ["no/spk1_nohash_0.wav", "wolf/spk1_nohash_0.wav",
                                           "yes/spk1_nohash_0.wav"]
     # three 1-s noise windows join the reject class in train, and the augmentation bank
     assert sum(k.startswith("_background_noise_/") for k in data.split["train"]) == 3
     assert data.noise.shape == (3, WINDOW_SAMPLES)
-    assert data.counts("train")[UNKNOWN_LABEL] == 4 + 3
+    assert data.counts("train")[UNKNOWN_LABEL] == 3
+
+
+def test_a_one_voice_kws_synth_set_with_empty_lists_is_split_by_clip(tmp_path):
+    # kws-synth splits by voice: for one voice it writes both lists empty, and every clip used to
+    # go to training, leaving no test clips (kws-train then failed with a traceback).
+    root = tone_dataset(tmp_path / "ds", per_class=10)
+    for folder in [d for d in root.iterdir() if d.is_dir()]:
+        for i, f in enumerate(sorted(folder.iterdir())):
+            f.rename(folder / f"0a1b2c3d_nohash_{i}.wav")
+    (root / "validation_list.txt").write_text("")
+    (root / "testing_list.txt").write_text("")
+    data = prepare_dataset(root, seed=0, synth_reject=False)
+    assert data.layout == "speech_commands"
+    assert all(data.counts("test")[w] == 2 for w in FREQS)
+    assert all(data.counts("val")[w] >= 1 for w in FREQS)
 
 
 def test_split_is_deterministic_stratified_and_seeded():

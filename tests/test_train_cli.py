@@ -139,3 +139,15 @@ def test_refit_reuses_the_measured_runs_front_cache(trained, speech, tmp_path, m
                            "--epochs", "2", "--negatives", "none"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert built == [metrics["refit"]["clips"]]
+
+
+def test_a_dataset_whose_lists_leave_no_test_clips_trains_without_a_test_report(trained, tmp_path):
+    data = make_word_dataset(tmp_path / "ds", ["yes", "no"], per_word=6, seed=4)
+    named = sorted(str(p.relative_to(data)) for p in data.glob("*/*.wav"))[:2]
+    (data / "validation_list.txt").write_text("\n".join(named) + "\n")
+    out = tmp_path / "run"
+    assert train_cli.main(["--data", str(data), "--init", str(trained / "model.pt"), "--out", str(out),
+                           "--epochs", "2", "--no-refit"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_accuracy"] is None and metrics["test"]["n"] == 0
+    assert (out / "model.pt").is_file()

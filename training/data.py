@@ -194,15 +194,14 @@ def _read_text(index: DatasetIndex, name: str) -> str:
 
 
 def choose_words(index: DatasetIndex, words: Sequence[str] | None = None) -> list[str]:
-    """Keyword classes: `words` if given; else every folder (custom) or every Speech Commands word."""
+    """Keyword classes: `words` if given, else every word folder, in either layout (kws-synth writes
+    Speech Commands names for any word it is asked for, and a new word is a new class)."""
     folders = [f for f in index.folders if f != UNKNOWN_LABEL]
     if words:
         missing = [w for w in words if w not in folders]
         if missing:
             raise KwsError(f"{index.source}: no folder for word(s) {', '.join(missing)}")
         return sorted(set(words))
-    if index.layout == "speech_commands":
-        return [f for f in folders if f in KEYWORDS]
     return folders
 
 

@@ -81,7 +81,12 @@ MIN_SPEAKERS_TO_GROUP = 10
 def _make_split(index: DatasetIndex, key_class: dict[str, str],
                 seed: int) -> tuple[dict[str, list[str]], str]:
     keys = sorted(key_class)
-    if index.split_lists:
+    listed = set().union(*index.split_lists.values()) if index.split_lists else set()
+    if index.split_lists and not listed & set(keys):
+        # kws-synth splits by voice and, for one voice, writes both lists empty: split by clip.
+        log.info("%s: its validation/testing lists name none of its clips; split as a custom dataset",
+                 index.source)
+    elif index.split_lists:
         test = [k for k in keys if k in index.split_lists.get("test", set())]
         val = [k for k in keys if k in index.split_lists.get("val", set())]
         taken = set(test) | set(val)
