@@ -83,6 +83,20 @@ def test_zip_and_wrapping_folder_give_the_same_clips(tmp_path, wrap):
     assert all(".zip" in n for n in znames)
 
 
+def test_a_kws_synth_folder_zipped_with_its_folder_reads_like_the_folder(tmp_path):
+    # `zip -r ds.zip ds` of what kws-synth writes: ds/manifest.json and ds/*_list.txt sit beside the
+    # class folders, and used to make `ds` read as the only class.
+    root = tone_dataset(tmp_path / "wrap" / "ds")
+    (root / "manifest.json").write_text("{}")
+    (root / "validation_list.txt").write_text("alpha/clip00.wav\n")
+    (root / "testing_list.txt").write_text("beta/clip00.wav\n")
+    plain = scan_dataset(root)
+    for wrapped in (zip_folder(root, tmp_path / "ds.zip", "ds/"), tmp_path / "wrap"):
+        index = scan_dataset(wrapped)
+        assert index.prefix == "ds/" and sorted(index.clips) == sorted(plain.clips) == sorted(FREQS)
+        assert index.split_lists == plain.split_lists
+
+
 def test_formats_rates_and_channels(tmp_path):
     """44.1 kHz stereo, 8-bit, 24-bit, float, FLAC and a long clip all become 1-s 16 kHz windows."""
     root = tmp_path / "ds"

@@ -104,9 +104,15 @@ def _list_files(path: Path) -> tuple[list[str], dict[str, ZipMember]]:
     raise KwsError(f"{path}: not a dataset folder or a ZIP archive")
 
 
+# A dataset's own files beside its class folders (kws-synth writes these): inside a wrapping
+# folder they sit at `wrap/<file>`, where they must not read as a class `wrap` holding a file.
+_DATASET_FILES = {*SPLIT_LISTS.values(), "manifest.json"}
+
+
 def _find_prefix(files: list[str]) -> str:
     """"" if files sit at `<class>/<file>`; "wrap/" if all sit under one wrapping folder."""
-    if any(len(PurePosixPath(f).parts) == 2 for f in files):
+    if any(len(parts) == 2 and parts[1].lower() not in _DATASET_FILES | _IGNORED_NAMES
+           for parts in (PurePosixPath(f).parts for f in files)):
         return ""
     tops = {PurePosixPath(f).parts[0] for f in files if len(PurePosixPath(f).parts) >= 3}
     if len(tops) == 1:
