@@ -263,3 +263,25 @@ def test_generated_variants_are_distinct_stable_voices(tmp_path: Path, monkeypat
         assert synth_variants.data_path() == str(path)   # built once, reused
     finally:
         synth_variants.data_path.cache_clear()
+
+
+@requires_espeak
+def test_ctrl_c_with_workers_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    # A terminal's Ctrl-C reaches the whole process group, pool workers included: each used to
+    # print its own KeyboardInterrupt traceback.
+    import signal
+    import time
+
+    out = tmp_path / "ds"
+    proc = subprocess.Popen([sys.executable, "-m", "kws_edge.training.synth_cli", str(out), "--words",
+                             "yes,no,up,down", "--per-word", "200", "--jobs", "2", "--noise", "none"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(tmp_path.glob(".ds.partial-*/*/*.wav"))) < 40:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "kws-synth: interrupted", err
+    assert "Traceback" not in err and "ForkPoolWorker" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

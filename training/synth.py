@@ -21,6 +21,7 @@ import math
 import multiprocessing
 import os
 import re
+import signal
 import sys
 import zlib
 from collections import Counter
@@ -208,6 +209,13 @@ def _init_worker(root: str, noise_dirs: tuple[str, ...], seed: int, ranges: fx.E
     _WORKER["bank"] = fx.NoiseBank([Path(d) for d in noise_dirs]) if noise_dirs else None
     _WORKER["seed"] = seed
     _WORKER["ranges"] = ranges
+
+
+def _init_pool_worker(*args) -> None:
+    # Ctrl-C reaches the whole process group: the parent stops the pool and reports it once, where
+    # each worker would otherwise print its own KeyboardInterrupt traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init_worker(*args)
 
 
 def _speech(job: ClipJob, rng: np.random.Generator) -> np.ndarray:
@@ -398,7 +406,7 @@ def _generate(opts: SynthOptions) -> dict:
             else:
                 # Each clip's randomness is its own, so completion order does not matter.
                 chunk = max(1, min(16, math.ceil(len(jobs) / (opts.jobs * 8))))
-                with multiprocessing.get_context().Pool(opts.jobs, _init_worker, init_args) as pool:
+                with multiprocessing.get_context().Pool(opts.jobs, _init_pool_worker, init_args) as pool:
                     for _ in pool.imap_unordered(render_clip, jobs, chunksize=chunk):
                         bar.update(1)
         lists = _split_lists(jobs)
