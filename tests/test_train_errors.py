@@ -57,6 +57,15 @@ def test_missing_path(tmp_path):
     assert no_outputs(tmp_path / "out")
 
 
+@pytest.mark.parametrize("device", ["tpu", "cuda"])
+def test_a_wrong_device_writes_nothing(tone_data, tmp_path, device):
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    proc = run("train_cli", "--data", tone_data, "--out", tmp_path / "out", "--device", device)
+    assert_one_line_error(proc, "kws-train", f"--device {device}")
+    assert no_outputs(tmp_path / "out")
+
+
 def test_zip_slip_is_refused(tmp_path):
     z = tmp_path / "evil.zip"
     with zipfile.ZipFile(z, "w") as zf:

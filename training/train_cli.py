@@ -313,6 +313,9 @@ def train(args: argparse.Namespace) -> int:
         from .checkpoint import load_checkpoint
 
         load_checkpoint(args.init)
+    from .trainer import resolve_device
+
+    resolve_device(config.device, dist)  # a wrong --device too, before anything is written
     t_load = time.perf_counter()
     data = prepare_dataset(args.data, words=words, seed=args.seed, split_file=args.split_file,
                            noise_dir=noise_path, synth_reject=not args.no_reject_synthesis,
