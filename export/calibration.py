@@ -40,9 +40,11 @@ def resolve_calibration_data(arg: str | Path | None, ckpt: dict) -> Path:
         return path
     train_config = ckpt.get("train_config") if isinstance(ckpt.get("train_config"), dict) else {}
     recorded = train_config.get("data")
-    if recorded and Path(str(recorded)).exists():
-        log.info("using the checkpoint's training data %s", recorded)
-        return Path(str(recorded))
+    paths = _data_paths(train_config)
+    if paths and all(p.exists() for p in paths):
+        log.info("using the checkpoint's training data %s%s", paths[0],
+                 f" (the first of its {len(paths)} datasets)" if len(paths) > 1 else "")
+        return paths[0]
     where = f" (the checkpoint's training data {recorded} is gone)" if recorded else ""
     raise KwsError(f"--quantize needs --calibration-data PATH (a folder or .zip of <word>/*.wav){where}")
 
@@ -99,11 +101,21 @@ def dataset_test_list(path: str | Path) -> set[str]:
         return set()
 
 
-def is_training_data(path: str | Path, ckpt: dict) -> bool:
-    """Whether `path` is the dataset the checkpoint was trained on (so its split applies)."""
-    train_config = ckpt.get("train_config") if isinstance(ckpt.get("train_config"), dict) else {}
+def _data_paths(train_config: dict) -> list[Path]:
+    """The datasets a checkpoint was trained on: `data_paths` (absolute) where kws-train recorded
+    it, else `data` as older checkpoints wrote it (one path as typed)."""
+    paths = train_config.get("data_paths")
+    if isinstance(paths, list) and paths:
+        return [Path(str(p)) for p in paths]
     recorded = train_config.get("data")
-    return bool(recorded) and Path(str(recorded)).resolve() == Path(path).resolve()
+    return [Path(str(recorded))] if recorded else []
+
+
+def is_training_data(path: str | Path, ckpt: dict) -> bool:
+    """Whether `path` is the one dataset the checkpoint was trained on (so its split applies)."""
+    train_config = ckpt.get("train_config") if isinstance(ckpt.get("train_config"), dict) else {}
+    paths = _data_paths(train_config)
+    return len(paths) == 1 and paths[0].resolve() == Path(path).resolve()
 
 
 def split_for_calibration(clips: ClipSet, ckpt: dict, ckpt_path: str | Path | None = None,

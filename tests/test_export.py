@@ -196,7 +196,7 @@ def test_int8_refused_when_calibration_is_unrepresentative(trained, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     ckpt = load_checkpoint(trained["ckpt"])
-    ckpt["train_config"] = {**ckpt["train_config"], "data": str(data)}
+    ckpt["train_config"] = {**ckpt["train_config"], "data": str(data), "data_paths": [str(data)]}
     atomic_save(ckpt, run / "model.pt")
     shutil.copy(trained["split"], run / "split.json")
     out = tmp_path / "m.onnx"

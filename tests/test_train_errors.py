@@ -211,3 +211,24 @@ def test_help_texts():
         assert proc.returncode == 0
         for w in words:
             assert w in proc.stdout, (module, w)
+
+
+def test_export_finds_the_training_data_from_another_folder(tone_data, tmp_path):
+    # kws-train recorded --data as typed: from another folder, or with two datasets, kws-export
+    # --quantize said the training data was gone.
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(tone_data, work / "ds")
+    shutil.copytree(tone_data, work / "ds2")
+    proc = subprocess.run([PY, "-m", "kws_edge.training.train_cli", "--data", "ds", "ds2", "--out", "run",
+                           "--epochs", "1"], capture_output=True, text=True, timeout=300, cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = subprocess.run([PY, "-m", "kws_edge.export.export_cli", str(work / "run" / "model.pt"), "-o",
+                           "m.onnx", "--quantize", "--max-accuracy-drop", "100"],
+                          capture_output=True, text=True, timeout=300, cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr
+    assert f"using the checkpoint's training data {work / 'ds'} (the first of its 2 datasets)" in proc.stderr
+    assert (elsewhere / "m.onnx").is_file()

@@ -344,7 +344,9 @@ def train(args: argparse.Namespace) -> int:
     if wants_balance(args, resume_state["train_config"] if resume_state else None):
         config.class_weights = balance_weights(data.y["train"], data.labels)
     torch.manual_seed(args.seed)
-    data_desc = " ".join(str(d) for d in args.data)
+    # Absolute: kws-export finds the training data (its calibration default) from any folder.
+    data_paths = [str(Path(d).resolve()) for d in args.data]
+    data_desc = " ".join(data_paths)
     provenance: dict = {"data": data_desc}
     if resume_state:
         model = M5(M5Config.from_dict(saved_meta["model_config"]))
@@ -433,7 +435,7 @@ def train(args: argparse.Namespace) -> int:
     }
     split_info = {"file": "split.json", "sha256": split_digest, "source": data.split_source,
                   "seed": args.seed, "counts": counts}
-    train_config = {**config.to_dict(), "data": data_desc, "words": words,
+    train_config = {**config.to_dict(), "data": data_desc, "data_paths": data_paths, "words": words,
                     "init": provenance.get("init"),
                     "negatives": " ".join(str(n) for n in negatives) if negatives else None,
                     "noise": noise}
