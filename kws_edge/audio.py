@@ -25,6 +25,18 @@ def decode_bytes(data: bytes, name: str) -> tuple[np.ndarray, int]:
     return _decode(io.BytesIO(data), name)
 
 
+# Containers libsndfile cannot open (phones' voice memos are often .m4a): say how to convert.
+_NOT_READ = {".m4a", ".aac", ".mp4", ".3gp", ".amr", ".wma", ".webm"}
+
+
+def unreadable(name: str | Path, reason: object) -> KwsError:
+    """The one-line error for a file soundfile cannot decode, with a way out where there is one."""
+    suffix = Path(str(name)).suffix.lower()
+    hint = (f"; {suffix} is not read here: convert it first, e.g. ffmpeg -i {Path(str(name)).name} "
+            f"{Path(str(name)).stem}.wav") if suffix in _NOT_READ else ""
+    return KwsError(f"{name}: not a readable audio file ({reason}){hint}")
+
+
 def _decode(source, name: str) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
@@ -33,9 +45,9 @@ def _decode(source, name: str) -> tuple[np.ndarray, int]:
     except sf.LibsndfileError as exc:
         # libsndfile's own text ("Error opening <_io.BytesIO object at 0x...>: ...") names the
         # Python object, not the file: keep only its reason; `name` says which file.
-        raise KwsError(f"{name}: not a readable audio file ({exc.error_string})") from None
+        raise unreadable(name, exc.error_string) from None
     except (RuntimeError, TypeError, ValueError) as exc:
-        raise KwsError(f"{name}: not a readable audio file ({exc})") from None
+        raise unreadable(name, exc) from None
     if data.shape[0] == 0:
         raise KwsError(f"{name}: empty audio (no samples)")
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]

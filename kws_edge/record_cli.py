@@ -22,7 +22,7 @@ examples:
   kws-record my_words                      all 35 words, 30 clips each, then 2 minutes of talk
   kws-record my_words --words yes,no,stop  a subset (or new words: --words "hey kws,lights")
   kws-record my_words --list-devices       show input devices, then pick one with --device
-  kws-record my_words --word yes --input yes.m4a   cut a recording of "yes yes yes ..." into clips
+  kws-record my_words --word yes --input yes.mp3   cut a recording of "yes yes yes ..." into clips
   kws-record my_words --talk --input talk.wav      add a recording of yourself talking to _talk/
 
 Say the word, pause (half a second or more), say it again: each utterance becomes its own clip,
@@ -89,6 +89,8 @@ def _main(argv: list[str] | None) -> int:
         raise KwsError(f"--talk-seconds must be 0 or more, got {args.talk_seconds:g}")
     if args.duration is not None and args.duration <= 0:
         raise KwsError(f"--duration must be positive, got {args.duration:g}")
+    if args.device_rate is not None and args.device_rate <= 0:
+        raise KwsError(f"--device-rate must be a positive rate in Hz, got {args.device_rate}")
     if args.input:
         if args.words or args.device is not None:
             raise KwsError("--input cuts files: give --word W (or --talk), not --words or --device")
@@ -100,8 +102,6 @@ def _main(argv: list[str] | None) -> int:
 
 def _files(args: argparse.Namespace) -> int:
     """File mode: the same cutter over recordings made elsewhere."""
-    from .record_cutter import UtteranceCutter
-    from .record_session import TalkRecorder
     from .record_store import TALK_FOLDER, DatasetDir, word_folder
     from .sources import FileSource
 
@@ -111,8 +111,32 @@ def _files(args: argparse.Namespace) -> int:
     word = word_folder(args.word) if args.word else TALK_FOLDER
     # Open every file first: a bad one is reported before any clip is written.
     sources = [FileSource(path, SAMPLE_RATE, chunk_ms=1000) for path in args.input]
-    kept = rejected = 0
     started = time.monotonic()
+    try:
+        kept, rejected = _cut_files(args, store, word, sources)
+    except KwsError as exc:
+        # A file with no word in it fails the run, so the clips of the files before it go too:
+        # running the corrected command again must not add them twice.
+        removed = store.discard_written()
+        if removed:
+            raise KwsError(f"{exc}; the {removed} clip(s) cut before it were removed") from None
+        raise
+    wall = time.monotonic() - started
+    if args.talk:
+        what = f"{kept} pieces of talk kept in {store.folder(word)} ({store.talk_seconds():.0f} s there now"
+    else:
+        what = (f"{kept} clips of '{word}' kept, {rejected} not kept, in {store.folder(word)} "
+                f"({store.count(word)} there now")
+    print(f"{PROG}: {what}; {wall:.1f} s)", file=sys.stderr)
+    return 0 if kept else 1
+
+
+def _cut_files(args: argparse.Namespace, store, word: str, sources: list) -> tuple[int, int]:
+    """Cut every file into `store`; (clips kept, cuts not kept). KwsError for a file with no word."""
+    from .record_cutter import UtteranceCutter
+    from .record_session import TalkRecorder
+
+    kept = rejected = 0
     for source in sources:
         with source:
             if args.talk:
@@ -136,14 +160,7 @@ def _files(args: argparse.Namespace) -> int:
                 kept, rejected = _file_cut(store, word, source.path, cut, kept, rejected)
             if not found:
                 raise KwsError(f"{source.path}: no word found (silence, or too quiet to tell from the noise)")
-    wall = time.monotonic() - started
-    if args.talk:
-        what = f"{kept} pieces of talk kept in {store.folder(word)} ({store.talk_seconds():.0f} s there now"
-    else:
-        what = (f"{kept} clips of '{word}' kept, {rejected} not kept, in {store.folder(word)} "
-                f"({store.count(word)} there now")
-    print(f"{PROG}: {what}; {wall:.1f} s)", file=sys.stderr)
-    return 0 if kept else 1
+    return kept, rejected
 
 
 def _file_cut(store, word: str, path: Path, cut, kept: int, rejected: int) -> tuple[int, int]:

@@ -62,6 +62,14 @@ class DatasetDir:
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
             raise KwsError(f"{self.root}: exists and is not a folder")
+        self.written: list[Path] = []  # this run's clips, so a failed run can take them back
+
+    def discard_written(self) -> int:
+        """Remove the clips this run wrote; returns how many."""
+        for path in self.written:
+            path.unlink(missing_ok=True)
+        count, self.written = len(self.written), []
+        return count
 
     def folder(self, word: str) -> Path:
         return self.root / word
@@ -90,6 +98,7 @@ class DatasetDir:
                 sf.write(str(tmp), np.clip(audio, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16")
         except OSError as exc:
             raise KwsError(f"{folder}: cannot write a clip ({exc.strerror or exc})") from None
+        self.written.append(path)
         return path
 
     def talk_seconds(self) -> float:

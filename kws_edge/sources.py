@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .audio import unreadable
 from .errors import KwsError
 
 log = logging.getLogger(__name__)
@@ -45,12 +46,14 @@ class FileSource:
         self.path = Path(path)
         self.rate = rate
         self.realtime = realtime
+        if self.path.is_dir():
+            raise KwsError(f"{self.path}: is a folder, not an audio file")
         if not self.path.is_file():
             raise KwsError(f"{self.path}: no such audio file")
         try:
             self._file = sf.SoundFile(str(self.path))
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-            raise KwsError(f"{self.path}: not a readable audio file ({exc})") from None
+            raise unreadable(self.path, exc) from None
         if self._file.frames == 0:
             self._file.close()
             raise KwsError(f"{self.path}: empty audio (no samples)")

@@ -184,10 +184,24 @@ def test_file_mode_any_format_and_rate_resumes_without_overwriting(tmp_path):
     assert sorted(p.name for p in (tmp_path / "ds" / "six").iterdir())[-1] == "015.wav"
 
 
+@requires_espeak
+def test_file_mode_a_file_with_no_word_takes_back_the_clips_of_the_files_before_it(tmp_path):
+    src = write_wav(tmp_path / "six.wav", repeated("six", 3, seed=6).audio)
+    silent = write_wav(tmp_path / "silent.wav", np.zeros(2 * SAMPLE_RATE, np.float32))
+    assert _cli(str(tmp_path / "ds"), "--word", "six", "--input", str(src)).returncode == 0
+    before = sorted(p.name for p in (tmp_path / "ds" / "six").iterdir())
+    res = _cli(str(tmp_path / "ds"), "--word", "six", "--input", str(src), str(silent))
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert "silent.wav: no word found" in res.stderr and "the 3 clip(s) cut before it were removed" in res.stderr
+    assert sorted(p.name for p in (tmp_path / "ds" / "six").iterdir()) == before == ["001.wav", "002.wav", "003.wav"]
+
+
 def test_file_mode_errors_are_one_line(tmp_path):
     silent = write_wav(tmp_path / "silent.wav", np.zeros(2 * SAMPLE_RATE, np.float32))
     junk = tmp_path / "junk.wav"
     junk.write_bytes(b"not audio at all")
+    memo = tmp_path / "memo.m4a"
+    memo.write_bytes(b"\x00\x00\x00\x20ftypM4A not decodable here")
     cases = [
         ((str(tmp_path / "ds"), "--word", "yes", "--input", str(tmp_path / "missing.wav")), "missing.wav"),
         ((str(tmp_path / "ds"), "--word", "yes", "--input", str(junk)), "not a readable audio file"),
@@ -196,6 +210,10 @@ def test_file_mode_errors_are_one_line(tmp_path):
         ((str(tmp_path / "ds"), "--word", "_talk", "--input", str(silent)), "may not start with '_'"),
         ((str(tmp_path / "ds"), "--word", "yes"), "--input"),
         ((str(tmp_path / "ds"), "--count", "0"), "--count"),
+        ((str(tmp_path / "ds"), "--device-rate", "-8000"), "--device-rate must be a positive rate"),
+        ((str(tmp_path / "ds"), "--device-rate", "0"), "--device-rate must be a positive rate"),
+        ((str(tmp_path / "ds"), "--word", "yes", "--input", str(tmp_path)), "is a folder"),
+        ((str(tmp_path / "ds"), "--word", "yes", "--input", str(memo)), "convert it first, e.g. ffmpeg -i memo.m4a"),
     ]
     for args, needle in cases:
         res = _cli(*args)
