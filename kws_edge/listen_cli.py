@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, description="Spot keywords in live audio or a file with an ONNX keyword model.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", metavar="MODEL.onnx",
-                   help="exported model (kws-export); default: the shipped base model")
+                   help="exported model (kws-export); default: base, the shipped model")
     src = p.add_argument_group("audio source (default: the default microphone)")
     src.add_argument("--input", metavar="FILE", help="read an audio file instead of a microphone")
     src.add_argument("--realtime", action="store_true", help="with --input: pace the file like a microphone")

@@ -204,11 +204,9 @@ class OnnxModel:
 
 
 def load_model(path: str | Path | None = None) -> OnnxModel:
-    """Load a model file; `None` loads the shipped base model."""
-    if path is None:
-        from .models import base_model_path
+    """Load a model file; `None` or `base` loads the shipped base model."""
+    from .models import base_model_path, model_path
 
-        path = base_model_path()
-    model = OnnxModel(path)
+    model = OnnxModel(base_model_path() if path is None else model_path(path))
     log.debug("loaded %r", model)
     return model

@@ -142,3 +142,19 @@ def test_default_model_is_the_shipped_base(files, capsys):
     else:
         assert rc == 2
         _one_line_error(err, r"base\.onnx: the shipped base model is missing")
+
+
+def test_model_base_names_the_shipped_model_as_kws_export_and_kws_info_take_it(files, capsys, tmp_path,
+                                                                               monkeypatch):
+    from kws_edge.models import BASE_ONNX, model_path
+
+    if not BASE_ONNX.is_file():
+        pytest.skip("no shipped base model")
+    assert main(["--model", "base", "--input", str(files["wav"]), "--json"]) == 0
+    by_name = capsys.readouterr().out
+    assert main(["--model", str(BASE_ONNX), "--input", str(files["wav"]), "--json"]) == 0
+    assert capsys.readouterr().out == by_name
+    # A file called `base` in the current folder is still that file.
+    (tmp_path / "base").write_text("x")
+    monkeypatch.chdir(tmp_path)
+    assert str(model_path("base")) == "base"

@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "dataset, or detection quality on a labelled recording. The same output for a "
                     "training checkpoint (.pt) and an exported model (.onnx).")
     p.add_argument("--model", required=True, metavar="FILE",
-                   help="model.pt (kws-train) or model.onnx (kws-export)")
+                   help="model.pt (kws-train), model.onnx (kws-export), or base (the shipped model)")
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--data", metavar="PATH", help="dataset folder or .zip to score clip by clip")
     mode.add_argument("--stream", metavar="WAV", help="long recording to score as a stream (needs --truth)")
@@ -229,6 +229,9 @@ def _print_human(result: dict, stream: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from kws_edge.models import model_path
+
+    args.model = str(model_path(args.model))
     result = eval_stream(args) if args.stream else eval_clips(args)
     if args.json:
         print(json.dumps(result))

@@ -26,6 +26,14 @@ def base_model_path() -> Path:
     return BASE_ONNX
 
 
+def model_path(spec: str | Path) -> Path:
+    """An ONNX model argument: `base` names the shipped model (as `kws-export base` and `kws-info
+    base` take it), unless a file of that name is in the current folder; anything else is a path."""
+    if str(spec) == "base" and not Path(spec).exists():
+        return base_model_path()
+    return Path(spec)
+
+
 def base_checkpoint_path() -> Path:
     """The shipped M5 checkpoint used by `kws-train --init base`."""
     if not BASE_CHECKPOINT.is_file():
