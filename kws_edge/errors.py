@@ -81,8 +81,9 @@ def run_cli(prog: str, main: Callable[[], int | None]) -> int:
         return 2
     except ModuleNotFoundError as exc:
         return missing_training_tools(prog, exc)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        detail = str(exc)  # where to continue from, when the command knows (kws-train)
+        print(f"{prog}: interrupted" + (f"; {detail}" if detail else ""), file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader went away (`kws-eval ... | head`): stop quietly.

@@ -179,6 +179,9 @@ def test_ctrl_c_then_resume(tone_data, tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "--resume" in err and "Traceback" not in err
+    # One line says it stopped and where to continue from.
+    assert [ln for ln in err.splitlines() if "interrupted" in ln] == [err.strip().splitlines()[-1]], err
+    assert err.strip().splitlines()[-1].startswith("kws-train: interrupted; state after epoch"), err
     assert (out / "resume.pt").is_file() and not (out / "model.pt").exists()
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
     done = torch.load(out / "resume.pt", weights_only=True)["epoch"]

@@ -267,6 +267,14 @@ def auto_batch_size(base: int, n_train: int, device: str) -> int:
     return int(max(16, min(base, n_train // 4)))
 
 
+def _interrupted(out: Path, epoch: int, main: bool, what: str = "") -> KeyboardInterrupt:
+    """Ctrl-C, with where the run can continue from: run_cli prints it on the one 'interrupted' line."""
+    if main and (out / "resume.pt").exists():
+        return KeyboardInterrupt(f"{what}state after epoch {epoch} is in {out / 'resume.pt'} "
+                                 "(continue with --resume)")
+    return KeyboardInterrupt()
+
+
 def train(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
@@ -391,10 +399,7 @@ def train(args: argparse.Namespace) -> int:
     try:
         summary = trainer.fit()
     except KeyboardInterrupt:
-        if dist.main and (out / "resume.pt").exists():
-            print(f"kws-train: interrupted; state after epoch {trainer.epoch} is in {out / 'resume.pt'} "
-                  f"(continue with --resume)", file=sys.stderr)
-        raise
+        raise _interrupted(out, trainer.epoch, dist.main) from None
 
     # A dataset's own lists may leave no test clips (they name only validation clips): no report.
     predicted = (predict_logits(trainer.model, data.x["test"], trainer.device).argmax(1).numpy()
@@ -411,8 +416,11 @@ def train(args: argparse.Namespace) -> int:
                 return model_from_init(args.init, data.labels, quiet=True)[0]
             return M5(M5Config.from_dict(meta["model_config"]))
 
-        final, refit_info = refit(fresh_model, config, data.x, data.y, data.noise,
-                                  refit_epochs(config, summary), dist, front=trainer.front)
+        try:
+            final, refit_info = refit(fresh_model, config, data.x, data.y, data.noise,
+                                      refit_epochs(config, summary), dist, front=trainer.front)
+        except KeyboardInterrupt:
+            raise _interrupted(out, trainer.epoch, dist.main, "the refit on all clips stopped; ") from None
         trainer.model = final
     if dist.world > 1:
         torch.distributed.barrier()
