@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from kws_edge.errors import KwsError
+from kws_edge.errors import KwsError, not_a_file
 from kws_edge.onnx_model import OnnxModel
 from kws_edge.spotter import DEFAULT_THRESHOLD, KeywordSpotter, SpotterOptions
 
@@ -58,7 +58,7 @@ def check_recordings(paths: list[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if not path.is_file():
-            raise KwsError(f"{path}: no such recording (--keyword-free)")
+            raise KwsError(f"{not_a_file(path, 'recording')} (--keyword-free)")
         try:
             info = sf.info(str(path))
         except Exception as exc:  # libsndfile's errors are one class with a message

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 
 class KwsError(Exception):
@@ -64,6 +65,14 @@ def missing_training_tools(prog: str, exc: ModuleNotFoundError) -> int:
     print(f"{prog}: error: needs the training tools ({name} is not installed): bash scripts/setup.sh --dev",
           file=sys.stderr)
     return 2
+
+
+def not_a_file(path: str | Path, what: str) -> KwsError:
+    """The one-line error for a path that should be a file of kind `what` and is not: a folder
+    given where a file belongs is said to be one, rather than "no such"."""
+    if Path(path).is_dir():
+        return KwsError(f"{path}: is a folder, not {'an' if what[0] in 'aeiou' else 'a'} {what}")
+    return KwsError(f"{path}: no such {what}")
 
 
 def run_cli(prog: str, main: Callable[[], int | None]) -> int:

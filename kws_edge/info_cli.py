@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from .errors import KwsError, run_cli
+from .errors import KwsError, not_a_file, run_cli
 
 PROG = "kws-info"
 DEFAULT_THRESHOLD = 0.5  # kws-listen's, for words without a stored threshold (kws_edge/spotter.py)
@@ -142,7 +142,7 @@ def resolve(spec: str) -> Path:
         return models.base_b_checkpoint_path()
     path = Path(spec)
     if not path.is_file():
-        raise KwsError(f"{path}: no such model file")
+        raise not_a_file(path, "model file")
     return path
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import KwsError
+from .errors import KwsError, not_a_file
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class OnnxModel:
 
         self.path = Path(path)
         if not self.path.is_file():
-            raise KwsError(f"{self.path}: no such model file")
+            raise not_a_file(self.path, "model file")
         _refuse_checkpoint(self.path)
         try:
             self._session = ort.InferenceSession(

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import unreadable
-from .errors import KwsError
+from .errors import KwsError, not_a_file
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,8 @@ class FileSource:
         self.path = Path(path)
         self.rate = rate
         self.realtime = realtime
-        if self.path.is_dir():
-            raise KwsError(f"{self.path}: is a folder, not an audio file")
         if not self.path.is_file():
-            raise KwsError(f"{self.path}: no such audio file")
+            raise not_a_file(self.path, "audio file")
         try:
             self._file = sf.SoundFile(str(self.path))
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:

@@ -190,9 +190,11 @@ def test_a_word_that_fires_over_the_cap_is_reported(ckpt_dir, tmp_path):
 
 
 @pytest.mark.parametrize("name, match", [("absent.wav", "no such recording"),
-                                         ("notes.wav", "not a readable audio file")])
+                                         ("notes.wav", "not a readable audio file"),
+                                         ("takes", "is a folder, not a recording")])
 def test_bad_keyword_free_recording(ckpt_dir, tmp_path, name, match):
     (tmp_path / "notes.wav").write_text("not audio\n")
+    (tmp_path / "takes").mkdir()
     res = _run(str(ckpt_dir / "ok.pt"), "-o", str(tmp_path / "m.onnx"),
                "--keyword-free", str(tmp_path / name), cwd=tmp_path)
     _assert_one_line_error(res, match)

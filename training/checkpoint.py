@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from kws_edge.atomic import atomic_path
-from kws_edge.errors import KwsError
+from kws_edge.errors import KwsError, not_a_file
 
 from .model import M5, M5Config
 
@@ -86,7 +86,7 @@ def load_checkpoint(spec: str | Path) -> dict:
     path = resolve_checkpoint_path(spec)
     if not path.is_file():
         hint = "" if path.suffix else f" ('{BASE_NAME}' and '{BASE_B_NAME}' name the shipped ones)"
-        raise KwsError(f"{path}: no such checkpoint file{hint}")
+        raise KwsError(f"{not_a_file(path, 'checkpoint file')}{hint}")
     with open(path, "rb") as fh:
         magic = fh.read(4)
     if magic != b"PK\x03\x04" and path.suffix == ".onnx":

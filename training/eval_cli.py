@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from kws_edge.detection import format_clock
-from kws_edge.errors import KwsError, run_cli, setup_logging
+from kws_edge.errors import KwsError, not_a_file, run_cli, setup_logging
 
 log = logging.getLogger("kws_edge.training.eval_cli")
 
@@ -84,7 +84,7 @@ class _TorchModel:
 
 def _load_model(path: Path):
     if not path.is_file():
-        raise KwsError(f"{path}: no such model file")
+        raise not_a_file(path, "model file")
     if path.suffix == ".onnx":
         from kws_edge.onnx_model import OnnxModel
 
