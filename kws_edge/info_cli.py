@@ -152,6 +152,8 @@ def read_model(spec: str) -> dict[str, Any]:
         magic = fh.read(4)
     if magic == b"PK\x03\x04":  # torch.save's ZIP
         return read_checkpoint(path)
+    if path.suffix == ".pt":
+        raise KwsError(f"{path}: not a kws-edge checkpoint (kws-train writes them; not a torch file)")
     return read_onnx(path)
 
 

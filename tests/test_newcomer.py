@@ -267,6 +267,10 @@ def test_kws_info_refuses_a_checkpoint_that_would_run_code(tmp_path):
     assert "refused global os.system" in line and not marker.exists()
     line = _one_line_error(_cli("kws_edge.info_cli", str(REPO / "README.md")), "kws-info")
     assert "README.md: not a loadable ONNX model" in line
+    notes = tmp_path / "notes.pt"
+    notes.write_text("not a checkpoint\n")
+    line = _one_line_error(_cli("kws_edge.info_cli", str(notes)), "kws-info")
+    assert "notes.pt: not a kws-edge checkpoint" in line
 
 
 # --- reports and logs ---------------------------------------------------------------------------
