@@ -71,9 +71,17 @@ class FileSource:
         self._file.close()
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        import soundfile as sf
+
         started = time.monotonic()
         while True:
-            data = self._file.read(self._block, dtype="float32", always_2d=True)
+            try:
+                data = self._file.read(self._block, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as exc:
+                # A file damaged after its header (a cut-off FLAC, a corrupt MP3 frame).
+                reason = getattr(exc, "error_string", None) or str(exc)
+                raise KwsError(f"{self.path}: cannot be read after {self.samples_out / self.rate:.1f} s "
+                               f"of audio ({reason.strip()}); the file is damaged") from None
             last = len(data) < self._block
             mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
             if not np.all(np.isfinite(mono)):

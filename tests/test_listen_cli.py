@@ -158,3 +158,14 @@ def test_model_base_names_the_shipped_model_as_kws_export_and_kws_info_take_it(f
     (tmp_path / "base").write_text("x")
     monkeypatch.chdir(tmp_path)
     assert str(model_path("base")) == "base"
+
+
+def test_a_file_damaged_after_its_header_is_a_one_line_error(files, capsys):
+    # The first half of a FLAC: libsndfile reads on until the cut, then fails inside read().
+    long = np.concatenate([noise(20.0, amp=0.05, seed=9), tone(1000, 0.6)])
+    whole = write_wav(files["dir"] / "long.flac", long)
+    cut = files["dir"] / "cut.flac"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    assert main(["--model", str(files["model"]), "--input", str(cut)]) == 2
+    out, err = capsys.readouterr()
+    _one_line_error(err, r"cut\.flac: cannot be read after \d+\.\d s of audio .*the file is damaged")
