@@ -154,7 +154,11 @@ def read_model(spec: str) -> dict[str, Any]:
         return read_checkpoint(path)
     if path.suffix == ".pt":
         raise KwsError(f"{path}: not a kws-edge checkpoint (kws-train writes them; not a torch file)")
-    return read_onnx(path)
+    info = read_onnx(path)
+    from .onnx_model import OnnxModel
+
+    OnnxModel(path)  # what kws-listen refuses (bad metadata, shapes) kws-info refuses alike
+    return info
 
 
 # --- the text report ----------------------------------------------------------------------------
@@ -265,8 +269,13 @@ def _main(argv: list[str] | None) -> int:
     info = read_model(args.model)
     if args.json:
         print(json.dumps(info, default=repr))
-    else:
-        print("\n".join(report(info)))
+        return 0
+    try:
+        lines = report(info)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        # Metadata the runtime does not read (boost, metrics) written by hand or another tool.
+        raise KwsError(f"{info['file']}: malformed kws-edge metadata ({exc})") from None
+    print("\n".join(lines))
     return 0
 
 

@@ -273,6 +273,26 @@ def test_kws_info_refuses_a_checkpoint_that_would_run_code(tmp_path):
     assert "notes.pt: not a kws-edge checkpoint" in line
 
 
+
+@pytest.mark.parametrize("key, value, says", [
+    ("labels", "{not json", "metadata 'labels' is not JSON"),
+    ("sample_rate", "abc", "metadata 'sample_rate' is not an integer"),
+    ("boost", '{"yes": "lots"}', "malformed kws-edge metadata"),
+])
+def test_kws_info_on_broken_metadata_is_one_line(tmp_path, key, value, says):
+    import onnx
+
+    from kws_edge.models import BASE_ONNX
+
+    model = onnx.load(str(BASE_ONNX))
+    for prop in model.metadata_props:
+        if prop.key == key:
+            prop.value = value
+    broken = tmp_path / "broken.onnx"
+    onnx.save(model, str(broken))
+    line = _one_line_error(_cli("kws_edge.info_cli", str(broken)), "kws-info")
+    assert says in line
+
 # --- reports and logs ---------------------------------------------------------------------------
 
 def test_text_confusion_matrix_has_headers_and_the_reject_row():
