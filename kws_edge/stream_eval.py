@@ -33,7 +33,7 @@ def read_truth_csv(path: str | Path) -> list[TruthRow]:
     if not path.is_file():
         raise KwsError(f"{path}: no such truth CSV")
     try:
-        with path.open(newline="") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: Excel's "CSV UTF-8" BOM
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None or tuple(h.strip() for h in header) != TRUTH_HEADER:
@@ -56,7 +56,14 @@ def read_truth_csv(path: str | Path) -> list[TruthRow]:
                 rows.append(TruthRow(start, end, label))
     except UnicodeDecodeError:
         raise KwsError(f"{path}: not a text CSV file") from None
-    return sorted(rows, key=lambda r: (r.start_s, r.end_s))
+    rows.sort(key=lambda r: (r.start_s, r.end_s))
+    keywords = [r for r in rows if r.label != OTHER_LABEL]
+    for a, b in zip(keywords, keywords[1:], strict=False):
+        if b.start_s < a.end_s:
+            # One spoken keyword counted twice (or as two words) would halve recall or add wrong words.
+            raise KwsError(f"{path}: keyword rows overlap ({a.start_s:g}-{a.end_s:g} s {a.label}, "
+                           f"{b.start_s:g}-{b.end_s:g} s {b.label}); each keyword is one row")
+    return rows
 
 
 def score_detections(detections: Sequence[Detection], truth: Sequence[TruthRow], duration_s: float,

@@ -54,6 +54,8 @@ def test_window_tolerance_after_word_end():
     ("start_s,end_s,label\n1,2\n", r":2: expected 3 fields"),
     ("start_s,end_s,label\n1,2, \n", r":2: empty label"),
     ("", "header must be"),
+    ("start_s,end_s,label\n1,2,yes\n1,2,yes\n", r"keyword rows overlap \(1-2 s yes, 1-2 s yes\)"),
+    ("start_s,end_s,label\n1,2,yes\n1.5,2.5,no\n", "keyword rows overlap"),
 ])
 def test_bad_truth_csv(tmp_path, text, message):
     path = tmp_path / "t.csv"
@@ -61,6 +63,14 @@ def test_bad_truth_csv(tmp_path, text, message):
     with pytest.raises(KwsError, match=message) as err:
         read_truth_csv(path)
     assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
+
+
+def test_truth_csv_as_spreadsheets_save_it(tmp_path):
+    # Excel's "CSV UTF-8" starts with a byte-order mark; Windows ends lines with CRLF. Talk may
+    # overlap a keyword (someone speaking over it); only keywords must not overlap each other.
+    path = tmp_path / "t.csv"
+    path.write_bytes("\ufeffstart_s,end_s,label\r\n1,2,yes\r\n1.5,3,other\r\n".encode())
+    assert read_truth_csv(path) == [TruthRow(1.0, 2.0, "yes"), TruthRow(1.5, 3.0, "other")]
 
 
 def test_truth_csv_round_trip(tmp_path):
