@@ -292,3 +292,12 @@ def test_negatives_must_be_a_folder_of_audio(tmp_path):
     (tmp_path / "empty" / "notes.txt").write_text("not audio")
     with pytest.raises(KwsError, match="no readable recordings for --negatives"):
         prepare_dataset(root, negatives=tmp_path / "empty")
+
+
+def test_files_in_folders_inside_a_class_folder_are_reported_not_silently_dropped(tmp_path, caplog):
+    root = tone_dataset(tmp_path / "ds")
+    write_wav(root / "alpha" / "spk1" / "extra.wav", tone(300.0, seconds=0.8))
+    with caplog.at_level("WARNING"):
+        index = scan_dataset(root)
+    assert len(index.clips["alpha"]) == 6
+    assert "1 file(s) in folders inside the class folders are not used (e.g. alpha/spk1/extra.wav)" in caplog.text

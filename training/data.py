@@ -141,6 +141,7 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
                          zip_members={m.name[len(prefix):]: m for m in members.values()
                                       if m.name.startswith(prefix)})
     folders_seen: set[str] = set()
+    nested: list[str] = []
     for f in files:
         if not f.startswith(prefix):
             continue
@@ -151,7 +152,10 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
         if len(parts) < 2:
             continue
         folders_seen.add(parts[0])
-        if len(parts) != 2 or parts[1].lower() in _IGNORED_NAMES:
+        if len(parts) > 2:
+            nested.append(f)
+            continue
+        if parts[1].lower() in _IGNORED_NAMES:
             continue
         key = "/".join(parts)
         if parts[0] == NOISE_FOLDER:
@@ -170,6 +174,9 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
     else:
         folders_seen |= {PurePosixPath(m.name[len(prefix):]).parts[0] for m in members.values()
                          if m.name.startswith(prefix) and len(PurePosixPath(m.name[len(prefix):]).parts) >= 2}
+    if nested:
+        log.warning("%s: %d file(s) in folders inside the class folders are not used (e.g. %s): a "
+                    "class's clips sit directly in <word>/", path, len(nested), nested[0])
     empty = sorted(f for f in folders_seen - {NOISE_FOLDER, TALK_FOLDER} if class_name(f) not in index.clips)
     renamed = sorted(f for f in folders_seen if class_name(f) != f)
     if renamed:
