@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="score needed to report a keyword, 0..1 (default: the model's calibrated "
                           "per-word thresholds if it has them, else 0.5)")
     det.add_argument("--hop-ms", type=int, default=100, metavar="N",
-                     help="score the last second every N ms (default: %(default)s)")
+                     help="score the last second every N ms (default: %(default)s; at most 300 with "
+                          "the utterance gate)")
     det.add_argument("--smooth-ms", type=int, default=300, metavar="N",
                      help="average scores over N ms of consecutive windows (with the utterance gate, "
                           "of those centred on an utterance's loud part) (default: %(default)s)")

@@ -143,6 +143,13 @@ class KeywordSpotter:
         self.vad = make_vad(self.options.vad, rate)
         gate = self.options.max_utterance_ms
         self.max_utterance = rate * gate // 1000 if gate and self.vad is not None else None
+        if self.max_utterance and self.options.hop_ms > 2 * self.options.centre_ms:
+            # A decision looks only at windows centred within centre_ms of a word's core: a longer
+            # hop leaves some words no window at all, and they are never reported.
+            raise KwsError(f"--hop-ms {self.options.hop_ms}: with the utterance gate at most "
+                           f"{2 * self.options.centre_ms} (a decision looks at windows within "
+                           f"±{self.options.centre_ms} ms of the word); --max-utterance-ms 0 turns "
+                           "the gate off")
         self.segmenter = make_vad(self.options.segment_vad, rate) if self.max_utterance else None
         if isinstance(self.vad, EnergyVad) and isinstance(self.segmenter, EnergyVad) \
                 and self.segmenter.measures_like(self.vad):

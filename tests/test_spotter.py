@@ -168,6 +168,11 @@ def test_bad_options():
 def test_hop_longer_than_window_is_refused(models):
     with pytest.raises(KwsError, match="hop-ms"):
         KeywordSpotter(models["tone"], SpotterOptions(hop_ms=1500))
+    # With the gate, a hop longer than its decision span would leave some words no window.
+    with pytest.raises(KwsError, match="--hop-ms 400: with the utterance gate at most 300"):
+        KeywordSpotter(models["tone"], SpotterOptions(hop_ms=400))
+    KeywordSpotter(models["tone"], SpotterOptions(hop_ms=300))
+    KeywordSpotter(models["tone"], SpotterOptions(hop_ms=400, max_utterance_ms=0))
 
 
 def test_spot_file_resamples_any_rate_and_channels(models, tmp_path, stream):
