@@ -22,6 +22,8 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CALLER=$PWD  # --model / --input are read relative to where the script was run from
+from_caller() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$CALLER/$1" ;; esac; }
 cd "$REPO"
 PI=${KWS_PI_DIR:-$REPO/.pi}
 DEFAULT_MODEL=kws_edge/models/base.onnx
@@ -53,8 +55,8 @@ run_quiet() {
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    --model) MODEL=${2:?--model needs a file}; shift 2 ;;
-    --input) INPUT=${2:?--input needs a file}; shift 2 ;;
+    --model) MODEL=$(from_caller "${2:?--model needs a file}"); shift 2 ;;
+    --input) INPUT=$(from_caller "${2:?--input needs a file}"); shift 2 ;;
     --cpus) CPUS=${2:?--cpus needs a list}; shift 2 ;;
     --score-tol) SCORE_TOL=${2:?--score-tol needs a number}; shift 2 ;;
     -h|--help) usage; exit 0 ;;
