@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .detection import Detection
-from .errors import KwsError
+from .errors import KwsError, not_a_file
 from .labelled_stream import OTHER_LABEL, TruthRow
 
 TRUTH_HEADER = ("start_s", "end_s", "label")
@@ -31,7 +31,7 @@ def read_truth_csv(path: str | Path) -> list[TruthRow]:
     """Rows of a `start_s,end_s,label` CSV, sorted by start; one-line KwsError on any bad row."""
     path = Path(path)
     if not path.is_file():
-        raise KwsError(f"{path}: no such truth CSV")
+        raise not_a_file(path, "truth CSV")
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: Excel's "CSV UTF-8" BOM
             reader = csv.reader(f)

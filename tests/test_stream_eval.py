@@ -82,6 +82,8 @@ def test_truth_csv_round_trip(tmp_path):
     assert not list(tmp_path.glob(".*"))  # no temp files left behind
     with pytest.raises(KwsError, match="no such truth CSV"):
         read_truth_csv(tmp_path / "absent.csv")
+    with pytest.raises(KwsError, match="is a folder, not a truth CSV"):
+        read_truth_csv(tmp_path)
 
 
 def test_active_span_trims_padding():
