@@ -127,3 +127,14 @@ def test_stream_report_lists_events_briefly():
     assert "missed        three 1/1" in lines
     assert ("windows       30 scored of 120 hops (75% never needed: quiet, or no decision of the gate "
             "looked at them)") in lines
+
+
+def test_split_test_finds_the_run_folder_of_an_export_named_after_it(model_and_data):
+    # The README's layout: kws-train --out runs/me, kws-export runs/me/model.pt -o runs/me.onnx.
+    import shutil
+
+    pt, onnx_path, data = model_and_data
+    named = pt.parent.with_suffix(".onnx")  # <run>.onnx beside the run folder
+    shutil.copy(onnx_path, named)
+    r, _ = eval_json("--model", str(named), "--data", str(data), "--split", "test")
+    assert r["n"] == 6

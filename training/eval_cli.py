@@ -132,9 +132,12 @@ def eval_clips(args: argparse.Namespace) -> dict:
     model, resampler = _load_model(model_path)
     split_file = args.split_file
     if split_file is None and args.split != "all":
-        split_file = model_path.parent / "split.json"
+        # Beside the checkpoint, or, for an export named after its run folder as the README does
+        # it (runs/me.onnx from runs/me/model.pt), in that folder.
+        beside, run_folder = model_path.parent / "split.json", model_path.with_suffix("") / "split.json"
+        split_file = beside if beside.is_file() or not run_folder.is_file() else run_folder
         if not split_file.is_file():
-            raise KwsError(f"{split_file}: --split {args.split} needs the split.json kws-train wrote next to "
+            raise KwsError(f"{beside}: --split {args.split} needs the split.json kws-train wrote next to "
                            "the model (or give --split-file)")
     if split_file is not None and args.split != "all":
         _check_split_is_the_models(Path(split_file), model_path, _recorded_split_hash(model))
