@@ -169,3 +169,19 @@ def test_a_file_damaged_after_its_header_is_a_one_line_error(files, capsys):
     assert main(["--model", str(files["model"]), "--input", str(cut)]) == 2
     out, err = capsys.readouterr()
     _one_line_error(err, r"cut\.flac: cannot be read after \d+\.\d s of audio .*the file is damaged")
+
+
+def test_a_file_too_quiet_to_hear_words_says_so(files):
+    import soundfile as sf
+
+    audio, _ = sf.read(str(files["wav"]), dtype="float32")
+    quiet = write_wav(files["dir"] / "quiet.wav", 0.003 * audio / np.abs(audio).max())  # -50 dBFS
+    for path, warned in ((quiet, True), (files["wav"], False)):
+        proc = subprocess.run([sys.executable, "-m", "kws_edge.listen_cli", "--model", str(files["model"]),
+                               "--input", str(path)], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        err = proc.stderr.strip().splitlines()
+        assert err[-1].startswith("kws-listen: end of input:")  # the summary stays the last line
+        assert ("too quiet to hear words" in proc.stderr) == warned, proc.stderr
+        if warned:
+            assert "quiet.wav: its loudest sample is -50 dBFS" in err[-2]
