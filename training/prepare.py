@@ -100,7 +100,10 @@ def _make_split(index: DatasetIndex, key_class: dict[str, str],
         split = speaker_split(keys, speakers, [key_class[k] for k in keys], seed=seed)
         return split, f"by speaker 80/20 (val 10% of train), seed {seed}"
     split = stratified_split(keys, [key_class[k] for k in keys], seed=seed)
-    return split, f"stratified 80/20 (val 10% of train), seed {seed}"
+    counts = "/".join(str(len(split[s])) for s in ("train", "val", "test"))
+    # With few clips a word the "at least one" rule, not 80/20, sets the sizes: say what it gave.
+    return split, (f"stratified 80/20 (val 10% of train; at least one clip a word in each), seed {seed}: "
+                   f"train/val/test {counts} clips")
 
 
 @dataclass
