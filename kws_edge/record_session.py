@@ -96,6 +96,10 @@ class WordRecorder:
                 return [Event("info", "no earlier word left to record")]
             self.index = len(self.words)
             self.done = True
+            full = sum(self.counts[w] >= self.target for w in self.words)
+            if full < len(self.words):  # `n` past the last word, some words still short
+                return [Event("done", f"past the last word: {full} of {len(self.words)} words have "
+                                      f"{self.target} clips (run again to record the rest)")]
             return [Event("done", f"all {len(self.words)} words have {self.target} clips")]
         if self.index >= 0:
             self.changed_at = self.cutter.samples
@@ -223,6 +227,8 @@ class TalkRecorder:
         return self._vad.in_speech
 
     def start(self) -> list[Event]:
+        if self.target <= 0:
+            return [Event("done", f"no talk recorded ({TALK_FOLDER}/ holds {self.seconds:.0f} s)")]
         if self.done:
             return [Event("done", f"{TALK_FOLDER}/ already holds {self.seconds:.0f} s of talk")]
         return [Event("info", f"now some talk that is no keyword, about {self.target - self.seconds:.0f} s: "

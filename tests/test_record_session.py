@@ -95,6 +95,15 @@ def test_keys_replay_delete_next_back(tmp_path):
     assert kinds(rec.command("n")) == ["prompt"] and rec.word == "no"
     assert kinds(rec.command("n")) == ["prompt"] and rec.word == "up"
     assert kinds(rec.command("b")) == ["prompt"] and rec.word == "no"
+    # n past the last word ends the words, and says how many are short: not "all words have 2".
+    rec.command("n")
+    done = rec.command("n")
+    assert kinds(done) == ["done"] and "past the last word: 0 of 3 words have 2 clips" in done[0].message
+
+
+def test_no_talk_says_no_talk_is_recorded(tmp_path):
+    events = TalkRecorder(DatasetDir(tmp_path / "ds"), 0.0, avoid=[]).start()
+    assert kinds(events) == ["done"] and events[0].message == "no talk recorded (_talk/ holds 0 s)"
 
 
 @requires_espeak
