@@ -76,6 +76,8 @@ class WordRecorder:
         self.index = -1
         self.changed_at = -self.reaction  # stream sample of the last prompt change
         self._quiet_since = 0
+        self._quiet_peak = -120.0  # loudest block since the last word or silence message
+        self._speech_seen = 0
         self._kept: list[tuple[str, Path, np.ndarray]] = []  # this session's clips, newest last
         self.done = False
 
@@ -118,18 +120,25 @@ class WordRecorder:
             events += self._on_cut(cut)
         now = self.cutter.samples
         quiet_from = max(self.cutter.last_speech, self._quiet_since)
+        if self.cutter.last_speech != self._speech_seen:  # speech since: a new quiet stretch
+            self._speech_seen, self._quiet_peak = self.cutter.last_speech, -120.0
+        self._quiet_peak = max(self._quiet_peak, self.cutter.peak_dbfs)
         if not self.done and now - quiet_from >= self.silence:
             self._quiet_since = now
             events.append(Event("silence", self._silence_message(), word=self.word))
+            self._quiet_peak = -120.0
         return events
 
     def _silence_message(self) -> str:
         secs = self.silence / self.rate
-        if self.cutter.peak_dbfs <= -110:
+        # The loudest block of the whole quiet stretch: speech too quiet to count as a word is not
+        # "digital silence", even if the last block was.
+        if self._quiet_peak <= -110:
             return (f"silence: the input has been digital silence for {secs:.0f} s "
                     "(a muted or disconnected microphone?)")
-        return (f"silence: no word heard for {secs:.0f} s (input level {self.cutter.level_dbfs:.0f} dBFS): "
-                f"say '{self.word}', or check the microphone")
+        return (f"silence: no word heard for {secs:.0f} s (input level {self.cutter.level_dbfs:.0f} dBFS, "
+                f"loudest {self._quiet_peak:.0f} dBFS): say '{self.word}', louder or closer if you did, "
+                "or check the microphone")
 
     def _on_cut(self, cut: Cut) -> list[Event]:
         if self.done:

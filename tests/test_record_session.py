@@ -130,6 +130,14 @@ def test_silence_is_reported(tmp_path):
     rng = np.random.default_rng(0)
     events = feed(rec, (0.003 * rng.standard_normal(6 * SAMPLE_RATE)).astype(np.float32))
     assert [e.kind for e in events] == ["silence"] and "no word heard" in events[0].message
+    # Sound too quiet to be a word, then digital zeros: not called "digital silence", and the
+    # message gives the loudest sound heard.
+    rec = WordRecorder(DatasetDir(tmp_path / "ds"), ["yes"], count=3, silence_seconds=5)
+    rec.start()
+    murmur = (0.003 * np.sin(np.arange(2 * SAMPLE_RATE) * 2 * np.pi * 200 / SAMPLE_RATE)).astype(np.float32)
+    events = feed(rec, np.concatenate([murmur, np.zeros(4 * SAMPLE_RATE, np.float32)]))
+    assert [e.kind for e in events] == ["silence"] and "digital silence" not in events[0].message
+    assert "loudest -50 dBFS" in events[0].message
 
 
 @requires_espeak
