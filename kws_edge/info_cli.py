@@ -52,21 +52,12 @@ def _json_or_text(value: str) -> Any:
 
 
 def read_onnx(path: Path) -> dict[str, Any]:
-    """The kws-edge metadata of an ONNX model, values decoded from JSON where they are JSON."""
-    import onnxruntime as ort
+    """The kws-edge metadata of an ONNX model, values decoded from JSON where they are JSON. The
+    model is loaded as kws-listen loads it, so what the runtime refuses (broken metadata, wrong
+    shapes) kws-info refuses alike."""
+    from .onnx_model import OnnxModel
 
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    # Optimisations off: only the metadata is wanted, not a session ready to run fast.
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    try:
-        session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises private exception types for bad files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise KwsError(f"{path}: not a loadable ONNX model ({first[:200]})") from None
-    meta = {k: _json_or_text(v) for k, v in session.get_modelmeta().custom_metadata_map.items()}
-    if "labels" not in meta:
-        raise KwsError(f"{path}: an ONNX model without kws-edge metadata (not written by kws-export)")
+    meta = {k: _json_or_text(v) for k, v in OnnxModel(path).metadata.items()}
     return {"kind": "onnx", "file": str(path), "bytes": path.stat().st_size, **meta}
 
 
@@ -154,11 +145,7 @@ def read_model(spec: str) -> dict[str, Any]:
         return read_checkpoint(path)
     if path.suffix == ".pt":
         raise KwsError(f"{path}: not a kws-edge checkpoint (kws-train writes them; not a torch file)")
-    info = read_onnx(path)
-    from .onnx_model import OnnxModel
-
-    OnnxModel(path)  # what kws-listen refuses (bad metadata, shapes) kws-info refuses alike
-    return info
+    return read_onnx(path)
 
 
 # --- the text report ----------------------------------------------------------------------------
