@@ -215,6 +215,8 @@ def report(info: dict[str, Any]) -> list[str]:
     model = str(info.get("model", "M5"))
     if config.get("n_channel"):
         model += f", {config['n_channel']} channels"
+    if config.get("front", "linear") != "linear":
+        model += f", {config['front']} front end"
     lines.append(f"{'model':<14}{model}; {rate} Hz, {window / rate if rate else 0:g}-s window")
     ensemble = info.get("ensemble") if isinstance(info.get("ensemble"), dict) else None
     if ensemble:

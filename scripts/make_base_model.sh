@@ -25,6 +25,7 @@ KOKORO_UNKNOWN=${KOKORO_UNKNOWN:-1000}
 EPOCHS=${EPOCHS:-32}
 LR_STEP=${LR_STEP:-14}
 CHANNELS=${CHANNELS:-64}   # M5 width: 64 beat the tutorial's 32 on every held-out measure (docs/training.md)
+FRONT=${FRONT:-linear}     # M5 front end: linear (the tutorial's) or log (kws-train --front; docs/training.md)
 SPEED=${SPEED:-0.1}        # random +-10% speed changes
 ROOM_PROB=${ROOM_PROB:-0.5} # share of clips through a fresh random room and microphone each epoch (docs/training.md)
 THREADS=${THREADS:-0}      # CPU threads for kws-train (0: one per core)
@@ -114,7 +115,7 @@ engines="espeak-ng, flite"
 train() {  # OUT SEED
   "$bin/kws-train" --data "${sets[@]}" \
     --out "$1" --epochs "$EPOCHS" --lr-step "$LR_STEP" --patience 10 --noise "$NOISE" \
-    --seed "$2" --channels "$CHANNELS" --speed "$SPEED" --room-prob "$ROOM_PROB" --threads "$THREADS"
+    --seed "$2" --channels "$CHANNELS" --front "$FRONT" --speed "$SPEED" --room-prob "$ROOM_PROB" --threads "$THREADS"
 }
 train "$WORK/train" "$SEED"
 # 3b. base-b: the same training with another seed. The two make different mistakes, so their mean
@@ -124,7 +125,7 @@ if [ "$PAIR" = 1 ]; then train "$WORK/train_b" "$SEED_B"; fi
 
 # 4. Record how they were made in the checkpoints, then int8 ONNX calibrated on the training data
 #    (kws-export refuses it if int8 loses more than 1 point). Installed only when all of it worked.
-recipe="scripts/make_base_model.sh (SEED=$SEED PER_WORD=$PER_WORD UNKNOWN=$UNKNOWN EPOCHS=$EPOCHS LR_STEP=$LR_STEP REAL_REJECT=$REAL_REJECT RHYMES=$RHYMES WORDS=$WORDS VOICES_PER_WORD=$VOICES_PER_WORD VOICES_UNKNOWN=$VOICES_UNKNOWN PIPER_PER_WORD=$PIPER_PER_WORD PIPER_UNKNOWN=$PIPER_UNKNOWN KOKORO_PER_WORD=$KOKORO_PER_WORD KOKORO_UNKNOWN=$KOKORO_UNKNOWN CHANNELS=$CHANNELS SPEED=$SPEED ROOM_PROB=$ROOM_PROB THREADS=$THREADS PAIR=$PAIR SEED_B=$SEED_B)"
+recipe="scripts/make_base_model.sh (SEED=$SEED PER_WORD=$PER_WORD UNKNOWN=$UNKNOWN EPOCHS=$EPOCHS LR_STEP=$LR_STEP REAL_REJECT=$REAL_REJECT RHYMES=$RHYMES WORDS=$WORDS VOICES_PER_WORD=$VOICES_PER_WORD VOICES_UNKNOWN=$VOICES_UNKNOWN PIPER_PER_WORD=$PIPER_PER_WORD PIPER_UNKNOWN=$PIPER_UNKNOWN KOKORO_PER_WORD=$KOKORO_PER_WORD KOKORO_UNKNOWN=$KOKORO_UNKNOWN CHANNELS=$CHANNELS FRONT=$FRONT SPEED=$SPEED ROOM_PROB=$ROOM_PROB THREADS=$THREADS PAIR=$PAIR SEED_B=$SEED_B)"
 data_line="synthetic speech (kws-synth: $engines) + real speech: Speech Commands clips of 12 words (Warden 2018, CC BY 4.0) and non-keyword speech (Picovoice wake-word-benchmark, Apache-2.0; LJSpeech, VCTK, LibriSpeech samples); held-out speakers, words and sources never trained on"
 # The words heard only from synthetic voices (under 50 real training clips): real people saying them
 # were mostly taken for _unknown_ or one of the 12 real words, so the checkpoints carry a boost of

@@ -113,6 +113,33 @@ def test_folded_front_end_equals_resampler_graph(trained):
     assert np.max(np.abs(run_onnx(folded, x) - run_onnx(plain, x))) < 1e-4
 
 
+def test_log_front_exports_as_pooled_logs_equal_to_the_model(trained):
+    """The log front's export (pool first, log on a quarter of the frames) equals the model, with
+    bn1 scales of both signs (a falling channel pools its smallest energy)."""
+    import torch
+
+    from kws_edge.training.model import M5, M5Config
+
+    model = model_from_checkpoint(load_checkpoint(trained["ckpt"]))
+    log_model = M5(M5Config.from_dict({**model.config.to_dict(), "front": "log"}))
+    log_model.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        log_model.bn1.weight[::3] *= -1
+    log_model.eval()
+    folded, kind = export_torch(log_model, fold=True)
+    plain, _ = export_torch(log_model, fold=False)
+    assert kind.startswith("folded")
+    assert "Log" in {n.op_type for n in folded.graph.node}
+    rng = np.random.default_rng(1)
+    x = np.concatenate([0.1 * rng.standard_normal((4, WINDOW_SAMPLES)),
+                        np.stack([tone(f) for f in (300.0, 1200.0, 3700.0)])]).astype(np.float32)
+    want = torch_probs(log_model, x)
+    assert np.max(np.abs(run_onnx(folded, x) - want)) < 1e-4
+    assert np.max(np.abs(run_onnx(plain, x) - want)) < 1e-4
+    # ... and differs from the same weights with the linear front: the log is really in the graph.
+    assert np.max(np.abs(run_onnx(export_torch(model, fold=True)[0], x) - want)) > 1e-3
+
+
 def test_check_graph_catches_an_output_shape_drift(trained):
     model = model_from_checkpoint(load_checkpoint(trained["ckpt"]))
     proto, _ = export_torch(model)

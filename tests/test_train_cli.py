@@ -151,3 +151,36 @@ def test_a_dataset_whose_lists_leave_no_test_clips_trains_without_a_test_report(
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test_accuracy"] is None and metrics["test"]["n"] == 0
     assert (out / "model.pt").is_file()
+
+
+def test_log_front_trains_fine_tunes_and_exports(speech, tmp_path):
+    """`--front log` from scratch: the checkpoint says so, a fine-tune from it keeps it (through the
+    frozen conv1's front cache), and its export equals it."""
+    import numpy as np
+
+    from kws_edge.export import export_cli
+    from kws_edge.export.onnx_export import torch_probs
+    from kws_edge.onnx_model import OnnxModel
+    from kws_edge.training.audio_io import load_clip
+
+    scratch = tmp_path / "scratch"
+    assert train_cli.main(["--data", str(speech), "--out", str(scratch), "--epochs", "30", "--patience", "30",
+                           "--channels", "16", "--front", "log"]) == 0
+    assert load_checkpoint(scratch / "model.pt")["model_config"]["front"] == "log"
+    ft = tmp_path / "ft"
+    assert train_cli.main(["--data", str(speech), "--init", str(scratch / "model.pt"), "--out", str(ft),
+                           "--epochs", "4", "--negatives", "none"]) == 0
+    ckpt = load_checkpoint(ft / "model.pt")
+    assert ckpt["model_config"]["front"] == "log"
+    assert torch.equal(model_from_checkpoint(ckpt).conv1.weight,
+                       model_from_checkpoint(load_checkpoint(scratch / "model.pt")).conv1.weight)
+    onnx = tmp_path / "ft.onnx"
+    assert export_cli.main([str(ft / "model.pt"), "-o", str(onnx)]) == 0
+    x = np.stack([load_clip(p) for p in sorted(speech.glob("*/*.wav"))])
+    assert np.abs(OnnxModel(onnx).predict(x) - torch_probs(model_from_checkpoint(ckpt), x)).max() < 1e-4
+    assert export_cli.main([str(ft / "model.pt"), "-o", str(tmp_path / "int8.onnx"), "--quantize",
+                            "--calibration-data", str(speech)]) == 0
+    assert OnnxModel(tmp_path / "int8.onnx").predict(x).shape == (len(x), len(ckpt["labels"]))
+    assert train_cli.main(["--data", str(speech), "--init", str(scratch / "model.pt"), "--out",
+                           str(tmp_path / "x"), "--front", "log"]) == 2
+    assert not (tmp_path / "x").exists()

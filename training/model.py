@@ -11,6 +11,11 @@ from torch import nn
 
 from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
 
+FRONTS = ("linear", "log")
+# Floor under conv1's squared output in the log front: about 40 dB under a vowel's (the input is
+# RMS-normalised per window), so silence and the quietest noise do not dominate the log.
+LOG_FLOOR = 1e-4
+
 
 @dataclass(frozen=True)
 class M5Config:
@@ -26,6 +31,14 @@ class M5Config:
     # keeps near-silence from being blown up to speech level.
     input_norm: str = "rms"
     rms_floor: float = 1e-3
+    # "log": conv1's output log-compressed, log(x^2 + LOG_FLOOR), before bn1, so a consonant 30 dB
+    # under the vowel of its window moves the features as much as the vowel does; "linear" (the
+    # tutorial's M5, and every checkpoint before the option) lets the loudest part dominate.
+    front: str = "linear"
+
+    def __post_init__(self) -> None:
+        if self.front not in FRONTS:
+            raise ValueError(f"unknown M5 front {self.front!r} (expected one of {', '.join(FRONTS)})")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,6 +73,9 @@ class M5(nn.Module):
         self.bn4 = nn.BatchNorm1d(2 * c)
         self.pool4 = nn.MaxPool1d(4)
         self.fc1 = nn.Linear(2 * c, config.n_output)
+        # conv1's output to pool1's, replacing (log,) bn1, ReLU and pool1 when set: the export's
+        # cheaper equivalent of the log front (export/fold.py).
+        self.front_block: nn.Module | None = None
 
     # Names of the conv blocks in order, for --freeze.
     BLOCKS = ("conv1", "conv2", "conv3", "conv4")
@@ -99,7 +115,12 @@ class M5(nn.Module):
         return self.config.stride * self.config.sample_rate // self.config.model_rate
 
     def features_from_conv1(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool1(F.relu(self.bn1(x)))
+        if self.front_block is not None:
+            x = self.front_block(x)
+        else:
+            if self.config.front == "log":
+                x = torch.log(x * x + LOG_FLOOR)
+            x = self.pool1(F.relu(self.bn1(x)))
         x = self.pool2(F.relu(self.bn2(self.conv2(x))))
         x = self.pool3(F.relu(self.bn3(self.conv3(x))))
         x = self.pool4(F.relu(self.bn4(self.conv4(x))))

@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels", type=int, metavar="N",
                    help="M5 width from scratch: conv1/conv2 channels, conv3/conv4 twice that (32, the "
                         "tutorial's; --init keeps the checkpoint's)")
+    p.add_argument("--front", choices=("linear", "log"),  # training.model.FRONTS, without importing torch
+                   help="M5 front end from scratch: 'log' compresses conv1's output so quiet consonants "
+                        "count (linear, the tutorial's; --init keeps the checkpoint's)")
     p.add_argument("--words", metavar="W1,W2,...", help="train only these word folders; others -> _unknown_")
     p.add_argument("--noise", metavar="DIR|FILE|base|none",
                    help="long noise recordings for augmentation and the generated reject class, "
@@ -294,6 +297,8 @@ def train(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     if args.channels is not None and (args.init or args.resume):
         raise KwsError("--channels sets the width of a new model; --init and --resume keep the checkpoint's")
+    if args.front is not None and (args.init or args.resume):
+        raise KwsError("--front sets the front end of a new model; --init and --resume keep the checkpoint's")
     if args.channels is not None and not 4 <= args.channels <= 512:
         raise KwsError(f"--channels must be between 4 and 512 (got {args.channels})")
     dist = dist_from_env()
@@ -363,7 +368,8 @@ def train(args: argparse.Namespace) -> int:
         model, init_info = model_from_init(args.init, data.labels)
         provenance.update(init_info)
     else:
-        model = build_m5(data.labels, **({"n_channel": args.channels} if args.channels else {}))
+        shape = {"n_channel": args.channels} if args.channels else {}
+        model = build_m5(data.labels, **shape, **({"front": args.front} if args.front else {}))
 
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
