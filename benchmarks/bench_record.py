@@ -9,6 +9,7 @@ cuts are from where each take really is.
 
     .venv/bin/python benchmarks/bench_record.py                     # 35 words x 30 takes, 1 s pauses
     .venv/bin/python benchmarks/bench_record.py --words 5 --takes 10 # quicker
+    .venv/bin/python benchmarks/bench_record.py --voice-check        # real words vs noise bursts
 """
 
 from __future__ import annotations
@@ -45,10 +46,15 @@ def main() -> int:
     p.add_argument("--pairs", action="store_true",
                    help="instead: the longest pause inside one take, and what becomes of two takes "
                         "said 0-500 ms apart (how the 'two words' check's 150 ms was chosen)")
+    p.add_argument("--voice-check", action="store_true",
+                   help="instead: what the 'no voice' check makes of real people's words (speech_real) "
+                        "and of noise bursts (knocks, claps, the background recordings cut short)")
     args = p.parse_args()
     words = KEYWORDS[:args.words]
     if args.pairs:
         return pairs(words, args.seed)
+    if args.voice_check:
+        return voice_check(args.seed)
 
     with tempfile.TemporaryDirectory(prefix="bench_record_") as tmp:
         tmp = Path(tmp)
@@ -134,6 +140,57 @@ def pairs(words: tuple[str, ...], seed: int) -> int:
         print(f"  {gap:3d} ms: " + ", ".join(f"{k} {v}" for k, v in outcome.most_common())
               + f"   (single takes kept: {singles} of {7 * len(takes)})")
     return 0
+
+def voice_check(seed: int) -> int:
+    """Each real word of ../shared/data/speech_real, and each noise burst, alone in a quiet room
+    (1 s of -65 dBFS noise either side), through the cutter: which are refused, and why."""
+    from collections import Counter
+
+    import soundfile as sf
+    from recordgen import word_stream
+
+    from kws_edge.record_cutter import NO_VOICE
+    from kws_edge.training.audio_io import load_clip
+
+    data = REPO.parent / "shared" / "data"
+    rng = np.random.default_rng(seed)
+    bursts: dict[str, list[np.ndarray]] = {}
+    for path in sorted((data / "background_noise").glob("*.wav")):
+        audio, _ = sf.read(path, dtype="float32")
+        cuts = []
+        for _ in range(40):  # 250-500 ms of it, at a level a word would have
+            n = int(rng.uniform(0.25, 0.5) * SAMPLE_RATE)
+            piece = audio[(s := int(rng.integers(0, len(audio) - n))):s + n]
+            cuts.append(piece / (np.abs(piece).max() + 1e-9) * 0.3)
+        bursts[path.stem] = cuts
+    knocks = []
+    for _ in range(40):  # knocks and claps: 50-400 ms of noise decaying in 10-80 ms
+        n = int(rng.uniform(0.05, 0.4) * SAMPLE_RATE)
+        decay = np.exp(-np.arange(n) / (rng.uniform(0.01, 0.08) * SAMPLE_RATE))
+        knocks.append((rng.standard_normal(n) * decay * 0.1).astype(np.float32))
+    bursts["knocks and claps"] = knocks
+
+    def outcome(sound: np.ndarray) -> Counter:
+        cuts = cut_audio(word_stream([sound], [1.0], seed=seed).audio)
+        return Counter(["kept" if c.kept else "+".join(c.problems) for c in cuts] or ["nothing cut"])
+
+    real = sorted((data / "speech_real").glob("*/*.wav"))
+    seen = Counter()
+    refused = []
+    for path in real:
+        result = outcome(load_clip(path))
+        seen += result
+        if NO_VOICE in "+".join(result):
+            refused.append(f"{path.parent.name}/{path.name}")
+    print(f"real words (speech_real, {len(real)} clips): "
+          + ", ".join(f"{k} {v}" for k, v in seen.most_common()))
+    if refused:
+        print(f"  refused for no voice: {', '.join(refused)}")
+    for name, sounds in bursts.items():
+        seen = sum((outcome(x) for x in sounds), Counter())
+        print(f"{name} ({len(sounds)} bursts): " + ", ".join(f"{k} {v}" for k, v in seen.most_common()))
+    return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

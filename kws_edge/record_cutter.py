@@ -27,6 +27,7 @@ TOO_QUIET = "too quiet"
 TOO_LONG = "too long"
 TWO_WORDS = "two words"
 TOO_SHORT = "too short"
+NO_VOICE = "no voice"
 
 
 def _segment_vad() -> VadOptions:
@@ -66,6 +67,13 @@ class CutterOptions:
     # Too quiet: the loudest 10-ms frame under `quiet_dbfs`, or under `min_snr_db` over the noise.
     quiet_dbfs: float = -40.0
     min_snr_db: float = 15.0
+    # No voice: under `voice_ms` of the word's loud part (frames within `voice_range_db` of its
+    # loudest) is periodic at a voice's pitch: a 40-ms frame's normalised autocorrelation peaks at
+    # `voice_corr` or more at a lag of 2-15 ms (66-500 Hz). Every keyword has a vowel; a knock, a
+    # clap, a door or running water has none (docs/recording.md has the measurement).
+    voice_ms: int = 30
+    voice_range_db: float = 20.0
+    voice_corr: float = 0.5
     # Audio kept for cutting; an utterance still going after this long is reported as too long.
     history_seconds: float = 12.0
     # A neighbour's speech this close to the word's extent counts as part of it (not faded).
@@ -328,6 +336,11 @@ class UtteranceCutter:
             problem(TOO_QUIET, f"too quiet for the room ({cut.snr_db:.0f} dB over the noise): speak "
                                "up or move closer to the microphone")
         if not cut.problems:
+            voiced = voiced_ms(self._history.get(cut.onset, cut.offset, dc_free=True), self.rate, opts)
+            if voiced < opts.voice_ms:
+                problem(NO_VOICE, "no voice in it: a noise, a cough or a whisper? "
+                                  "Say the word aloud")
+        if not cut.problems:
             self._takes = (self._takes + [dur_ms])[-20:]
 
     def _ready(self, final: bool) -> list[Cut]:
@@ -376,6 +389,31 @@ class UtteranceCutter:
         for cut in self._pending:
             keep = min(keep, cut.start, cut.onset)
         self._history.trim(keep)
+
+
+def voiced_ms(audio: np.ndarray, rate: int, opts: CutterOptions) -> int:
+    """How much of `audio`'s loud part (ms, in 10-ms steps) is periodic at a voice's pitch."""
+    frame, hop = rate * 40 // 1000, rate * opts.frame_ms // 1000
+    lo, hi = rate // 500, rate * 15 // 1000
+    x = np.asarray(audio, dtype=np.float64)
+    if len(x) < frame:
+        return 0
+    n = 1 + (len(x) - frame) // hop
+    frames = x[np.arange(frame)[None, :] + hop * np.arange(n)[:, None]]
+    energy = (frames ** 2).mean(axis=1)
+    frames = frames[energy >= energy.max() * 10.0 ** (-opts.voice_range_db / 10.0)]
+    frames -= frames.mean(axis=1, keepdims=True)
+    spec = np.fft.rfft(frames, 2 * frame, axis=1)
+    lags = np.arange(lo, hi + 1)
+    corr = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, lags]
+    power = np.cumsum(frames ** 2, axis=1)
+    # Normalised by the energy of the two overlapping parts, so long lags are not penalised.
+    corr /= np.sqrt(power[:, frame - 1 - lags] * (power[:, -1:] - power[:, lags - 1]) + 1e-20)
+    peak = np.zeros(corr.shape, dtype=bool)
+    # A peak, not the edge of the range: 1/f noise correlates most at the shortest lag.
+    peak[:, 1:-1] = (corr[:, 1:-1] >= corr[:, :-2]) & (corr[:, 1:-1] >= corr[:, 2:])
+    best = np.where(peak, corr, -1.0).max(axis=1)
+    return opts.frame_ms * int(np.count_nonzero(best >= opts.voice_corr))
 
 
 def _pauses(speech: np.ndarray, frame_ms: int) -> list[tuple[int, int]]:

@@ -11,6 +11,7 @@ from recordgen import problem_stream, repeated, say, word_stream
 from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
 from kws_edge.record_cutter import (
     CLIPPED,
+    NO_VOICE,
     TOO_LONG,
     TOO_QUIET,
     TOO_SHORT,
@@ -111,6 +112,24 @@ def test_too_quiet_too_long_too_short():
     click = word_stream([tone(1000, 0.05, amp=0.3)], [1.0]).audio
     (cut,) = cut_audio(click)
     assert cut.problems == [TOO_SHORT]
+
+
+def test_a_noise_burst_is_no_word_and_a_word_between_them_is_kept():
+    """A knock, a burst of white noise and one of brown noise (1/f^2: it correlates most at the
+    shortest lag, with no pitch peak) are refused for no voice; the words between them are kept."""
+    rng = np.random.default_rng(4)
+    n = SAMPLE_RATE * 3 // 10
+    white = (rng.standard_normal(n) * 0.1).astype(np.float32)
+    brown = np.cumsum(rng.standard_normal(n))
+    brown = ((brown - np.linspace(brown[0], brown[-1], n)) / np.abs(brown).max() * 0.3).astype(np.float32)
+    knock = (rng.standard_normal(n) * np.exp(-np.arange(n) / 600.0) * 0.3).astype(np.float32)
+    sounds = [say("seven", 0), white, say("seven", 1), brown, knock, say("seven", 2)]
+    cuts = cut_audio(word_stream(sounds, [1.0] * len(sounds)).audio)
+    assert [c.problems for c in cuts] == [[], [NO_VOICE], [], [NO_VOICE], [NO_VOICE], []]
+    assert "no voice" in cuts[1].describe() and "aloud" in cuts[1].describe()
+    # A clip that is too quiet is only that: the voice check judges what else passed.
+    (quiet,) = cut_audio(word_stream([white * 0.05], [1.0], noise_dbfs=-90).audio)
+    assert quiet.problems == [TOO_QUIET]
 
 
 def test_a_close_neighbour_is_faded_out_of_a_clip():
