@@ -69,8 +69,9 @@ class CutterOptions:
     min_snr_db: float = 15.0
     # No voice: under `voice_ms` of the word's loud part (frames within `voice_range_db` of its
     # loudest) is periodic at a voice's pitch: a 40-ms frame's normalised autocorrelation peaks at
-    # `voice_corr` or more at a lag of 2-15 ms (66-500 Hz). Every keyword has a vowel; a knock, a
-    # clap, a door or running water has none (docs/recording.md has the measurement).
+    # `voice_corr` or more at a lag of 2-20 ms (50-500 Hz: espeak-ng's deepest male voice, pitch 0,
+    # goes under 66 Hz). Every keyword has a vowel; a knock, a clap, a door or running water has
+    # none (docs/recording.md has the measurement).
     voice_ms: int = 30
     voice_range_db: float = 20.0
     voice_corr: float = 0.5
@@ -394,7 +395,7 @@ class UtteranceCutter:
 def voiced_ms(audio: np.ndarray, rate: int, opts: CutterOptions) -> int:
     """How much of `audio`'s loud part (ms, in 10-ms steps) is periodic at a voice's pitch."""
     frame, hop = rate * 40 // 1000, rate * opts.frame_ms // 1000
-    lo, hi = rate // 500, rate * 15 // 1000
+    lo, hi = rate // 500, rate // 50
     x = np.asarray(audio, dtype=np.float64)
     if len(x) < frame:
         return 0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from audiogen import tone
+from audiogen import espeak, tone
 from conftest import requires_espeak
-from recordgen import problem_stream, repeated, say, word_stream
+from recordgen import problem_stream, repeated, say, trimmed, word_stream
 
 from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
 from kws_edge.record_cutter import (
@@ -127,6 +127,10 @@ def test_a_noise_burst_is_no_word_and_a_word_between_them_is_kept():
     cuts = cut_audio(word_stream(sounds, [1.0] * len(sounds)).audio)
     assert [c.problems for c in cuts] == [[], [NO_VOICE], [], [NO_VOICE], [NO_VOICE], []]
     assert "no voice" in cuts[1].describe() and "aloud" in cuts[1].describe()
+    # The deepest and the highest voices espeak-ng has are voices: pitch 0 goes under 66 Hz.
+    for voice, pitch in (("en-us+m3", 0), ("en-us", 0), ("en-us+f2", 99)):
+        (cut,) = cut_audio(word_stream([trimmed(espeak("seven", voice, pitch=pitch))], [1.0]).audio)
+        assert cut.kept, (voice, pitch, cut.describe())
     # A clip that is too quiet is only that: the voice check judges what else passed.
     (quiet,) = cut_audio(word_stream([white * 0.05], [1.0], noise_dbfs=-90).audio)
     assert quiet.problems == [TOO_QUIET]
