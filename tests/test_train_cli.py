@@ -92,6 +92,8 @@ def test_finetune_on_a_subset_keeps_rows_and_freezes_conv1(trained, speech, tmp_
     assert torch.equal(tuned.conv1.weight, source.conv1.weight)  # frozen
     assert not torch.equal(tuned.conv4.weight, source.conv4.weight)  # trained
     metrics = json.loads((out / "metrics.json").read_text())
+    # The validation accuracy is the kept (last) epoch's, not the best one's.
+    assert metrics["val_accuracy"] == metrics["history"][-1]["val_acc"]
     # "seven" and "stop" clips are now _unknown_ truth in test
     assert metrics["counts"]["test"][UNKNOWN_LABEL] > 0
     assert metrics["test_accuracy"] >= 0.6
@@ -184,3 +186,18 @@ def test_log_front_trains_fine_tunes_and_exports(speech, tmp_path):
     assert train_cli.main(["--data", str(speech), "--init", str(scratch / "model.pt"), "--out",
                            str(tmp_path / "x"), "--front", "log"]) == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_metrics_give_the_kept_epochs_validation_accuracy(trained, speech, tmp_path, monkeypatch):
+    """With --select last (the fine-tune's default), val_accuracy describes the weights kept: the
+    last epoch's, even when an earlier epoch scored better. Validation scores are forced to fall
+    (the real scorer cannot be made to do so on demand)."""
+    from kws_edge.training import trainer
+
+    scores = iter([(0.9, 0.1), (0.8, 0.2), (0.7, 0.3)])
+    monkeypatch.setattr(trainer, "_val_score", lambda *a, **k: next(scores))
+    out = tmp_path / "ft"
+    assert train_cli.main(["--data", str(speech), "--init", str(trained / "model.pt"), "--out", str(out),
+                           "--epochs", "3", "--negatives", "none", "--no-refit"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["best_epoch"] == 1 and metrics["val_accuracy"] == 0.7

@@ -438,7 +438,7 @@ def train(args: argparse.Namespace) -> int:
         "test_accuracy": report["accuracy"],
         "per_class_accuracy": report["per_class_accuracy"],
         "test": report,
-        "val_accuracy": summary["best_val_acc"],
+        "val_accuracy": summary["kept_val_acc"],
         "epochs": summary["epochs_run"], "best_epoch": summary["best_epoch"],
         "seconds": total, "train_seconds": summary["train_seconds"], "load_seconds": load_seconds,
         "samples_per_s": summary["samples_per_s"], "device": summary["device"],

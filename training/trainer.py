@@ -360,8 +360,12 @@ class Trainer:
                 break
         if self.best_state is not None and cfg.select == "best":
             self.model.load_state_dict(self.best_state)
+        # The validation accuracy of the weights kept: the best epoch's, or with --select last the
+        # last epoch's (the best one's would describe weights the model no longer has).
+        kept = self.history[-1]["val_acc"] if cfg.select == "last" and self.history else self.best["val_acc"]
         return {"epochs_run": self.epoch, "best_epoch": self.best["epoch"],
-                "best_val_acc": self.best["val_acc"], "train_seconds": self.train_seconds,
+                "best_val_acc": self.best["val_acc"], "kept_val_acc": kept,
+                "train_seconds": self.train_seconds,
                 "samples_per_s": self.samples_seen / self.train_seconds if self.train_seconds else None,
                 "history": self.history, "threads": self.threads, "device": str(self.device),
                 "world_size": self.dist.world}
