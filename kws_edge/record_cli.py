@@ -177,7 +177,7 @@ def _live(args: argparse.Namespace) -> int:
     from .record_session import Event, RecordSession, TalkRecorder, WordRecorder
     from .record_store import DatasetDir, parse_words
     from .record_ui import KeyReader, PlainUI, RichUI
-    from .sources import MicrophoneSource, list_input_devices
+    from .sources import DeviceLost, MicrophoneSource, list_input_devices
 
     store = DatasetDir(args.dataset)
     words = parse_words(args.words)
@@ -233,6 +233,13 @@ def _live(args: argparse.Namespace) -> int:
         stopped = "interrupted" if isinstance(exc, KeyboardInterrupt) else "terminated"
         for event in session.flush():
             print(event.message, flush=True)
+    except DeviceLost:
+        # Keep the take said just before the device went (as Ctrl-C does), say where things stand,
+        # then fail with the device's error.
+        for event in session.flush():
+            print(event.message, flush=True)
+        _summary("the input device was lost", session, store, source.lost_blocks)
+        raise
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         keys.close()

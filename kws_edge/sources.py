@@ -142,6 +142,10 @@ def list_input_devices() -> list[dict]:
 SILENCE_WARN_SECONDS = 3.0
 
 
+class DeviceLost(KwsError):
+    """The input device stopped delivering audio mid-stream (unplugged, or its sound server died)."""
+
+
 class MicrophoneSource:
     """A sounddevice InputStream whose callback only copies blocks into a bounded queue.
 
@@ -255,7 +259,7 @@ class MicrophoneSource:
                 limit = self.stall_seconds if self._blocks else max(self.stall_seconds, self.start_seconds)
                 if not self._stream.active or waited >= limit:
                     heard = self.samples_out / self.rate
-                    raise KwsError(f"input device {self.device_name!r} stopped delivering audio "
+                    raise DeviceLost(f"input device {self.device_name!r} stopped delivering audio "
                                    f"(unplugged or lost?) after {heard:.1f} s") from None
                 continue
             waited = 0.0

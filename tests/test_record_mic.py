@@ -22,8 +22,8 @@ import pytest
 import soundfile as sf
 from audiogen import espeak, write_wav
 from conftest import requires_espeak
-from recordgen import problem_stream, repeated, trimmed
-from test_microphone import DEVICE, SINK, _virtual_mic_problem
+from recordgen import problem_stream, repeated, trimmed, word_stream
+from test_microphone import DEVICE, REPO, SINK, _virtual_mic_problem
 
 from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
 
@@ -188,3 +188,37 @@ def test_an_unknown_device_is_a_one_line_error(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "no-such-mic" in res.stderr
     assert not (tmp_path / "d").exists()
+
+
+def test_a_device_lost_mid_session_keeps_the_last_take_and_says_where_things_stand(tmp_path):
+    """PulseAudio killed right after a take (its clip still waiting for the rest of its second):
+    the take is kept, the summary is printed, and the device's error ends the run."""
+    takes = [trimmed(espeak("yes", "en-us", speed=150 + 10 * i)) for i in range(3)]
+    played = write_wav(tmp_path / "yes3.wav", word_stream(takes, [1.0, 1.0, 0.0], tail=0.0).audio)
+    dataset = tmp_path / "ds"
+    subprocess.run(["pactl", "suspend-sink", SINK, "0"], check=False)
+    proc = subprocess.Popen(_cmd(str(dataset), "--device", DEVICE, "--words", "yes", "--count", "10",
+                                 "--no-talk", "--plain"),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
+    out: list[str] = []
+    try:
+        deadline = time.monotonic() + 30
+        while not (out and out[-1].startswith("say '")):
+            out.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
+        subprocess.run(["paplay", f"--device={SINK}", str(played)], check=True, timeout=60)
+        subprocess.run(["pulseaudio", "--kill"], check=False, timeout=10)
+        proc.wait(timeout=30)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        subprocess.run(["bash", str(REPO / "scripts" / "virtual_mic.sh")], check=True, timeout=60,
+                       capture_output=True)
+    assert proc.returncode == 2, err
+    assert "the input device was lost: 0 of 1 words have 10 clips" in err
+    assert "stopped delivering audio" in err.splitlines()[-1]
+    assert len(list((dataset / "yes").glob("*.wav"))) == 3, (out, err)
