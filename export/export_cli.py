@@ -25,6 +25,7 @@ from .onnx_export import (
     file_sha256,
     save_onnx,
     set_metadata,
+    training_summary,
     verify_parity,
 )
 from .quantize import QuantOptions, quantize_int8
@@ -205,6 +206,10 @@ def _pair_metadata(meta: dict[str, str], ckpts: list[dict], paths: list[Path]) -
     dropped = ["test_accuracy", "val_accuracy", "thresholds"]
     if len({str((c.get("split") or {}).get("sha256")) for c in ckpts}) > 1:
         dropped.append("split_sha256")  # trained on different splits: no one split is the model's
+    training = json.loads(meta["training"]) if meta.get("training") else {}
+    inits = list(dict.fromkeys(str(i) for i in (training_summary(c).get("init") for c in ckpts) if i))
+    if len(inits) > 1:  # a pair of fine-tunes: each member started from its own checkpoint
+        meta = {**meta, "training": json.dumps({**training, "init": inits}, sort_keys=True)}
     return {**{k: v for k, v in meta.items() if k not in dropped},
             "ensemble": json.dumps({"combine": "mean of probabilities", "members": members}),
             "model": f"{len(members)} x {ckpts[0].get('model', 'M5')}"}

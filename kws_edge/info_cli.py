@@ -181,7 +181,9 @@ def _training(info: dict[str, Any]) -> list[str]:
     if what:
         parts.append(str(what))
     init = recorded.get("init") or train.get("init") or prov.get("init")
-    parts.append(f"fine-tuned from {Path(str(init)).name}" if init else "trained from scratch")
+    inits = init if isinstance(init, list) else [init] if init else []
+    parts.append(f"fine-tuned from {', '.join(Path(str(i)).name for i in inits)}" if inits
+                 else "trained from scratch")
     negatives = recorded.get("negatives") or train.get("negatives")
     if negatives:
         parts.append(f"non-keyword talk {negatives if isinstance(negatives, str) else ', '.join(negatives)}")

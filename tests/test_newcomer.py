@@ -231,6 +231,30 @@ def test_kws_info_shows_stored_thresholds_and_each_member_of_a_pair(tmp_path):
     assert re.search(r"^trained on\s+data my_words; fine-tuned from base\.pt", out, re.M)
 
 
+def test_a_pair_of_fine_tunes_names_the_start_of_each_member(tmp_path):
+    """A pair fine-tuned from base.pt and base_b.pt says so, not "from base.pt" for both."""
+    from onnx_tiny import tone_model
+
+    from kws_edge.export.export_cli import _pair_metadata
+    from kws_edge.export.onnx_export import build_metadata
+
+    ckpts = [{"labels": ["yes", "_unknown_"], "sample_rate": 16000, "model_config": {"window_samples": 16000},
+              "train_config": {"init": f"/m/{init}"}}
+             for init in ("base.pt", "base_b.pt")]
+    paths = [tmp_path / "a.pt", tmp_path / "b.pt"]
+    for path in paths:
+        path.write_bytes(b"x")
+    meta = build_metadata(ckpts[0], source="a.pt", source_sha256="0")
+    assert json.loads(_pair_metadata(meta, ckpts, paths)["training"])["init"] == ["base.pt", "base_b.pt"]
+    same = [ckpts[0], ckpts[0]]
+    assert json.loads(_pair_metadata(meta, same, paths)["training"])["init"] == "base.pt"
+    model = tone_model(tmp_path / "pair.onnx", metadata={
+        "training": json.dumps({"data": ["my_words"], "init": ["base.pt", "base_b.pt"]})})
+    rc, out, _ = _torch_free_info(str(model))
+    assert rc == 0
+    assert re.search(r"^trained on\s+data my_words; fine-tuned from base\.pt, base_b\.pt", out, re.M), out
+
+
 def test_exported_training_summary_names_every_dataset_without_folders():
     from kws_edge.export.onnx_export import training_summary
 
