@@ -168,7 +168,8 @@ def _main(argv: list[str] | None) -> int:
     summary = {"stopped": stopped, "detections": stats.detections, "seconds": round(spotter.seconds, 3),
                "overflows": overflows, "windows_scored": stats.windows_scored, "hops": stats.hops,
                "wall_seconds": round(time.monotonic() - started, 3)}
-    print(f"{PROG}: {stopped}: {stats.detections} detections, {spotter.seconds:.1f} s listened, "
+    found = f"{stats.detections} detection" + ("" if stats.detections == 1 else "s")
+    print(f"{PROG}: {stopped}: {found}, {spotter.seconds:.1f} s listened, "
           f"{overflows} overflows, {stats.windows_scored}/{stats.hops} windows scored", file=sys.stderr)
     log.debug("summary %s", json.dumps(summary))
     return 0

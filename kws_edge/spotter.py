@@ -9,6 +9,7 @@ same events whatever the chunk sizes fed in, with or without batching.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -307,9 +308,17 @@ class KeywordSpotter:
         return open_at, run_at
 
     def flush(self) -> list[Detection]:
-        """Score windows still waiting for a full batch, and decide segments still waiting for
-        windows (call at the end of a file: a word at its very end is judged on what there is)."""
+        """End of the stream (a file's end; `reset()` before another): a word at its very end is
+        judged as if silence followed it. The gate decides on windows centred on a word, which
+        reach half a window past it, so a word that ended less than about 0.2 s before the end had
+        none and was lost; the stream is run on through that much digital silence (events keep
+        times within the stream), then windows still waiting for a full batch are scored and
+        waiting segments decided. (Without the gate, the windows up to the end hold the word.)"""
+        real_end, hops, skipped = self.stats.samples, self.stats.hops, self.stats.windows_skipped
         events: list[Detection] = []
+        if self.max_utterance is not None and (self._in_segment or self._decisions):
+            events += self.process(np.zeros(self.window // 2 + self.centre + self.hangover, np.float32))
+            self.stats.hops, self.stats.windows_skipped = hops, skipped  # the stream's, not the silence's
         self._run_queue(events)
         end = self.stats.samples
         if self._in_segment:
@@ -317,7 +326,9 @@ class KeywordSpotter:
         for centre, _ in self._decisions:
             self._decide(end, centre, events, final=True)
         self._decisions.clear()
-        return events
+        self.stats.samples = real_end
+        last = real_end / self.sample_rate
+        return [dataclasses.replace(e, time=last) if e.time > last else e for e in events]
 
     def _on_hop(self, end: int, ext: np.ndarray, rel: int, speech: bool, open_: bool, run_start: int,
                 events: list[Detection]) -> None:

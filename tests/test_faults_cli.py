@@ -92,4 +92,4 @@ def test_sighup_stops_with_the_summary(files):
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
-    assert err.strip().splitlines()[-1].startswith("kws-listen: hung up: 1 detections")
+    assert err.strip().splitlines()[-1].startswith("kws-listen: hung up: 1 detection,")

@@ -119,7 +119,7 @@ def test_realtime_is_paced_and_signals_stop_cleanly(files, sig, word):
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     summary = err.strip().splitlines()[-1]
-    assert summary.startswith(f"kws-listen: {word}: 1 detections")
+    assert summary.startswith(f"kws-listen: {word}: 1 detection,")
     listened = float(re.search(r"([\d.]+) s listened", summary).group(1))
     assert 1.5 <= listened < 6.0
     assert time.monotonic() - t_first < 10

@@ -120,7 +120,7 @@ def test_kws_listen_detects_a_played_keyword(assets):
         rest.append(err_lines.get())
     rest = [line for line in rest if not line.startswith("DEBUG")]
     summary = rest[-1] if rest else ""
-    assert summary.startswith("kws-listen: terminated: 1 detections"), rest
+    assert summary.startswith("kws-listen: terminated: 1 detection,"), rest
     assert "Traceback" not in "".join(rest)
 
 

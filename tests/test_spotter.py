@@ -218,6 +218,25 @@ def test_utterance_gate_judges_a_word_at_the_very_end(models):
     assert [e.label for e in events] == ["yes"]
 
 
+@pytest.mark.parametrize("after", [0.0, 0.1])
+def test_a_word_that_ends_the_file_is_heard(models, after):
+    """A word with nothing (or 100 ms) after it: the windows centred on it reach past the end, so
+    flush() runs the stream on through silence; the event keeps a time within the stream."""
+    tail = np.concatenate([_gap(1.5, 5), tone(1000, 0.6), _gap(after, 6)])
+    events, spotter = _events(models["tone"], tail, 1000)
+    assert [e.label for e in events] == ["yes"]
+    assert events[0].time <= len(tail) / SAMPLE_RATE and spotter.seconds == len(tail) / SAMPLE_RATE
+
+
+def test_a_real_clip_alone_in_a_file_is_heard(shared_data):
+    """One real person's "cat", a 1-s clip whose word ends near its end: the shipped base hears it
+    (it reported nothing before flush() ran on through silence)."""
+    from kws_edge.models import BASE_ONNX
+
+    events = list(spot_file(shared_data / "speech_real" / "cat" / "62581901_nohash_0.wav", BASE_ONNX))
+    assert [e.label for e in events] == ["cat"] and events[0].time <= 1.0
+
+
 @pytest.mark.parametrize("chunk", [160, 999, 4096])
 def test_utterance_gate_is_chunk_size_invariant(models, stream, chunk):
     reference, _ = _events(models["tone"], stream, len(stream))
