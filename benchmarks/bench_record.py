@@ -48,7 +48,7 @@ def main() -> int:
                         "said 0-500 ms apart (how the 'two words' check's 150 ms was chosen)")
     p.add_argument("--voice-check", action="store_true",
                    help="instead: what the 'no voice' check makes of real people's words (speech_real) "
-                        "and of noise bursts (knocks, claps, the background recordings cut short)")
+                        "and of noise bursts (knocks, claps, thumps, the background recordings cut short)")
     args = p.parse_args()
     words = KEYWORDS[:args.words]
     if args.pairs:
@@ -169,6 +169,14 @@ def voice_check(seed: int) -> int:
         decay = np.exp(-np.arange(n) / (rng.uniform(0.01, 0.08) * SAMPLE_RATE))
         knocks.append((rng.standard_normal(n) * decay * 0.1).astype(np.float32))
     bursts["knocks and claps"] = knocks
+    thumps = []
+    for _ in range(40):  # thumps, doors, bumps: 200-500 ms of noise under 80-300 Hz
+        n = int(rng.uniform(0.2, 0.5) * SAMPLE_RATE)
+        spec = np.fft.rfft(rng.standard_normal(n))
+        spec[np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE) > rng.uniform(80, 300)] = 0
+        thump = np.fft.irfft(spec, n) * np.exp(-np.arange(n) / (rng.uniform(0.05, 0.2) * SAMPLE_RATE))
+        thumps.append((thump / np.abs(thump).max() * 0.5).astype(np.float32))
+    bursts["thumps and doors"] = thumps
 
     def outcome(sound: np.ndarray) -> Counter:
         cuts = cut_audio(word_stream([sound], [1.0], seed=seed).audio)

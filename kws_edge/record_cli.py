@@ -27,7 +27,8 @@ examples:
 
 Say the word, pause (half a second or more), say it again: each utterance becomes its own clip,
 DATASET_DIR/<word>/NNN.wav (1 s, 16 kHz mono, the word centred). A clip that is clipped, too
-quiet, too long for one word or holds two words is not kept, with the reason shown. Keys while
+quiet, too long or too short for one word, holds two words or no voice is not kept, with the
+reason shown. Keys while
 recording (or one per line on stdin when it is not a terminal): r replay the last clip, d delete
 it, n next word, b previous word, q quit. Stop any time and run the same command again: it goes
 on where it stopped and never overwrites a kept clip. Then: kws-train --data DATASET_DIR --init base

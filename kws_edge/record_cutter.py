@@ -28,6 +28,10 @@ TOO_LONG = "too long"
 TWO_WORDS = "two words"
 TOO_SHORT = "too short"
 NO_VOICE = "no voice"
+# The voice check looks for a pitch in the sound from here up (Hz; nothing under half of it, a ramp
+# between), in frames that have at least VOICE_HIGH_DB of their energy there.
+VOICE_HIGHPASS_HZ = 500.0
+VOICE_HIGH_DB = -30.0
 
 
 def _segment_vad() -> VadOptions:
@@ -207,6 +211,11 @@ class UtteranceCutter:
     def new_word(self) -> None:
         """The person moves on to another word: forget how long the takes of the last one were."""
         self._takes = []
+
+    def forget_last_take(self) -> None:
+        """The person deleted the last clip kept: its length no longer tells how long they say the
+        word (deleted noises would make their real takes look like two words)."""
+        self._takes = self._takes[:-1]
 
     def ignore_until(self, sample: int) -> None:
         """Drop utterances that begin before stream sample `sample` (a replayed clip the
@@ -399,11 +408,19 @@ def voiced_ms(audio: np.ndarray, rate: int, opts: CutterOptions) -> int:
     x = np.asarray(audio, dtype=np.float64)
     if len(x) < frame:
         return 0
+    # The pitch is looked for above VOICE_HIGHPASS_HZ: a voice's harmonics there still repeat at
+    # its pitch, while a thump, a door or a bump (noise under a few hundred Hz) looks periodic over
+    # a few cycles at any lag. A frame with next to nothing up there (under `VOICE_HIGH_DB` of its
+    # energy; real words: -20 dB at the least) is no voice.
+    spec = np.fft.rfft(x)
+    spec *= np.clip(2.0 * np.fft.rfftfreq(len(x), 1.0 / rate) / VOICE_HIGHPASS_HZ - 1.0, 0.0, 1.0)
+    high = np.fft.irfft(spec, len(x))
     n = 1 + (len(x) - frame) // hop
-    frames = x[np.arange(frame)[None, :] + hop * np.arange(n)[:, None]]
-    energy = (frames ** 2).mean(axis=1)
-    frames = frames[energy >= energy.max() * 10.0 ** (-opts.voice_range_db / 10.0)]
-    frames -= frames.mean(axis=1, keepdims=True)
+    at = np.arange(frame)[None, :] + hop * np.arange(n)[:, None]
+    energy = x[at].var(axis=1)
+    frames = high[at]
+    keep = energy >= energy.max() * 10.0 ** (-opts.voice_range_db / 10.0)
+    frames, energy = frames[keep] - frames[keep].mean(axis=1, keepdims=True), energy[keep]
     spec = np.fft.rfft(frames, 2 * frame, axis=1)
     lags = np.arange(lo, hi + 1)
     corr = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, lags]
@@ -414,7 +431,8 @@ def voiced_ms(audio: np.ndarray, rate: int, opts: CutterOptions) -> int:
     # A peak, not the edge of the range: 1/f noise correlates most at the shortest lag.
     peak[:, 1:-1] = (corr[:, 1:-1] >= corr[:, :-2]) & (corr[:, 1:-1] >= corr[:, 2:])
     best = np.where(peak, corr, -1.0).max(axis=1)
-    return opts.frame_ms * int(np.count_nonzero(best >= opts.voice_corr))
+    audible = power[:, -1] / frame >= energy * 10.0 ** (VOICE_HIGH_DB / 10.0)
+    return opts.frame_ms * int(np.count_nonzero((best >= opts.voice_corr) & audible))
 
 
 def _pauses(speech: np.ndarray, frame_ms: int) -> list[tuple[int, int]]:

@@ -174,6 +174,8 @@ class WordRecorder:
             w, path, _ = self._kept.pop()
             path.unlink(missing_ok=True)
             self.counts[w] -= 1
+            if w == self.word:
+                self.cutter.forget_last_take()
             events = [Event("deleted", f"deleted {w}/{path.name} ({self.counts[w]}/{self.target})",
                             word=w, path=path)]
             if w != self.word or self.done:

@@ -101,6 +101,21 @@ def test_keys_replay_delete_next_back(tmp_path):
     assert kinds(done) == ["done"] and "past the last word: 0 of 3 words have 2 clips" in done[0].message
 
 
+def test_deleted_clips_do_not_set_how_long_the_word_is(tmp_path):
+    """Six short beeps kept and each deleted with d: the word's takes are then judged against the
+    person's own takes only, not called "two words?" for being longer than the beeps."""
+    from audiogen import tone
+
+    rec = WordRecorder(DatasetDir(tmp_path / "ds"), ["seven"], count=20)
+    rec.start()
+    beep = word_stream([tone(440, 0.12)], [1.0]).audio
+    for _ in range(6):
+        assert "kept" in kinds(feed(rec, beep))
+        assert kinds(rec.command("d"))[0] == "deleted"
+    events = feed(rec, repeated("seven", 3, seed=2).audio) + rec.flush()
+    assert kinds(events).count("kept") == 3, [e.message for e in events]
+
+
 def test_no_talk_says_no_talk_is_recorded(tmp_path):
     events = TalkRecorder(DatasetDir(tmp_path / "ds"), 0.0, avoid=[]).start()
     assert kinds(events) == ["done"] and events[0].message == "no talk recorded (_talk/ holds 0 s)"
