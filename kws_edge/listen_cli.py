@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "window may fire, for keywords inside sentences (default: %(default)s)")
     det.add_argument("--vad", choices=VAD_KINDS, default="energy",
                      help="voice activity gate: energy (default, numpy only), webrtc "
-                          "(pip install webrtcvad-wheels), off (score every window)")
+                          "(pip install webrtcvad-wheels), off (score every window; the utterance "
+                          "gate needs a VAD, so it is off too, as with --max-utterance-ms 0)")
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="one JSON object per detection")
     out.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
@@ -111,6 +112,9 @@ def _main(argv: list[str] | None) -> int:
                              refractory_ms=args.refractory_ms, vad=VadOptions(kind=args.vad),
                              max_utterance_ms=args.max_utterance_ms,
                              batch_windows=16 if args.input and not args.realtime else 1)
+    if args.vad == "off" and args.max_utterance_ms:
+        log.warning("--vad off turns the utterance gate off too: any window may fire, in talk as well "
+                    "(far more false alarms; docs/listening.md)")
     model = load_model(args.model)
     spotter = KeywordSpotter(model, options)
     log.debug("model %r", model)

@@ -185,3 +185,12 @@ def test_a_file_too_quiet_to_hear_words_says_so(files):
         assert ("too quiet to hear words" in proc.stderr) == warned, proc.stderr
         if warned:
             assert "quiet.wav: its loudest sample is -50 dBFS" in err[-2]
+
+
+def test_vad_off_warns_that_the_gate_is_off_too(files, caplog):
+    assert main(["--model", str(files["model"]), "--input", str(files["wav"]), "--vad", "off"]) == 0
+    assert "--vad off turns the utterance gate off too" in caplog.text
+    caplog.clear()
+    assert main(["--model", str(files["model"]), "--input", str(files["wav"]), "--vad", "off",
+                 "--max-utterance-ms", "0"]) == 0
+    assert "utterance gate" not in caplog.text
