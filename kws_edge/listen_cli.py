@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import signal
 import sys
 import time
@@ -13,9 +12,6 @@ import time
 # Only the standard library at module level: numpy, onnxruntime and the rest load inside
 # run_cli, so a Ctrl-C while they load is the usual one-line "interrupted", not a traceback.
 from .errors import KwsError, run_cli, setup_logging
-
-# A file whose loudest sample is under this is too quiet for the model (kws-record's limit too).
-QUIET_DBFS = -40.0
 
 log = logging.getLogger("kws_edge.listen")
 
@@ -104,6 +100,7 @@ def _main(argv: list[str] | None) -> int:
     if args.duration is not None and not 0 < args.duration < float("inf"):  # also refuses nan
         raise KwsError(f"--duration must be a positive number of seconds, got {args.duration}")
 
+    from .input_level import InputLevels
     from .onnx_model import load_model
     from .spotter import KeywordSpotter, SpotterOptions
     from .vad import VadOptions
@@ -141,7 +138,7 @@ def _main(argv: list[str] | None) -> int:
         for event in events:
             print(event.to_json() if args.json else event.to_line(), flush=True)
 
-    peak = 0.0
+    levels = InputLevels()
     try:
         with source:
             for chunk in source:
@@ -149,8 +146,8 @@ def _main(argv: list[str] | None) -> int:
                     emit(spotter.process(chunk[:limit - spotter.stats.samples]))
                     stopped = f"--duration {args.duration:g} s reached"
                     break
-                if args.input and len(chunk):
-                    peak = max(peak, float(abs(chunk).max()))
+                if args.input:
+                    levels.add(chunk)
                 emit(spotter.process(chunk))
                 if progress is not None:
                     progress.update(spotter.seconds)
@@ -161,12 +158,9 @@ def _main(argv: list[str] | None) -> int:
     finally:
         for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
-    if args.input and stopped == "end of input" and peak < 10 ** (QUIET_DBFS / 20):
-        # Words this quiet are missed (and under -60 dBFS never counted as speech): say why.
-        loudest = f"{20 * math.log10(peak):.0f} dBFS" if peak > 0 else "digital silence"
-        log.warning("%s: its loudest sample is %s, too quiet to hear words reliably (kws-record "
-                    "refuses clips under %.0f dBFS); normalise it first, e.g. sox IN OUT gain -n -3",
-                    args.input, loudest, QUIET_DBFS)
+    if args.input and stopped == "end of input":
+        for warning in levels.warnings(args.input):
+            log.warning("%s", warning)
     overflows = getattr(source, "lost_blocks", 0)
     stats = spotter.stats
     summary = {"stopped": stopped, "detections": stats.detections, "seconds": round(spotter.seconds, 3),

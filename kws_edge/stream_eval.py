@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +24,8 @@ import numpy as np
 from .detection import Detection
 from .errors import KwsError, not_a_file
 from .labelled_stream import OTHER_LABEL, TruthRow
+
+log = logging.getLogger(__name__)
 
 TRUTH_HEADER = ("start_s", "end_s", "label")
 
@@ -136,6 +139,7 @@ def evaluate_stream_file(model_path: str | Path | None, wav_path: str | Path, tr
     kind name or VadOptions, batch_windows). Returns the metrics of `score_detections` plus the
     model, the options used and the detector's window statistics.
     """
+    from .input_level import InputLevels
     from .onnx_model import load_model
     from .sources import FileSource
     from .spotter import KeywordSpotter
@@ -149,8 +153,15 @@ def evaluate_stream_file(model_path: str | Path | None, wav_path: str | Path, tr
         raise KwsError(f"{truth_csv_path}: labels {bad} are neither '{OTHER_LABEL}' nor keywords of "
                        f"the model (label non-keyword speech '{OTHER_LABEL}')")
     spotter = KeywordSpotter(model, spot_options)
+    levels = InputLevels()
     with FileSource(wav_path, spotter.sample_rate) as source:
-        detections = list(spotter.run(iter(source)))
+        detections = []
+        for chunk in source:
+            levels.add(chunk)
+            detections += spotter.process(chunk)
+        detections += spotter.flush()
+    for warning in levels.warnings(str(wav_path)):
+        log.warning("%s", warning)
     duration = spotter.seconds
     late = [r for r in truth if r.end_s > duration + 1e-3]
     if late:

@@ -187,6 +187,29 @@ def test_a_file_too_quiet_to_hear_words_says_so(files):
             assert "quiet.wav: its loudest sample is -50 dBFS" in err[-2]
 
 
+def test_a_clipped_file_says_so_in_kws_listen_and_kws_eval(files, tmp_path):
+    """A recording squared off at full scale (recall drops) gets a warning from both tools; the
+    same recording unclipped gets none. kws-eval also warns about a file too quiet to hear."""
+    import soundfile as sf
+
+    audio, _ = sf.read(str(files["wav"]), dtype="float32")
+    clipped = write_wav(tmp_path / "clipped.wav", np.clip(audio / np.abs(audio).max() * 8, -1, 1))
+    quiet = write_wav(tmp_path / "quiet.wav", 0.003 * audio / np.abs(audio).max())
+    truth = tmp_path / "truth.csv"
+    truth.write_text("start_s,end_s,label\n")
+    for path, warning in ((clipped, "at full scale: it is clipped"), (files["wav"], None),
+                          (quiet, "too quiet to hear words")):
+        for cmd in (["kws_edge.listen_cli", "--input", str(path)],
+                    ["kws_edge.training.eval_cli", "--stream", str(path), "--truth", str(truth)]):
+            proc = subprocess.run([sys.executable, "-m", *cmd, "--model", str(files["model"])],
+                                  capture_output=True, text=True, timeout=120)
+            assert proc.returncode == 0, proc.stderr
+            if warning:
+                assert warning in proc.stderr, (cmd, proc.stderr)
+            else:
+                assert "WARNING" not in proc.stderr, (cmd, proc.stderr)
+
+
 def test_vad_off_warns_that_the_gate_is_off_too(files, caplog):
     assert main(["--model", str(files["model"]), "--input", str(files["wav"]), "--vad", "off"]) == 0
     assert "--vad off turns the utterance gate off too" in caplog.text

@@ -1,0 +1,46 @@
+"""What a recording's levels say about listening to it: too quiet to hear words, or clipped."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# kws-record refuses clips whose loudest 10 ms is under this; words this quiet are missed.
+QUIET_DBFS = -40.0
+# A sample at or over this is at full scale (resampled clipping rings around 1.0).
+CLIP_LEVEL = 0.98
+# This many samples at full scale, and this share of the recording, make it clipped: a stray peak
+# is not worth a warning, a recording whose words are squared off is (recall drops).
+CLIP_SAMPLES = 100
+CLIP_SHARE = 1e-4
+
+
+class InputLevels:
+    """Peak and samples at full scale of everything `add()`ed; `warnings()` says what is wrong."""
+
+    def __init__(self) -> None:
+        self.peak = 0.0
+        self.clipped = 0
+        self.samples = 0
+
+    def add(self, chunk: np.ndarray) -> None:
+        if len(chunk):
+            level = np.abs(chunk)
+            self.peak = max(self.peak, float(level.max()))
+            self.clipped += int(np.count_nonzero(level >= CLIP_LEVEL))
+            self.samples += len(chunk)
+
+    def warnings(self, name: str) -> list[str]:
+        out = []
+        if self.peak < 10 ** (QUIET_DBFS / 20):
+            # Words this quiet are missed (and under -60 dBFS never counted as speech): say why.
+            loudest = f"{20 * math.log10(self.peak):.0f} dBFS" if self.peak > 0 else "digital silence"
+            out.append(f"{name}: its loudest sample is {loudest}, too quiet to hear words reliably "
+                       f"(kws-record refuses clips under {QUIET_DBFS:.0f} dBFS); normalise it first, "
+                       "e.g. sox IN OUT gain -n -3")
+        if self.clipped >= max(CLIP_SAMPLES, CLIP_SHARE * self.samples):
+            out.append(f"{name}: {self.clipped} samples ({100 * self.clipped / self.samples:.2g}%) are at "
+                       "full scale: it is clipped, and clipped words are heard less reliably; record "
+                       "with the input volume lower")
+        return out
