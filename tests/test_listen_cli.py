@@ -217,3 +217,17 @@ def test_vad_off_warns_that_the_gate_is_off_too(files, caplog):
     assert main(["--model", str(files["model"]), "--input", str(files["wav"]), "--vad", "off",
                  "--max-utterance-ms", "0"]) == 0
     assert "utterance gate" not in caplog.text
+
+
+def test_an_mp3_is_heard_without_decoder_chatter(files, tmp_path):
+    """libmpg123 prints 'part2_3_length too large' to stderr for a 16-kHz MP3 read block by block:
+    hundreds of lines on a long file. Only kws-listen's own lines reach the user."""
+    import soundfile as sf
+
+    audio, rate = sf.read(str(files["wav"]), dtype="float32")
+    mp3 = tmp_path / "talk.mp3"
+    sf.write(str(mp3), np.concatenate([audio] * 8), rate, format="MP3")
+    proc = subprocess.run([sys.executable, "-m", "kws_edge.listen_cli", "--model", str(files["model"]),
+                           "--input", str(mp3)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "libmpg123" not in proc.stderr and proc.stdout.count("yes") >= 6, (proc.stdout, proc.stderr)
