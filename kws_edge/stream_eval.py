@@ -131,6 +131,16 @@ def _spotter_options(options: dict):
     return SpotterOptions(**options)
 
 
+def _check_within(truth: Sequence[TruthRow], duration: float, truth_csv_path: str | Path,
+                  wav_path: str | Path) -> None:
+    late = [r for r in truth if r.end_s > duration + 1e-3]
+    if late:
+        in_ms = max(r.end_s for r in truth) / 1000 <= duration + 1e-3  # every row fits if read as ms
+        hint = " (are its times milliseconds? they must be seconds)" if in_ms else ""
+        raise KwsError(f"{truth_csv_path}: segment {late[0].start_s}-{late[0].end_s} s lies past the end "
+                       f"of {wav_path} ({duration:.2f} s){hint}")
+
+
 def evaluate_stream_file(model_path: str | Path | None, wav_path: str | Path, truth_csv_path: str | Path,
                          **options) -> dict:
     """Run the streaming detector over a WAV and score it against its truth CSV.
@@ -148,6 +158,9 @@ def evaluate_stream_file(model_path: str | Path | None, wav_path: str | Path, tr
     model = load_model(model_path)
     truth = read_truth_csv(truth_csv_path)
     allowed = set(model.labels) - {model.unknown_label} | {OTHER_LABEL}
+    # "Yes" or "OTHER" in a hand-written CSV means the word: labels match whatever their case.
+    by_case = {label.lower(): label for label in allowed}
+    truth = [dataclasses.replace(r, label=by_case.get(r.label.lower(), r.label)) for r in truth]
     bad = sorted({r.label for r in truth} - allowed)
     if bad:
         raise KwsError(f"{truth_csv_path}: labels {bad} are neither '{OTHER_LABEL}' nor keywords of "
@@ -155,6 +168,7 @@ def evaluate_stream_file(model_path: str | Path | None, wav_path: str | Path, tr
     spotter = KeywordSpotter(model, spot_options)
     levels = InputLevels()
     with FileSource(wav_path, spotter.sample_rate) as source:
+        _check_within(truth, source.duration, truth_csv_path, wav_path)  # before a long scan
         detections = []
         for chunk in source:
             levels.add(chunk)
@@ -163,10 +177,7 @@ def evaluate_stream_file(model_path: str | Path | None, wav_path: str | Path, tr
     for warning in levels.warnings(str(wav_path)):
         log.warning("%s", warning)
     duration = spotter.seconds
-    late = [r for r in truth if r.end_s > duration + 1e-3]
-    if late:
-        raise KwsError(f"{truth_csv_path}: segment {late[0].start_s}-{late[0].end_s} s lies past the end "
-                       f"of {wav_path} ({duration:.2f} s)")
+    _check_within(truth, duration, truth_csv_path, wav_path)
     result = score_detections(detections, truth, duration, window_s=spotter.window / spotter.sample_rate)
     stats = spotter.stats
     result.update({

@@ -164,3 +164,13 @@ def test_evaluate_stream_file_errors(constructed):
     too_late.write_text("start_s,end_s,label\n100.0,101.0,yes\n")
     with pytest.raises(KwsError, match="past the end"):
         evaluate_stream_file(model, wav, too_late)
+    # Times written in milliseconds: refused from the file's header, before the scan, with the hint.
+    in_ms = d / "ms.csv"
+    in_ms.write_text("start_s,end_s,label\n1500,2100,yes\n")
+    with pytest.raises(KwsError, match="are its times milliseconds"):
+        evaluate_stream_file(model, wav, in_ms)
+    # A hand-written "Yes" or "OTHER" is the word, whatever its case.
+    capitals = d / "capitals.csv"
+    capitals.write_text(csv_path.read_text().replace(",yes", ",Yes").replace(",other", ",OTHER"))
+    plain = evaluate_stream_file(model, wav, csv_path)
+    assert evaluate_stream_file(model, wav, capitals)["recall"] == plain["recall"]
