@@ -78,6 +78,9 @@ def _on_sigterm(signum: int, frame: object) -> None:
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    if not args.verbose:
+        # The session's first line names the device and its rate: the source's own line would repeat it.
+        logging.getLogger("kws_edge.sources").setLevel(logging.WARNING)
     if args.list_devices:
         from .sources import print_input_devices
 

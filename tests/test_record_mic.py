@@ -221,4 +221,5 @@ def test_a_device_lost_mid_session_keeps_the_last_take_and_says_where_things_sta
     assert proc.returncode == 2, err
     assert "the input device was lost: 0 of 1 words have 10 clips" in err
     assert "stopped delivering audio" in err.splitlines()[-1]
+    assert "INFO kws_edge.sources" not in err  # the session's first line already names the device
     assert len(list((dataset / "yes").glob("*.wav"))) == 3, (out, err)
