@@ -58,6 +58,7 @@ class CutterOptions:
     # are shorter; docs/recording.md has the measurement).
     min_word_ms: int = 100
     gap_ms: int = 150
+    second_word_db: float = 15.0
     # Two takes run together with no pause to see: an utterance `longer_ratio` times as long as
     # the median of the last takes kept (at least `longer_takes` of them) and `longer_ms` longer.
     # A person says one word about as long each time; benchmarks/bench_record.py --pairs measures it.
@@ -307,11 +308,12 @@ class UtteranceCutter:
         start = centre - opts.clip_samples // 2
         cut = Cut(start=start, onset=onset, offset=offset, audio=np.zeros(0, np.float32),
                   peak_dbfs=peak, snr_db=peak - floor, rate=rate, threshold_dbfs=thr)
-        self._check(cut, lv[loud[0]:loud[-1] + 1] > thr)
+        self._check(cut, lv[loud[0]:loud[-1] + 1], thr)
         return cut
 
-    def _check(self, cut: Cut, speech: np.ndarray) -> None:
+    def _check(self, cut: Cut, levels: np.ndarray, thr: float) -> None:
         opts, rate = self.options, self.rate
+        speech = levels > thr
         dur_ms = 1000 * (cut.offset - cut.onset) / rate
 
         def problem(name: str, detail: str) -> None:
@@ -324,7 +326,11 @@ class UtteranceCutter:
             problem(CLIPPED, f"clipped ({clipped} samples at full scale): speak a little softer "
                              "or further from the microphone, or turn its input volume down")
         gaps = _pauses(speech, opts.frame_ms)
-        long_gaps = [(s, n) for s, n in gaps if n * opts.frame_ms >= opts.gap_ms]
+        # Two words: a long pause with a loud part on each side. A breath before a word, or a final
+        # "t" released after its closure, sits far under the word's loudest part.
+        loudest = float(levels.max())
+        long_gaps = [(s, n) for s, n in gaps if n * opts.frame_ms >= opts.gap_ms
+                     and min(levels[:s].max(), levels[s + n:].max()) >= loudest - opts.second_word_db]
         if long_gaps:
             s, n = max(long_gaps, key=lambda g: g[1])
             problem(TWO_WORDS, f"two words in one clip (a {n * opts.frame_ms} ms pause inside): "
