@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-# kws-record refuses clips whose loudest 10 ms is under this; words this quiet are missed.
+# Words this quiet are missed: kws-record refuses a clip whose loudest 10 ms is under it
+# (CutterOptions.quiet_dbfs), kws-listen and kws-eval warn about a recording whose peak is.
 QUIET_DBFS = -40.0
 # A sample at or over this is at full scale (resampled clipping rings around 1.0).
 CLIP_LEVEL = 0.98
@@ -30,6 +32,12 @@ class InputLevels:
             self.peak = max(self.peak, float(level.max()))
             self.clipped += int(np.count_nonzero(level >= CLIP_LEVEL))
             self.samples += len(chunk)
+
+    def watch(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """`chunks` passed on unchanged, each `add()`ed on the way."""
+        for chunk in chunks:
+            self.add(chunk)
+            yield chunk
 
     def warnings(self, name: str) -> list[str]:
         out = []

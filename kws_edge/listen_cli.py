@@ -141,13 +141,11 @@ def _main(argv: list[str] | None) -> int:
     levels = InputLevels()
     try:
         with source:
-            for chunk in source:
+            for chunk in levels.watch(source) if args.input else source:
                 if limit is not None and spotter.stats.samples + len(chunk) >= limit:
                     emit(spotter.process(chunk[:limit - spotter.stats.samples]))
                     stopped = f"--duration {args.duration:g} s reached"
                     break
-                if args.input:
-                    levels.add(chunk)
                 emit(spotter.process(chunk))
                 if progress is not None:
                     progress.update(spotter.seconds)

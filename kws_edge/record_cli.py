@@ -206,6 +206,7 @@ def _live(args: argparse.Namespace) -> int:
     limit = None if args.duration is None else int(args.duration * SAMPLE_RATE)
     heard = 0
     stopped = "done"
+    lost: DeviceLost | None = None
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         with source, ui:
@@ -233,21 +234,19 @@ def _live(args: argparse.Namespace) -> int:
                     break
             for event in session.flush():
                 ui.event(event)
-    except (KeyboardInterrupt, _Stop) as exc:
-        stopped = "interrupted" if isinstance(exc, KeyboardInterrupt) else "terminated"
+    except (KeyboardInterrupt, _Stop, DeviceLost) as exc:
+        # The take being cut is kept; a lost device then ends the run with its error.
+        lost = exc if isinstance(exc, DeviceLost) else None
+        stopped = ("interrupted" if isinstance(exc, KeyboardInterrupt) else
+                   "the input device was lost" if lost else "terminated")
         for event in session.flush():
             print(event.message, flush=True)
-    except DeviceLost:
-        # Keep the take said just before the device went (as Ctrl-C does), say where things stand,
-        # then fail with the device's error.
-        for event in session.flush():
-            print(event.message, flush=True)
-        _summary("the input device was lost", session, store, source.lost_blocks)
-        raise
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         keys.close()
     _summary(stopped, session, store, source.lost_blocks)
+    if lost is not None:
+        raise lost
     return 0
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .input_level import QUIET_DBFS
 from .labels import SAMPLE_RATE, WINDOW_SAMPLES
 from .vad import EnergyVad, VadOptions
 
@@ -70,7 +71,7 @@ class CutterOptions:
     clip_level: float = 0.98
     clip_count: int = 3
     # Too quiet: the loudest 10-ms frame under `quiet_dbfs`, or under `min_snr_db` over the noise.
-    quiet_dbfs: float = -40.0
+    quiet_dbfs: float = QUIET_DBFS
     min_snr_db: float = 15.0
     # No voice: under `voice_ms` of the word's loud part (frames within `voice_range_db` of its
     # loudest) is periodic at a voice's pitch: a 40-ms frame's normalised autocorrelation peaks at

@@ -171,11 +171,7 @@ def evaluate_stream_file(model_path: str | Path | None, wav_path: str | Path, tr
         # Before a long scan, from the header (which a compressed file's decoded length may pass
         # by a frame or two: the exact check follows the scan).
         _check_within(truth, source.duration, truth_csv_path, wav_path, slack=0.5)
-        detections = []
-        for chunk in source:
-            levels.add(chunk)
-            detections += spotter.process(chunk)
-        detections += spotter.flush()
+        detections = list(spotter.run(levels.watch(source)))
     for warning in levels.warnings(str(wav_path)):
         log.warning("%s", warning)
     duration = spotter.seconds
