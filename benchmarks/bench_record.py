@@ -41,7 +41,10 @@ def main() -> int:
     p.add_argument("--takes", type=int, default=30, help="takes per word (default: 30)")
     p.add_argument("--pause", type=float, default=1.0, help="seconds between takes (default: 1.0)")
     p.add_argument("--noise-dbfs", type=float, default=-65.0,
-                   help="level of the white noise under the recordings (default: -65, a quiet room)")
+                   help="the noise's level, RMS (default: -65, a quiet room)")
+    p.add_argument("--noise", default="white", metavar="KIND",
+                   help="the noise under the recordings: white (default), pink, brown (rumble: traffic, "
+                        "a fan) or a ../shared/data/background_noise recording's name, e.g. exercise_bike")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pairs", action="store_true",
                    help="instead: the longest pause inside one take, and what becomes of two takes "
@@ -60,7 +63,11 @@ def main() -> int:
         tmp = Path(tmp)
         t0 = time.perf_counter()
         streams = {w: repeated(w, args.takes, pause=args.pause, seed=args.seed + i,
-                               noise_dbfs=args.noise_dbfs) for i, w in enumerate(words)}
+                               noise_dbfs=args.noise_dbfs if args.noise == "white" else None)
+                   for i, w in enumerate(words)}
+        if args.noise != "white":
+            for i, s in enumerate(streams.values()):
+                s.audio = s.audio + noise_of(args.noise, len(s.audio), args.noise_dbfs, args.seed + i)
         made = time.perf_counter() - t0
         files = {w: write_wav(tmp / f"{w}.wav", s.audio) for w, s in streams.items()}
         spoken = sum(len(s.audio) for s in streams.values()) / SAMPLE_RATE
@@ -85,11 +92,14 @@ def main() -> int:
     kept = {w: sum(c.kept for c in cuts[w]) for w in words}
     errors = []
     for w in words:
-        for cut, (start, end) in zip([c for c in cuts[w] if c.kept], streams[w].words, strict=False):
+        spans = np.array(streams[w].words)
+        for cut in (c for c in cuts[w] if c.kept):  # each kept clip against the take it overlaps most
+            overlap = np.minimum(spans[:, 1], cut.offset) - np.maximum(spans[:, 0], cut.onset)
+            start, end = spans[np.argmax(overlap)]
             errors += [abs(cut.onset - start) / SAMPLE_RATE, abs(cut.offset - end) / SAMPLE_RATE]
     short = {w: (kept[w], [p for c in cuts[w] for p in c.problems]) for w in words if kept[w] != args.takes}
     total = args.takes * len(words)
-    print(f"{len(words)} words x {args.takes} takes, {args.pause:g} s pauses, noise at "
+    print(f"{len(words)} words x {args.takes} takes, {args.pause:g} s pauses, {args.noise} noise at "
           f"{args.noise_dbfs:g} dBFS (espeak-ng, made in {made:.0f} s)")
     print(f"time spent speaking: {spoken / 60:.1f} min ({spoken / len(words):.0f} s a word, "
           f"{spoken / total:.2f} s a clip)")
@@ -103,6 +113,27 @@ def main() -> int:
     for w, (n, problems) in short.items():
         print(f"  {w}: {n} kept; not kept: {', '.join(problems) or '-'}")
     return 0
+
+
+def noise_of(kind: str, n: int, dbfs: float, seed: int) -> np.ndarray:
+    """`n` samples of pink or brown noise (power falling 3 or 6 dB an octave from 10 Hz up), or of a
+    background recording from a random place (looped), at `dbfs` RMS."""
+    rng = np.random.default_rng(seed)
+    if kind in ("pink", "brown"):
+        spec = np.fft.rfft(rng.standard_normal(n))
+        spec /= np.maximum(np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE), 10.0) ** (0.5 if kind == "pink" else 1.0)
+        x = np.fft.irfft(spec, n)
+    else:
+        import soundfile as sf
+
+        path = REPO.parent / "shared" / "data" / "background_noise" / f"{kind}.wav"
+        if not path.is_file():
+            raise SystemExit(f"--noise {kind}: no {path}")
+        audio, _ = sf.read(path, dtype="float32")
+        x = np.tile(audio, n // len(audio) + 2)
+        start = int(rng.integers(0, len(audio)))
+        x = x[start:start + n].astype(np.float64)
+    return (x / np.sqrt(np.mean(x ** 2)) * 10 ** (dbfs / 20)).astype(np.float32)
 
 
 def pairs(words: tuple[str, ...], seed: int) -> int:
@@ -178,7 +209,14 @@ def voice_check(seed: int) -> int:
         thumps.append((thump / np.abs(thump).max() * 0.5).astype(np.float32))
     bursts["thumps and doors"] = thumps
 
+    fade = np.sin(np.linspace(0.0, np.pi / 2, SAMPLE_RATE // 200, dtype=np.float32)) ** 2
+
     def outcome(sound: np.ndarray) -> Counter:
+        # Faded in and out over 5 ms: a 1-s clip's own room noise and DC offset, pasted into the
+        # quiet, would otherwise start and stop with a step that no microphone makes.
+        sound = sound.copy()
+        sound[:len(fade)] *= fade
+        sound[-len(fade):] *= fade[::-1]
         cuts = cut_audio(word_stream([sound], [1.0], seed=seed).audio)
         return Counter(["kept" if c.kept else "+".join(c.problems) for c in cuts] or ["nothing cut"])
 

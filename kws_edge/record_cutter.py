@@ -1,7 +1,9 @@
 """Cutting a stream of one word said again and again into 1-s clips, one per utterance, with checks.
 
 The energy VAD of kws_edge/vad.py finds the utterances (speech with pauses between). Each one is
-then measured on 10-ms frames against the noise floor: its extent (first to last frame 6 dB over
+then measured on 10-ms frames against the noise floor (both on the stream high-passed at 80 Hz,
+kws_edge/highpass.py, so that rumble does not split or stretch a word; clips are cut from the
+stream as it came): its extent (first to last frame 6 dB over
 the floor), its loudest frame, its clipped samples and any pause inside it. A clip is the second
 of stream centred on the extent; speech of a neighbouring utterance that reaches into that second
 is faded out, so no clip holds a piece of another word.
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .highpass import HighPass
 from .input_level import QUIET_DBFS
 from .labels import SAMPLE_RATE, WINDOW_SAMPLES
 from .vad import EnergyVad, VadOptions
@@ -184,6 +187,8 @@ class UtteranceCutter:
         self._vad_frame = self._vad.frame_samples
         self._dc = FrameDcRemover(self._vad_frame)
         self._history = _History(int(opts.history_seconds * opts.sample_rate))
+        self._highpass = HighPass(opts.sample_rate)
+        self._measured = _History(self._history.capacity)  # the high-passed stream: levels only
         # Smoothed VAD levels of the last `floor_seconds` (one per VAD frame): the noise floor.
         self._floor_frames = max(1, int(opts.vad.floor_seconds * 1000 / opts.vad.frame_ms))
         self._levels = np.zeros(0)
@@ -229,10 +234,12 @@ class UtteranceCutter:
         if not len(raw):
             return []
         self._history.append(raw)
+        measured = self._highpass.process(raw)
+        self._measured.append(measured)
         frames_before = self._vad.frames_done
-        flags = self._vad.process(self._dc.process(raw))
+        flags = self._vad.process(self._dc.process(measured))
         self.samples += len(raw)
-        self.level_dbfs = 10.0 * math.log10(float(np.var(raw, dtype=np.float64)) + 1e-12)
+        self.level_dbfs = 10.0 * math.log10(float(np.var(measured, dtype=np.float64)) + 1e-12)
         self.peak_dbfs = 20.0 * math.log10(float(np.max(np.abs(raw))) + 1e-12)
         cuts: list[Cut] = []
         levels = self._vad.last_levels
@@ -283,7 +290,7 @@ class UtteranceCutter:
         f = self.frame
         a0 = (a // f) * f
         n = max(0, -(-(b - a0) // f))
-        x = self._history.get(a0, a0 + n * f).reshape(n, f).astype(np.float64)
+        x = self._measured.get(a0, a0 + n * f).reshape(n, f).astype(np.float64)
         # Each frame's variance: what is left of a DC offset does not count as sound.
         return a0, 10.0 * np.log10(np.var(x, axis=1) + 1e-12)
 
@@ -341,7 +348,9 @@ class UtteranceCutter:
             if dur_ms > opts.longer_ratio * usual and dur_ms - usual >= opts.longer_ms:
                 problem(TWO_WORDS, f"two words in one clip? ({dur_ms / 1000:.2f} s; your takes of this "
                                    f"word last {usual / 1000:.2f} s): leave a longer pause between words")
-        if dur_ms > 1000 * opts.clip_samples / rate:
+        # One frame of slack: the high-pass rings for a few ms after sound stops, and a 1-s clip of a
+        # word in its own room noise (all of it within range_db of the word) is exactly a second.
+        if dur_ms > 1000 * opts.clip_samples / rate + opts.frame_ms:
             problem(TOO_LONG, f"too long for one word ({dur_ms / 1000:.2f} s; a clip holds "
                               f"{opts.clip_samples / rate:g} s): say the word alone, then pause")
         elif dur_ms < opts.min_word_ms:
@@ -406,6 +415,7 @@ class UtteranceCutter:
         for cut in self._pending:
             keep = min(keep, cut.start, cut.onset)
         self._history.trim(keep)
+        self._measured.trim(keep)
 
 
 def voiced_ms(audio: np.ndarray, rate: int, opts: CutterOptions) -> int:
