@@ -127,7 +127,8 @@ def _files(args: argparse.Namespace) -> int:
         raise
     wall = time.monotonic() - started
     if args.talk:
-        what = f"{kept} pieces of talk kept in {store.folder(word)} ({store.talk_seconds():.0f} s there now"
+        pieces = "1 piece" if kept == 1 else f"{kept} pieces"
+        what = f"{pieces} of talk kept in {store.folder(word)} ({store.talk_seconds():.0f} s there now"
     else:
         what = (f"{kept} clips of '{word}' kept, {rejected} not kept, in {store.folder(word)} "
                 f"({store.count(word)} there now")

@@ -80,6 +80,15 @@ def test_confusion_png_and_human_output(model_and_data, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("model ") and "accuracy" in proc.stdout
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # A name that cannot be a PNG, or a folder, fails in one line before the scoring.
+    for bad, why in ((tmp_path / "cm", "ending in .png"), (tmp_path, "names a folder"),
+                     (tmp_path / "none" / "cm.png", "does not exist")):
+        cmd = [PY, "-m", "kws_edge.training.eval_cli", "--model", str(pt), "--data", str(data),
+               "--confusion", str(bad)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2 and why in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "cm").exists()
 
 
 def test_stream_mode(model_and_data, tmp_path):

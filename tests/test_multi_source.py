@@ -12,7 +12,7 @@ from kws_edge.labels import UNKNOWN_LABEL
 from kws_edge.training.holdout import is_heldout_other, is_heldout_speaker, speaker_of
 from kws_edge.training.prepare import prepare_dataset
 from kws_edge.training.split import speaker_split
-from kws_edge.training.train_cli import balance_weights, build_parser, wants_balance
+from kws_edge.training.train_cli import balance_weights, build_parser, wants_balance, wants_refit
 
 
 def speakers_dataset(root: Path, words: dict[str, float], speakers: int, per_speaker: int = 2) -> Path:
@@ -114,6 +114,16 @@ def test_a_resumed_run_keeps_its_balance_unless_told_otherwise():
     assert not wants_balance(parse(["--data", "d", "--resume", "--no-balance"]), weighted)
     assert wants_balance(parse(["--data", "d", "--balance"]), None)
     assert not wants_balance(parse(["--data", "d"]), None)
+
+
+def test_a_resumed_run_keeps_its_refit_choice_unless_told_otherwise():
+    parse = build_parser().parse_args
+    assert not wants_refit(parse(["--data", "d", "--resume"]), {"refit": False, "init_spec": "base"})
+    assert wants_refit(parse(["--data", "d", "--resume"]), {"refit": True})
+    assert wants_refit(parse(["--data", "d", "--resume", "--refit"]), {"refit": False})
+    assert wants_refit(parse(["--data", "d", "--init", "base"]), None)
+    assert not wants_refit(parse(["--data", "d", "--init", "base", "--no-refit"]), None)
+    assert not wants_refit(parse(["--data", "d"]), None)
 
 
 def test_holdout_rule_is_fixed_by_name():

@@ -231,10 +231,22 @@ def _print_human(result: dict, stream: bool) -> None:
         print(line)
 
 
+def _check_png_path(path: Path) -> None:
+    """Before the scoring: a --confusion name that cannot be written fails now, not after it."""
+    if path.is_dir():
+        raise KwsError(f"{path}: --confusion names a folder; give a file name ending in .png")
+    if path.suffix.lower() != ".png":
+        raise KwsError(f"{path}: --confusion writes a PNG; give a file name ending in .png")
+    if not path.parent.is_dir():
+        raise KwsError(f"{path}: --confusion: the folder {path.parent} does not exist")
+
+
 def run(args: argparse.Namespace) -> int:
     from kws_edge.models import model_path
 
     args.model = str(model_path(args.model))
+    if args.confusion:
+        _check_png_path(Path(args.confusion))
     result = eval_stream(args) if args.stream else eval_clips(args)
     if args.json:
         print(json.dumps(result))

@@ -40,6 +40,6 @@ def save_confusion_png(path: str | Path, confusion: Sequence[Sequence[int]], lab
     fig.tight_layout()
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=110)
+            fig.savefig(tmp, dpi=110, format="png")  # the temp file's name has no .png to go by
     finally:
         plt.close(fig)

@@ -42,7 +42,7 @@ datasets (--data PATH, a folder or a .zip):
                     (honoured) and _background_noise_/ (cut into 1-s reject-class windows)
   PATH/_unknown_/*.wav holds clips of the reject class (noise, other speech) in either layout.
   Labels = the word folders, sorted, + _unknown_ last (--words picks a subset; the other folders
-  then count as _unknown_). Audio may be WAV/FLAC/OGG, any rate, mono or stereo: it is converted
+  then count as _unknown_). Audio may be WAV/FLAC/OGG/MP3, any rate, mono or stereo: it is converted
   to 16 kHz mono once, and clips are padded / cropped around their loudest second.
   Without split lists the split is stratified and seeded: 80% train (10% of it validation), 20%
   test, recorded in OUT/split.json. A dataset with no _unknown_ clips gets generated ones in
@@ -245,6 +245,16 @@ def wants_balance(args: argparse.Namespace, saved: dict | None) -> bool:
     return bool(saved and saved.get("class_weights"))
 
 
+def wants_refit(args: argparse.Namespace, saved_meta: dict | None) -> bool:
+    """--refit / --no-refit as given; without either, a resumed run keeps its own choice (runs saved
+    before it was kept: the default), and a new one refits when it fine-tunes."""
+    if args.refit is not None:
+        return bool(args.refit)
+    if saved_meta and saved_meta.get("refit") is not None:
+        return bool(saved_meta["refit"])
+    return bool(args.init)
+
+
 def balance_weights(y, labels: list[str]) -> tuple[float, ...]:
     """Loss weights that make each keyword class weigh as much as the median one (weight = median
     count / count); `_unknown_`, whose size is a choice of the reject-class recipe, keeps 1."""
@@ -380,12 +390,12 @@ def train(args: argparse.Namespace) -> int:
     if dist.main:
         split_digest = write_split(split_path, data.split, seed=args.seed, data=data_desc,
                                    source=data.split_source)
+    will_refit = wants_refit(args, saved_meta)
     meta = {"labels": data.labels, "words": words, "init_spec": str(args.init) if args.init else None,
-            "negatives": args.negatives, "noise": noise,
+            "negatives": args.negatives, "noise": noise, "refit": will_refit,
             "model_config": model.config.to_dict(), "provenance": provenance}
     if args.batch_size is None and not resume_state:
         config.batch_size = auto_batch_size(config.batch_size, len(data.y["train"]), config.device)
-    will_refit = args.refit if args.refit is not None else bool(args.init)
     # The refit trains on train + val + test: cache their conv1 outputs once, for both runs.
     trainer = Trainer(model, config, data.x, data.y, data.noise, out_dir=out, dist=dist, resume_meta=meta,
                       front_extra=rest_clips(data.x) if will_refit else None)
