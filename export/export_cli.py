@@ -337,7 +337,7 @@ def run(args: argparse.Namespace) -> int:
     report["accepted"], report["verdict"] = accepted, verdict
     print(format_report(report))
     set_metadata(int8, {"quantization_check": json.dumps({
-        "held_out_clips": report["clips"], "fp32_accuracy": report["accuracy"]["fp32"],
+        "held_out_clips": report["clips"], "held_out": how, "fp32_accuracy": report["accuracy"]["fp32"],
         "int8_accuracy": report["accuracy"]["int8"], "top1_agreement": report["top1_agreement"]})})
 
     if not accepted:

@@ -244,8 +244,11 @@ def report(info: dict[str, Any]) -> list[str]:
         lines.append(f"{'accuracy':<14}{_fmt(test)} on its test split{note}")
     check = info.get("quantization_check") if isinstance(info.get("quantization_check"), dict) else None
     if check:
+        heard = "refit" in str(check.get("held_out", ""))
+        clips = ("clips held out of calibration (the refit model trained on them)" if heard
+                 else "held-out clips")
         lines.append(f"{'int8 check':<14}fp32 {_fmt(check.get('fp32_accuracy'))} / int8 "
-                     f"{_fmt(check.get('int8_accuracy'))} on {check.get('held_out_clips')} held-out clips")
+                     f"{_fmt(check.get('int8_accuracy'))} on {check.get('held_out_clips')} {clips}")
     lines += _training(info)
     source = info.get("source") if isinstance(info.get("source"), dict) else None
     if source:

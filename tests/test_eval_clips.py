@@ -147,3 +147,26 @@ def test_split_test_finds_the_run_folder_of_an_export_named_after_it(model_and_d
     shutil.copy(onnx_path, named)
     r, _ = eval_json("--model", str(named), "--data", str(data), "--split", "test")
     assert r["n"] == 6
+
+
+def test_a_refit_model_is_not_reported_as_measured_on_unheard_clips(tmp_path):
+    """A fine-tune's default refit trains on its test split too: kws-eval --split test and
+    kws-info's int8 check say so instead of passing 1.000 off as held-out accuracy."""
+    data = make_tones(tmp_path / "ds", per_class=6)
+    out = tmp_path / "run"
+    assert train_cli.main(["--data", str(data), "--out", str(out), "--epochs", "2", "--refit",
+                           "--channels", "8", "--threads", "1"]) == 0
+    onnx_path = tmp_path / "run.onnx"
+    export = [PY, "-m", "kws_edge.export.export_cli", str(out / "model.pt"), "-o", str(onnx_path),
+              "--quantize", "--max-accuracy-drop", "1"]
+    proc = subprocess.run(export, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for model in (out / "model.pt", onnx_path):
+        cmd = [PY, "-m", "kws_edge.training.eval_cli", "--model", str(model), "--data", str(data),
+               "--split", "test"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert "clips it has heard" in proc.stderr, proc.stderr
+    info = subprocess.run([PY, "-m", "kws_edge.info_cli", str(onnx_path)], capture_output=True, text=True,
+                          timeout=120)
+    assert "the refit model trained on them" in info.stdout, info.stdout

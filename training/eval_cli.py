@@ -70,6 +70,7 @@ class _TorchModel:
         self.model = model_from_checkpoint(ckpt, path)
         self.labels = list(ckpt["labels"])
         self.split_info = ckpt.get("split")
+        self.metrics = ckpt.get("metrics") if isinstance(ckpt.get("metrics"), dict) else {}
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device)
         if self.device.type == "cpu":
@@ -100,6 +101,18 @@ def _recorded_split_hash(model) -> str | None:
         return info["sha256"]
     meta = getattr(model, "metadata", None)
     return meta.get("split_sha256") if isinstance(meta, dict) else None
+
+
+def _was_refit(model) -> bool:
+    """Whether the model was trained again on all its clips after its run (kws-train's default when
+    fine-tuning): its own test split is then no measure of unheard speech."""
+    metrics = getattr(model, "metrics", None)
+    if metrics is None:
+        try:
+            metrics = json.loads(getattr(model, "metadata", {}).get("metrics", "{}"))
+        except ValueError:
+            metrics = {}
+    return isinstance(metrics, dict) and bool(metrics.get("refit"))
 
 
 def _check_split_is_the_models(split_file: Path, model_path: Path, recorded: str | None) -> None:
@@ -141,6 +154,10 @@ def eval_clips(args: argparse.Namespace) -> dict:
                            "the model (or give --split-file)")
     if split_file is not None and args.split != "all":
         _check_split_is_the_models(Path(split_file), model_path, _recorded_split_hash(model))
+        if _was_refit(model):
+            log.warning("%s was trained again on all its clips after its run (the refit), %s split "
+                        "included: this accuracy is on clips it has heard. Measure on recordings it never "
+                        "heard (--data OTHER)", model_path, args.split)
     x, y, keys, skipped = load_eval_clips(args.data, model.labels, split_name=args.split,
                                           split_file=split_file, resampler=resampler)
     probs = _predict_batched(model, x)
