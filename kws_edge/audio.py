@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from .errors import KwsError
 from .labels import SAMPLE_RATE
+
+_FD2 = threading.Lock()
+
+
+@contextmanager
+def quiet_stderr(quiet: bool) -> Iterator[None]:
+    """Process-level stderr (file descriptor 2) silenced while `quiet`: libmpg123 (inside
+    libsndfile) prints "part2_3_length too large" or "Illegal Audio-MPEG-Header" lines straight to
+    it while an MP3 decodes, though the audio decodes right or the read fails with its own error.
+    One thread at a time (a lock), so that two readers cannot leave descriptor 2 pointing at
+    /dev/null; output other threads write meanwhile is lost, so callers log after the read."""
+    if not quiet:
+        yield
+        return
+    with _FD2:
+        saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(null)
 
 
 def decode(path: str | Path) -> tuple[np.ndarray, int]:
@@ -41,11 +68,16 @@ def _decode(source, name: str) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
     try:
-        data, rate = sf.read(source, dtype="float32", always_2d=True)
+        with quiet_stderr(name.lower().endswith(".mp3")):
+            data, rate = sf.read(source, dtype="float32", always_2d=True)
     except sf.LibsndfileError as exc:
         # libsndfile's own text ("Error opening <_io.BytesIO object at 0x...>: ...") names the
-        # Python object, not the file: keep only its reason; `name` says which file.
-        raise unreadable(name, exc.error_string) from None
+        # Python object, not the file: keep only its reason; `name` says which file. Given a path
+        # whose format it cannot tell, it says the file does not exist, which misleads.
+        reason = exc.error_string
+        if "does not exist" in reason:
+            reason = "damaged, or not a format soundfile reads"
+        raise unreadable(name, reason) from None
     except (RuntimeError, TypeError, ValueError) as exc:
         raise unreadable(name, exc) from None
     if data.shape[0] == 0:

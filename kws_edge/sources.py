@@ -6,9 +6,7 @@ Rate conversion uses soxr's streaming resampler, so chunk edges never click.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import queue
 import threading
 import time
@@ -17,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import unreadable
+from .audio import quiet_stderr, unreadable
 from .errors import KwsError, not_a_file
 
 log = logging.getLogger(__name__)
@@ -78,7 +76,7 @@ class FileSource:
         started = time.monotonic()
         while True:
             try:
-                with _quiet_fd2(self._file.format == "MP3"):
+                with quiet_stderr(self._file.format == "MP3"):
                     data = self._file.read(self._block, dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError) as exc:
                 # A file damaged after its header (a cut-off FLAC, a corrupt MP3 frame).
@@ -143,25 +141,6 @@ def list_input_devices() -> list[dict]:
 
 # Exact-zero input this long at the start is reported (see MicrophoneSource._check_silence).
 SILENCE_WARN_SECONDS = 3.0
-
-
-@contextlib.contextmanager
-def _quiet_fd2(quiet: bool) -> Iterator[None]:
-    """Process-level stderr silenced while `quiet`: libmpg123 (inside libsndfile) prints
-    "part2_3_length too large" lines straight to file descriptor 2 when an MP3 is read block by
-    block (about one every three 1-s blocks of a 16-kHz MP3; the audio decodes right). A damaged
-    file still fails the read, and that error is reported."""
-    if not quiet:
-        yield
-        return
-    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(null)
 
 
 class DeviceLost(KwsError):

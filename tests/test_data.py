@@ -135,7 +135,7 @@ def test_corrupt_and_non_audio_files_are_skipped_and_counted(tmp_path, caplog):
     data = prepare_dataset(root, seed=0)
     assert data.skipped == 3
     assert sum(len(v) for v in data.y.values()) >= 18
-    assert "skipped 3 unreadable" in caplog.text
+    assert "skipped 3 file(s)" in caplog.text
 
 
 def test_structural_errors(tmp_path):
@@ -302,3 +302,29 @@ def test_files_in_folders_inside_a_class_folder_are_reported_not_silently_droppe
     assert len(index.clips["alpha"]) == 6
     assert "1 file(s) in folders inside the class folders are not used" in caplog.text
     assert "(e.g. alpha/spk1/extra.wav)" in caplog.text
+
+
+def test_broken_mp3s_are_skipped_in_one_true_line_each(tmp_path):
+    """libmpg123 prints its resync notes straight to stderr, and libsndfile says a file it cannot
+    identify 'does not exist': neither reaches the user, only one warning per file that says why."""
+    import subprocess
+    import sys
+
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    for word, hz in (("a", 500), ("b", 900)):
+        (tmp_path / word).mkdir()
+        sf.write(tmp_path / word / "good.mp3", (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32),
+                 SAMPLE_RATE, format="MP3")
+    good = (tmp_path / "a" / "good.mp3").read_bytes()
+    (tmp_path / "a" / "holes.mp3").write_bytes(good[:1000] + bytes(2000) + good[3000:])
+    (tmp_path / "b" / "garbage.mp3").write_bytes(np.random.default_rng(0).bytes(3000))
+    code = ("import sys\nfrom kws_edge.training.data import load_labelled_clips\n"
+            "x, _, _ = load_labelled_clips(sys.argv[1], ['a', 'b'])\nprint(len(x))\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "2", proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert not [ln for ln in lines if "Note:" in ln or "libmpg123" in ln or "Illegal" in ln], lines
+    assert len(lines) == 3, lines  # one line per broken file, and the count
+    assert "garbage.mp3: not a readable audio file (damaged, or not a format soundfile reads)" in proc.stderr
+    assert "does not exist" not in proc.stderr

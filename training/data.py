@@ -245,17 +245,21 @@ class _Reader:
             zf = getattr(self._local, "zf", None)
             if zf is None:
                 zf = self._local.zf = zipfile.ZipFile(idx.source)
-            name = f"{idx.source}:{idx.prefix}{key}"
-            audio, rate = decode_bytes(read_member(zf, idx.zip_members[key]), name)
+            audio, rate = decode_bytes(read_member(zf, idx.zip_members[key]), self.name(key))
         else:
             audio, rate = decode(idx.source / idx.prefix / key)
         return to_16k(audio, rate, self.resampler)
+
+    def name(self, key: str) -> str:
+        """How errors name a clip: its path, or ZIP:member inside a ZIP."""
+        idx = self.index
+        return f"{idx.source}:{idx.prefix}{key}" if idx.is_zip else str(idx.source / idx.prefix / key)
 
     def window(self, key: str) -> np.ndarray:
         audio = self.full(key)
         # A 5-ms file or one of digital silence is a failed recording, not a spoken word: padded to
         # a second it would teach (or score) silence as that word. Skipped and counted instead.
-        name = f"{self.index.source}/{self.index.prefix}{key}"
+        name = self.name(key)
         if audio.shape[0] < MIN_CLIP_SAMPLES:
             raise KwsError(f"{name}: {1000 * audio.shape[0] / SAMPLE_RATE:.1f} ms long; a clip needs at "
                            f"least {1000 * MIN_CLIP_SAMPLES // SAMPLE_RATE} ms")
@@ -277,11 +281,15 @@ def load_windows(index: DatasetIndex, keys: Sequence[str], *, progress: bool = F
     """
     reader = _Reader(index, resampler)
 
+    problems: list[str] = []
+
     def one(key: str) -> np.ndarray | None:
         try:
             return reader.window(key)
         except KwsError as exc:
-            log.warning("skipped %s", exc)
+            # Logged once the pool is done: while an MP3 decodes, stderr is silenced for the whole
+            # process (kws_edge.audio.quiet_stderr), and a warning from this thread would be lost.
+            problems.append(str(exc))
             return None
 
     bar = None
@@ -300,6 +308,8 @@ def load_windows(index: DatasetIndex, keys: Sequence[str], *, progress: bool = F
                 bar.update(1)
     if bar is not None:
         bar.close()
+    for problem in sorted(problems):
+        log.warning("skipped %s", problem)
     loaded = [k for k, good in zip(keys, ok, strict=True) if good]
     skipped = [k for k, good in zip(keys, ok, strict=True) if not good]
     return out[ok], loaded, skipped
@@ -385,7 +395,7 @@ def load_labelled_clips(path: str | Path, labels: Sequence[str]) -> tuple[np.nda
     y = [t for k, t in zip(keys, targets, strict=True) if k in keep]
     names = [str(index.source / index.prefix / k) for k in loaded]
     if skipped:
-        log.warning("%s: skipped %d unreadable file(s)", path, len(skipped))
+        log.warning("%s: skipped %d file(s): unreadable, silent or too short", path, len(skipped))
     if index.layout == "speech_commands" and UNKNOWN_LABEL in labels and index.noise:
         noise, noise_keys = load_noise_windows(index)
         x = np.concatenate([x, noise])

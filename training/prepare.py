@@ -155,7 +155,8 @@ def _load_source(index: DatasetIndex, labels: Sequence[str], *, seed: int, given
     clip_keys = [k for s in SPLITS for k in split[s] if k not in noise_by_key]
     x_all, loaded, skipped = load_windows(index, clip_keys, progress=progress)
     if skipped:
-        log.warning("%s: skipped %d unreadable file(s) (see warnings above)", index.source, len(skipped))
+        log.warning("%s: skipped %d file(s): unreadable, silent or too short (see warnings above)",
+                    index.source, len(skipped))
     row = {k: i for i, k in enumerate(loaded)}
 
     lab_idx = {label: i for i, label in enumerate(labels)}
