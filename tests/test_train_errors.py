@@ -163,6 +163,11 @@ def test_channels_sets_the_width_and_fine_tuning_keeps_it(tone_data, tmp_path):
                "--init", tmp_path / "w" / "model.pt", "--epochs", "1", "--no-refit")
     assert proc.returncode == 0, proc.stderr
     assert load_checkpoint(tmp_path / "f" / "model.pt")["model_config"]["n_channel"] == 8
+    assert "holds an earlier run" not in proc.stderr
+    # Training again into the same folder says that the earlier run will be replaced.
+    proc = run("train_cli", "--data", tone_data, "--out", tmp_path / "f",
+               "--init", tmp_path / "w" / "model.pt", "--epochs", "1", "--no-refit")
+    assert proc.returncode == 0 and "holds an earlier run" in proc.stderr, proc.stderr
 
 
 @pytest.mark.skipif(os.name != "posix", reason="needs POSIX SIGINT delivery")

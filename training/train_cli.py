@@ -315,6 +315,9 @@ def train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_output_folder(out, "--out")
     resume_state = load_resume(out / "resume.pt") if args.resume else None
+    if not args.resume and (out / "model.pt").is_file():
+        log.warning("%s holds an earlier run: its model.pt, metrics.json, split.json and confusion.png "
+                    "are replaced when this one finishes (another --out keeps them)", out)
     saved_meta = resume_state["meta"] if resume_state else {}
     if resume_state and args.init is None:
         args.init = saved_meta.get("init_spec")
