@@ -21,6 +21,7 @@ import numpy as np
 from .dc_offset import DcRemover
 from .detection import Detection
 from .errors import KwsError
+from .highpass import RUMBLE_HZ, HighPass
 from .onnx_model import OnnxModel, load_model
 from .ring_buffer import RingBuffer
 from .vad import EnergyVad, VadOptions, make_vad
@@ -50,6 +51,9 @@ class SpotterOptions:
     # The stream's DC offset (a microphone's) is removed before the VAD and the model: the mean
     # of the previous block this long (kws_edge/dc_offset.py). 0 = off.
     dc_block_ms: int = 500
+    # Rumble and mains hum are removed too: the stream is high-passed at this many Hz before the
+    # VAD and the model (kws_edge/highpass.py; docs/listening.md has the measurement). 0 = off.
+    highpass_hz: float = RUMBLE_HZ
     # Windows scored per model call. 1 for live audio (lowest latency); file mode batches, which
     # changes speed only: events are the same.
     batch_windows: int = 1
@@ -104,6 +108,8 @@ class SpotterOptions:
             raise KwsError("core_db, max_core_ms and core_gap_ms must not be negative")
         if self.dc_block_ms < 0:
             raise KwsError(f"dc_block_ms must not be negative, got {self.dc_block_ms}")
+        if not 0 <= self.highpass_hz < 1000:
+            raise KwsError(f"highpass_hz must be 0 (off) or under 1000, got {self.highpass_hz}")
         if self.centre_ms < 0:
             raise KwsError(f"centre_ms must not be negative, got {self.centre_ms}")
 
@@ -173,6 +179,7 @@ class KeywordSpotter:
         self._ring = RingBuffer(self.window)
         dc_block = rate * self.options.dc_block_ms // 1000
         self.dc = DcRemover(dc_block) if dc_block else None
+        self.highpass: HighPass | None = None
         n_classes = len(self.labels)
         self._history = np.zeros((self.smooth_n, n_classes), dtype=np.float64)
         self._batch = np.zeros((self.options.batch_windows, self.window), dtype=np.float32)
@@ -195,6 +202,8 @@ class KeywordSpotter:
         self._ring.reset()
         if self.dc is not None:
             self.dc.reset()
+        hz = self.options.highpass_hz
+        self.highpass = HighPass(self.sample_rate, hz) if hz else None
         for vad in (self.vad, self.segmenter):
             if vad is not None:
                 vad.reset()
@@ -231,6 +240,8 @@ class KeywordSpotter:
             return events
         if self.dc is not None:
             chunk = self.dc.process(chunk)
+        if self.highpass is not None:
+            chunk = self.highpass.process(chunk)
         start = self.stats.samples
         ends = range(start + self.hop - self._since_hop, start + n + 1, self.hop)
         speech_at, open_at, run_at = self._speech_before(chunk, start, ends)

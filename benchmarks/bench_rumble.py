@@ -1,0 +1,141 @@
+"""Keyword recall over rumble and mains hum, with the runtime's 80-Hz high-pass off and on.
+
+Streams (written once under --out): every keyword clip between pauses of 0.5-3 s, over four
+backgrounds at the RMS level given: `stationary` and `steps` (bench_reject.py's pink, white and
+running-tap noise at -40 dBFS, and the six background recordings stepping every 0.7-1.3 s),
+`brown-32` (brown noise, power falling 6 dB an octave from 10 Hz up: traffic, a fan, wind) and
+`hum-30` (60 Hz with its 2nd and 3rd harmonics over the stationary noise 10 dB under it). Each
+stream goes through the streaming detector (what kws-listen --input runs) with
+`SpotterOptions.highpass_hz` 0 and 80 (the default); the table gives recall, wrong words and
+false alarms per hour for each.
+
+    .venv/bin/python benchmarks/bench_rumble.py                        # speech_real's 300 clips, base.onnx
+    .venv/bin/python benchmarks/bench_rumble.py --work work-data/reject/espeak-en-us+f4-s11 \\
+        --model work-data/reject/espeak-en-us+f4-s11/variants/NAME/model.onnx
+        # a bench_reject.py fine-tune: its held-out keywords between other voices' words
+
+    .venv/bin/python benchmarks/bench_rumble.py --speed                # CPU an hour, filter off and on
+
+About a minute a stream on this 2-core machine, most of it writing the streams the first time.
+`--speed`: bench_stream.py's hour (real keywords over real noise), decoded into memory, through
+the spotter alone in a fresh process on one thread, the filter off and on alternately, three
+times each: CPU seconds an hour of audio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import bench_reject as br  # noqa: E402
+
+from kws_edge.audio import load_16k  # noqa: E402
+from kws_edge.labels import SAMPLE_RATE  # noqa: E402
+
+NOISES = ("stationary", "steps", "brown-32", "hum-30")
+
+
+def track(kind: str, seconds: float, seed: int, talk: np.ndarray | None) -> tuple[np.ndarray, float]:
+    """bench_reject's backgrounds, plus brown noise and mains hum at the level in their names."""
+    n = int(seconds * SAMPLE_RATE) + SAMPLE_RATE
+    if kind.startswith("brown"):
+        spec = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
+        spec /= np.maximum(np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE), 10.0)
+        return br.unit(np.fft.irfft(spec, n)), float(kind[5:])
+    if kind.startswith("hum"):
+        t = np.arange(n) / SAMPLE_RATE
+        hum = br.unit(sum(a * np.sin(2 * np.pi * f * t) for f, a in ((60, 1.0), (120, 0.3), (180, 0.1))))
+        noise, _ = ORIGINAL_TRACK("stationary", seconds, seed, talk)
+        return br.unit(hum + 10 ** (-10 / 20) * noise), float(kind[3:])
+    return ORIGINAL_TRACK(kind, seconds, seed, talk)
+
+
+ORIGINAL_TRACK = br.noise_track
+
+
+def keywords_of(folder: Path) -> list[tuple[np.ndarray, str]]:
+    return [(load_16k(f), d.name) for d in sorted(p for p in folder.iterdir() if p.is_dir())
+            for f in sorted(d.glob("*.wav"))]
+
+
+SPEED_CHILD = """
+import sys, time
+from kws_edge.onnx_model import load_model
+from kws_edge.sources import FileSource
+from kws_edge.spotter import KeywordSpotter, SpotterOptions
+options = SpotterOptions(highpass_hz=float(sys.argv[3]), batch_windows=16)  # as kws-listen --input
+spotter = KeywordSpotter(load_model(sys.argv[2]), options)
+with FileSource(sys.argv[1], rate=16000) as source:
+    chunks = list(source)
+started = time.process_time()
+events = sum(len(spotter.process(c)) for c in chunks) + len(spotter.flush())
+print(time.process_time() - started, events)
+"""
+
+
+def speed(model: Path, out: Path) -> int:
+    import os
+    import subprocess
+
+    from bench_stream import ONE_CORE, make_stream_file
+
+    wav = out / "hour.wav"
+    if not wav.is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        make_stream_file(wav, 60.0, REPO.parent / "shared" / "data")
+    env = dict(os.environ, **ONE_CORE)
+    seconds: dict[float, list[float]] = {0.0: [], 80.0: []}
+    events: dict[float, str] = {}
+    for _ in range(3):
+        for hz in seconds:
+            res = subprocess.run([sys.executable, "-c", SPEED_CHILD, str(wav), str(model), str(hz)],
+                                 capture_output=True, text=True, env=env, check=True)
+            cpu, events[hz] = res.stdout.split()
+            seconds[hz].append(float(cpu))
+    for hz, runs in seconds.items():
+        print(f"high-pass {'off' if not hz else f'{hz:g} Hz'}: {min(runs):.2f} s of CPU for an hour of audio "
+              f"(fastest of {len(runs)}; slowest {max(runs):.2f}), {events[hz]} events")
+    return 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", type=Path, default=REPO / "kws_edge" / "models" / "base.onnx")
+    p.add_argument("--work", type=Path, help="a bench_reject.py work folder: its held-out keywords and "
+                                             "other voices' words instead of speech_real's clips")
+    p.add_argument("--out", type=Path, default=REPO / "work-data" / "rumble")
+    p.add_argument("--seed", type=int, default=3)
+    p.add_argument("--speed", action="store_true",
+                   help="instead: CPU an hour of audio, the filter off and on")
+    args = p.parse_args()
+    if args.speed:
+        return speed(args.model, args.out)
+    br.noise_track = track
+    if args.work:
+        keywords = keywords_of(args.work / "heldout")
+        others, _ = br.load_clips(args.work / "items_others.npz")
+        out = args.out / args.work.name
+    else:
+        keywords, others = keywords_of(REPO.parent / "shared" / "data" / "speech_real"), []
+        out = args.out / "speech_real"
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"model {args.model}; {len(keywords)} keywords, {len(others)} other words; streams in {out}")
+    print(f"{'background':<12}{'high-pass':>10}{'recall':>8}{'wrong':>7}{'FA/h':>7}")
+    for noise in NOISES:
+        stream = out / noise
+        br.build(stream, keywords, others, noise, args.seed, None)
+        for hz in (0.0, 80.0):
+            row = br.score(args.model, stream, highpass_hz=hz)
+            print(f"{noise:<12}{'off' if not hz else f'{hz:g} Hz':>10}{row.recall:>8.3f}{row.wrong:>7}"
+                  f"{row.fa_per_hour:>7.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
