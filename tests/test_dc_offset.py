@@ -9,6 +9,7 @@ from onnx_tiny import tone_model
 
 from kws_edge.dc_offset import DcRemover
 from kws_edge.errors import KwsError
+from kws_edge.labels import SAMPLE_RATE
 from kws_edge.onnx_model import OnnxModel
 from kws_edge.spotter import KeywordSpotter, SpotterOptions
 
@@ -73,3 +74,25 @@ def test_an_offset_stream_fires_as_the_clean_one(model):
 def test_negative_block_is_an_error():
     with pytest.raises(KwsError, match="dc_block_ms"):
         SpotterOptions(dc_block_ms=-1)
+
+
+def test_rumble_and_hum_are_filtered_out(model):
+    """Mains hum (50 Hz, -17 dBFS) or brown-noise rumble (-20 dBFS), both louder than the words'
+    quiet parts: filtered at 80 Hz the stream fires as the clean one; unfiltered, words are lost."""
+    clean = _stream()
+    expected = _events(model, clean)
+    t = np.arange(len(clean)) / SAMPLE_RATE
+    hum = (0.2 * np.sin(2 * np.pi * 50 * t)).astype(np.float32)
+    spec = np.fft.rfft(np.random.default_rng(0).standard_normal(len(clean)))
+    spec /= np.maximum(np.fft.rfftfreq(len(clean), 1.0 / SAMPLE_RATE), 10.0)
+    rumble = np.fft.irfft(spec, len(clean)).astype(np.float32)
+    rumble *= 0.1 / np.sqrt(np.mean(rumble ** 2))
+    for background in (hum, rumble):
+        assert _events(model, clean + background) == expected
+        unfiltered = _events(model, clean + background, highpass_hz=0)
+        assert len(unfiltered) < len(expected), unfiltered
+
+
+def test_a_cut_off_out_of_range_is_an_error():
+    with pytest.raises(KwsError, match="highpass_hz"):
+        SpotterOptions(highpass_hz=-1)
