@@ -24,6 +24,7 @@ from .highpass import HighPass
 from .input_level import QUIET_DBFS
 from .labels import SAMPLE_RATE, WINDOW_SAMPLES
 from .vad import EnergyVad, VadOptions
+from .voicing import voiced_ms
 
 # The problems a cut can have (stable names: tests and the UI key on them).
 CLIPPED = "clipped"
@@ -32,10 +33,6 @@ TOO_LONG = "too long"
 TWO_WORDS = "two words"
 TOO_SHORT = "too short"
 NO_VOICE = "no voice"
-# The voice check looks for a pitch in the sound from here up (Hz; nothing under half of it, a ramp
-# between), in frames that have at least VOICE_HIGH_DB of their energy there.
-VOICE_HIGHPASS_HZ = 500.0
-VOICE_HIGH_DB = -30.0
 
 
 def _segment_vad() -> VadOptions:
@@ -362,7 +359,8 @@ class UtteranceCutter:
             problem(TOO_QUIET, f"too quiet for the room ({cut.snr_db:.0f} dB over the noise): speak "
                                "up or move closer to the microphone")
         if not cut.problems:
-            voiced = voiced_ms(self._history.get(cut.onset, cut.offset, dc_free=True), self.rate, opts)
+            voiced = voiced_ms(self._history.get(cut.onset, cut.offset, dc_free=True), self.rate,
+                               frame_ms=opts.frame_ms, range_db=opts.voice_range_db, corr=opts.voice_corr)
             if voiced < opts.voice_ms:
                 problem(NO_VOICE, "no voice in it: a noise, a cough or a whisper? "
                                   "Say the word aloud")
@@ -416,40 +414,6 @@ class UtteranceCutter:
             keep = min(keep, cut.start, cut.onset)
         self._history.trim(keep)
         self._measured.trim(keep)
-
-
-def voiced_ms(audio: np.ndarray, rate: int, opts: CutterOptions) -> int:
-    """How much of `audio`'s loud part (ms, in 10-ms steps) is periodic at a voice's pitch."""
-    frame, hop = rate * 40 // 1000, rate * opts.frame_ms // 1000
-    lo, hi = rate // 500, rate // 50
-    x = np.asarray(audio, dtype=np.float64)
-    if len(x) < frame:
-        return 0
-    # The pitch is looked for above VOICE_HIGHPASS_HZ: a voice's harmonics there still repeat at
-    # its pitch, while a thump, a door or a bump (noise under a few hundred Hz) looks periodic over
-    # a few cycles at any lag. A frame with next to nothing up there (under `VOICE_HIGH_DB` of its
-    # energy; real words: -20 dB at the least) is no voice.
-    spec = np.fft.rfft(x)
-    spec *= np.clip(2.0 * np.fft.rfftfreq(len(x), 1.0 / rate) / VOICE_HIGHPASS_HZ - 1.0, 0.0, 1.0)
-    high = np.fft.irfft(spec, len(x))
-    n = 1 + (len(x) - frame) // hop
-    at = np.arange(frame)[None, :] + hop * np.arange(n)[:, None]
-    energy = x[at].var(axis=1)
-    frames = high[at]
-    keep = energy >= energy.max() * 10.0 ** (-opts.voice_range_db / 10.0)
-    frames, energy = frames[keep] - frames[keep].mean(axis=1, keepdims=True), energy[keep]
-    spec = np.fft.rfft(frames, 2 * frame, axis=1)
-    lags = np.arange(lo, hi + 1)
-    corr = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, lags]
-    power = np.cumsum(frames ** 2, axis=1)
-    # Normalised by the energy of the two overlapping parts, so long lags are not penalised.
-    corr /= np.sqrt(power[:, frame - 1 - lags] * (power[:, -1:] - power[:, lags - 1]) + 1e-20)
-    peak = np.zeros(corr.shape, dtype=bool)
-    # A peak, not the edge of the range: 1/f noise correlates most at the shortest lag.
-    peak[:, 1:-1] = (corr[:, 1:-1] >= corr[:, :-2]) & (corr[:, 1:-1] >= corr[:, 2:])
-    best = np.where(peak, corr, -1.0).max(axis=1)
-    audible = power[:, -1] / frame >= energy * 10.0 ** (VOICE_HIGH_DB / 10.0)
-    return opts.frame_ms * int(np.count_nonzero((best >= opts.voice_corr) & audible))
 
 
 def _pauses(speech: np.ndarray, frame_ms: int) -> list[tuple[int, int]]:

@@ -25,10 +25,13 @@ from .highpass import RUMBLE_HZ, HighPass
 from .onnx_model import OnnxModel, load_model
 from .ring_buffer import RingBuffer
 from .vad import EnergyVad, VadOptions, make_vad
+from .voicing import voiced_ms
 
 log = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = 0.5
+# The voice check looks at a decision's core and this much either side of it.
+VOICE_MARGIN_MS = 100
 # The utterance gate's core is never thinner than this (dB under the loudest frame): a steady sound
 # is all core, not the few frames that round to its loudest level.
 CORE_MIN_DB = 3.0
@@ -80,6 +83,11 @@ class SpotterOptions:
     # the core: no word pauses that long inside, but a burst of noise before or after a word
     # does. 0 = never split.
     core_gap_ms: int = 400
+    # A decision fires only if its core, with `VOICE_MARGIN_MS` either side, holds this much voice
+    # (sound repeating at a voice's pitch, kws_edge/voicing.py): a keyword has a vowel; a key
+    # typed, a click or a knock has none, and a short one in a quiet room passes every other test
+    # of the gate. 0 = off.
+    min_voice_ms: int = 30
     # The gate's own segmentation: it starts where the inference VAD does (8 dB over the floor;
     # the inference VAD must never miss speech), but a segment ends sooner, so that pauses in noisy
     # rooms split a keyword from the talk around it: it is kept while 7 dB over the floor, and a
@@ -112,6 +120,8 @@ class SpotterOptions:
             raise KwsError(f"highpass_hz must be 0 (off) or under 1000, got {self.highpass_hz}")
         if self.centre_ms < 0:
             raise KwsError(f"centre_ms must not be negative, got {self.centre_ms}")
+        if self.min_voice_ms < 0:
+            raise KwsError(f"min_voice_ms must not be negative, got {self.min_voice_ms}")
 
 
 @dataclass
@@ -180,6 +190,11 @@ class KeywordSpotter:
         dc_block = rate * self.options.dc_block_ms // 1000
         self.dc = DcRemover(dc_block) if dc_block else None
         self.highpass: HighPass | None = None
+        # The stream as heard (after the DC and rumble filters), for the voice check: long enough to
+        # reach back from a decision to the start of a core that began up to max_utterance_ms
+        # before it; process() feeds it at most a window at a time.
+        self._heard = (RingBuffer((self.max_utterance or 0) + 3 * self.window)
+                       if self.max_utterance is not None and self.options.min_voice_ms else None)
         n_classes = len(self.labels)
         self._history = np.zeros((self.smooth_n, n_classes), dtype=np.float64)
         self._batch = np.zeros((self.options.batch_windows, self.window), dtype=np.float32)
@@ -200,6 +215,9 @@ class KeywordSpotter:
     def reset(self) -> None:
         """Forget the stream: the clock restarts at zero."""
         self._ring.reset()
+        if self._heard is not None:
+            self._heard.reset()
+        self._heard_end = 0
         if self.dc is not None:
             self.dc.reset()
         hz = self.options.highpass_hz
@@ -223,8 +241,9 @@ class KeywordSpotter:
         # Segmenter levels (dB) of the frames from `_levels_first` on: enough to find a segment's core.
         self._levels = np.zeros(0)
         self._levels_first = 0
-        # Short segments waiting for their centred windows: (centre sample, decide at or after).
-        self._decisions: list[tuple[int, int]] = []
+        # Short segments waiting for their centred windows: (centre sample, decide at or after,
+        # the core's start and end).
+        self._decisions: list[tuple[int, int, int, int]] = []
         self.stats = SpotterStats()
 
     @property
@@ -238,10 +257,18 @@ class KeywordSpotter:
         n = len(chunk)
         if n == 0:
             return events
+        if self._heard is not None and n > self.window:
+            # The voice check's history holds a few seconds: a longer chunk goes in a window at a time.
+            for i in range(0, n, self.window):
+                events += self.process(chunk[i:i + self.window])
+            return events
         if self.dc is not None:
             chunk = self.dc.process(chunk)
         if self.highpass is not None:
             chunk = self.highpass.process(chunk)
+        if self._heard is not None:
+            self._heard.write(chunk)
+            self._heard_end += n
         start = self.stats.samples
         ends = range(start + self.hop - self._since_hop, start + n + 1, self.hop)
         speech_at, open_at, run_at = self._speech_before(chunk, start, ends)
@@ -334,8 +361,9 @@ class KeywordSpotter:
         end = self.stats.samples
         if self._in_segment:
             self._close_segment(end + self.hangover, end)  # its speech runs to the end
-        for centre, _ in self._decisions:
-            self._decide(end, centre, events, final=True)
+        for centre, _, start, stop in self._decisions:
+            if self._voiced(start, stop):
+                self._decide(end, centre, events, final=True)
         self._decisions.clear()
         self.stats.samples = real_end
         last = real_end / self.sample_rate
@@ -408,8 +436,9 @@ class KeywordSpotter:
         elif self._in_segment:  # the segment ended at this hop
             self._close_segment(end, end)
         while self._decisions and self._decisions[0][1] <= end:
-            centre, _ = self._decisions.pop(0)
-            self._decide(end, centre, events)
+            centre, _, start, stop = self._decisions.pop(0)
+            if self._voiced(start, stop):
+                self._decide(end, centre, events)
 
     def _close_segment(self, closed_at: int, now: int) -> None:
         """End the segment in progress; `closed_at` is where the segmenter's flag went off (its
@@ -431,7 +460,7 @@ class KeywordSpotter:
     def _schedule(self, start: int, end: int, now: int) -> None:
         """A decision on the windows centred on [start, end), once they have all been scored."""
         centre = (start + end) // 2
-        self._decisions.append((centre, max(now, centre + self.window // 2 + self.centre)))
+        self._decisions.append((centre, max(now, centre + self.window // 2 + self.centre), start, end))
 
     def _decide_early(self, now: int) -> None:
         """Noise can hold a segment open long after the word (a room whose level keeps changing):
@@ -474,6 +503,19 @@ class KeywordSpotter:
             peak = int(np.argmax(levels))
             core = next(part for part in parts if part[0] <= peak <= part[-1])
         return (self._levels_first + a + int(core[0])) * fs, (self._levels_first + a + int(core[-1]) + 1) * fs
+
+    def _voiced(self, start: int, end: int) -> bool:
+        """Whether the core [start, end), with VOICE_MARGIN_MS either side (a core can be one
+        syllable, shorter than the check's 40-ms frames), holds `min_voice_ms` of voice."""
+        if self._heard is None:
+            return True
+        margin = self.sample_rate * VOICE_MARGIN_MS // 1000
+        a = max(0, start - margin, self._heard_end - self._heard.capacity)
+        b = min(end + margin, self._heard_end)
+        if b <= a:
+            return True
+        audio = self._heard.latest(self._heard_end - a)[:b - a]
+        return voiced_ms(audio, self.sample_rate) >= self.options.min_voice_ms
 
     def _decide(self, end: int, centre: int, events: list[Detection], final: bool = False) -> None:
         """One decision for a short segment's core: the best smoothed mean of the windows centred

@@ -99,3 +99,27 @@ def test_gate_answers_a_word_that_noise_holds_open(model, amp, seed):
     events = _events(model, audio)
     assert [e.label for e in events] == ["yes"]
     assert events[0].time - word_end < 1.0
+
+
+def test_clicks_in_a_quiet_room_never_fire_but_a_voice_does(tmp_path):
+    """Keys typed in a quiet room pass every other test of the gate (short, loud against the floor)
+    and a model that scales each window by its RMS may call one a word; none has a voice's pitch.
+    The model here fires on anything, so the gate's voice check is all that stands between."""
+    model = OnnxModel(tone_model(tmp_path / "any.onnx", tones={"yes": 1000.0}, unknown_logit=-10.0))
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal(12 * SAMPLE_RATE) * 10 ** (-65 / 20)).astype(np.float32)
+    click = rng.standard_normal(SAMPLE_RATE * 15 // 1000) * np.exp(-np.arange(SAMPLE_RATE * 15 // 1000) / 48)
+    for at in (1.0, 2.6, 4.1, 5.5):
+        i = int(at * SAMPLE_RATE)
+        audio[i:i + len(click)] += (0.3 * click).astype(np.float32)
+    t = np.arange(int(0.4 * SAMPLE_RATE)) / SAMPLE_RATE
+    voice = sum(np.sin(2 * np.pi * 140 * h * t) / h for h in range(1, 21)) * np.hanning(len(t))
+    audio[8 * SAMPLE_RATE:8 * SAMPLE_RATE + len(t)] += (0.2 * voice).astype(np.float32)
+
+    def fired(**options):
+        spotter = KeywordSpotter(model, SpotterOptions(**options))
+        return [round(e.time, 1) for e in spotter.run(iter([audio]))]
+
+    heard = fired()
+    assert len(heard) == 1 and 8.0 < heard[0] < 9.5, heard
+    assert len(fired(min_voice_ms=0)) >= 3  # without the check the clicks fire too
