@@ -37,6 +37,19 @@ def quiet_stderr(quiet: bool) -> Iterator[None]:
             os.close(null)
 
 
+def downmix(data: np.ndarray) -> np.ndarray:
+    """Frames x channels -> mono float32: the channels' mean, or, where the first two are in
+    antiphase (some laptops' microphone pairs deliver one inverted), their half-difference: their
+    mean would cancel the voice."""
+    if data.shape[1] == 1:
+        return np.ascontiguousarray(data[:, 0], dtype=np.float32)
+    left, right = data[:, 0].astype(np.float64), data[:, 1].astype(np.float64)
+    energy = float(np.dot(left, left) * np.dot(right, right))
+    if energy > 0 and float(np.dot(left, right)) < -0.5 * np.sqrt(energy):
+        return ((left - right) / 2).astype(np.float32)
+    return data.mean(axis=1, dtype=np.float32)
+
+
 def decode(path: str | Path) -> tuple[np.ndarray, int]:
     """Decode any format soundfile reads to (mono float32 in [-1, 1], sample rate)."""
     path = Path(path)
@@ -82,7 +95,7 @@ def _decode(source, name: str) -> tuple[np.ndarray, int]:
         raise unreadable(name, exc) from None
     if data.shape[0] == 0:
         raise KwsError(f"{name}: empty audio (no samples)")
-    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    mono = downmix(data)
     if not np.all(np.isfinite(mono)):
         raise KwsError(f"{name}: audio contains NaN or infinite samples")
     return np.ascontiguousarray(mono, dtype=np.float32), int(rate)

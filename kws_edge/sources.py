@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import quiet_stderr, unreadable
+from .audio import downmix, quiet_stderr, unreadable
 from .errors import KwsError, not_a_file
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class FileSource:
                 raise KwsError(f"{self.path}: cannot be read after {self.samples_out / self.rate:.1f} s "
                                f"of audio ({reason.strip()}); the file is damaged") from None
             last = len(data) < self._block
-            mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
+            mono = downmix(data)
             if not np.all(np.isfinite(mono)):
                 raise KwsError(f"{self.path}: audio contains NaN or infinite samples")
             out = self._resample(np.ascontiguousarray(mono), last=last)

@@ -191,6 +191,21 @@ def test_spot_file_resamples_any_rate_and_channels(models, tmp_path, stream):
         assert abs(a.time - b.time) <= 0.1 + 1e-9
 
 
+def test_a_stereo_file_with_one_channel_inverted_is_heard(models, stream, tmp_path):
+    """Some laptops' microphone pairs deliver one channel inverted: averaged, the channels cancel.
+    Their half-difference is the sound; a file read whole or block by block gives the same events."""
+    from kws_edge.audio import decode
+
+    ref, _ = _events(models["tone"], stream, 16000)
+    path = write_wav(tmp_path / "antiphase.wav", np.stack([stream, -stream], axis=1), subtype="FLOAT")
+    audio, rate = decode(path)
+    assert rate == SAMPLE_RATE and np.allclose(audio, stream, atol=1e-6)
+    got = list(spot_file(path, models["tone"], chunk_ms=333))
+    assert [(e.label, e.time) for e in got] == [(e.label, e.time) for e in ref]
+    same = write_wav(tmp_path / "same.wav", np.stack([stream, stream * 0.5], axis=1), subtype="FLOAT")
+    assert np.allclose(decode(same)[0], 0.75 * stream, atol=1e-6)  # ordinary stereo: the mean
+
+
 def test_utterance_gate_drops_long_speech_and_keeps_short(models):
     """A 'yes' tone inside 3.6 s of talk (no pause around it) never fires with the gate; alone it
     does. (Steady noise around a word is the room, not talk: test_reject_gate.py.)"""
