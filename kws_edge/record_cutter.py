@@ -24,7 +24,7 @@ from .highpass import HighPass
 from .input_level import QUIET_DBFS
 from .labels import SAMPLE_RATE, WINDOW_SAMPLES
 from .vad import EnergyVad, VadOptions
-from .voicing import voiced_ms
+from .voicing import VOICE_CORR, VOICE_MS, VOICE_RANGE_DB, voiced_ms
 
 # The problems a cut can have (stable names: tests and the UI key on them).
 CLIPPED = "clipped"
@@ -78,9 +78,9 @@ class CutterOptions:
     # `voice_corr` or more at a lag of 2-20 ms (50-500 Hz: espeak-ng's deepest male voice, pitch 0,
     # goes under 66 Hz). Every keyword has a vowel; a knock, a clap, a door or running water has
     # none (docs/recording.md has the measurement).
-    voice_ms: int = 30
-    voice_range_db: float = 20.0
-    voice_corr: float = 0.5
+    voice_ms: int = VOICE_MS
+    voice_range_db: float = VOICE_RANGE_DB
+    voice_corr: float = VOICE_CORR
     # Audio kept for cutting; an utterance still going after this long is reported as too long.
     history_seconds: float = 12.0
     # A neighbour's speech this close to the word's extent counts as part of it (not faded).

@@ -25,7 +25,7 @@ from .highpass import RUMBLE_HZ, HighPass
 from .onnx_model import OnnxModel, load_model
 from .ring_buffer import RingBuffer
 from .vad import EnergyVad, VadOptions, make_vad
-from .voicing import voiced_ms
+from .voicing import VOICE_MS, voiced_ms
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class SpotterOptions:
     # (sound repeating at a voice's pitch, kws_edge/voicing.py): a keyword has a vowel; a key
     # typed, a click or a knock has none, and a short one in a quiet room passes every other test
     # of the gate. 0 = off.
-    min_voice_ms: int = 30
+    min_voice_ms: int = VOICE_MS
     # The gate's own segmentation: it starts where the inference VAD does (8 dB over the floor;
     # the inference VAD must never miss speech), but a segment ends sooner, so that pauses in noisy
     # rooms split a keyword from the talk around it: it is kept while 7 dB over the floor, and a
@@ -186,15 +186,14 @@ class KeywordSpotter:
         span = (self.max_utterance or 0) + self.window + 2 * self.centre
         self._recent: deque[list] = deque(maxlen=span // self.hop + 3)
         self._lazy = self.max_utterance is not None and score_hook is None
-        self._ring = RingBuffer(self.window)
+        # The stream as heard (after the DC and rumble filters): the window before each chunk, and
+        # for the voice check enough to reach back from a decision to the start of a core that
+        # began up to max_utterance_ms before it. process() takes at most a window at a time.
+        self._ring = RingBuffer((self.max_utterance or 0) + 3 * self.window)
+        self._voice_check = self.max_utterance is not None and self.options.min_voice_ms > 0
         dc_block = rate * self.options.dc_block_ms // 1000
         self.dc = DcRemover(dc_block) if dc_block else None
         self.highpass: HighPass | None = None
-        # The stream as heard (after the DC and rumble filters), for the voice check: long enough to
-        # reach back from a decision to the start of a core that began up to max_utterance_ms
-        # before it; process() feeds it at most a window at a time.
-        self._heard = (RingBuffer((self.max_utterance or 0) + 3 * self.window)
-                       if self.max_utterance is not None and self.options.min_voice_ms else None)
         n_classes = len(self.labels)
         self._history = np.zeros((self.smooth_n, n_classes), dtype=np.float64)
         self._batch = np.zeros((self.options.batch_windows, self.window), dtype=np.float32)
@@ -215,9 +214,6 @@ class KeywordSpotter:
     def reset(self) -> None:
         """Forget the stream: the clock restarts at zero."""
         self._ring.reset()
-        if self._heard is not None:
-            self._heard.reset()
-        self._heard_end = 0
         if self.dc is not None:
             self.dc.reset()
         hz = self.options.highpass_hz
@@ -257,8 +253,7 @@ class KeywordSpotter:
         n = len(chunk)
         if n == 0:
             return events
-        if self._heard is not None and n > self.window:
-            # The voice check's history holds a few seconds: a longer chunk goes in a window at a time.
+        if n > self.window:  # the ring holds a few seconds: a longer chunk goes in a window at a time
             for i in range(0, n, self.window):
                 events += self.process(chunk[i:i + self.window])
             return events
@@ -266,23 +261,18 @@ class KeywordSpotter:
             chunk = self.dc.process(chunk)
         if self.highpass is not None:
             chunk = self.highpass.process(chunk)
-        if self._heard is not None:
-            self._heard.write(chunk)
-            self._heard_end += n
+        self._ring.write(chunk)
         start = self.stats.samples
         ends = range(start + self.hop - self._since_hop, start + n + 1, self.hop)
         speech_at, open_at, run_at = self._speech_before(chunk, start, ends)
         if len(ends):
-            # The stream so far, as one contiguous view: the ring's last window, then the chunk.
+            # The stream so far, as one contiguous view: the window before the chunk, then the chunk.
             if len(self._scratch) < self.window + n:
                 self._scratch = np.empty(self.window + n, dtype=np.float32)
-            ext = self._scratch[:self.window + n]
-            self._ring.latest(self.window, out=ext[:self.window])
-            ext[self.window:] = chunk
+            ext = self._ring.latest(self.window + n, out=self._scratch[:self.window + n])
             for i, end in enumerate(ends):
                 self._on_hop(end, ext, end - start, bool(speech_at[i]), bool(open_at[i]), int(run_at[i]),
                              events)
-        self._ring.write(chunk)
         self.stats.samples = start + n
         self._since_hop = (self._since_hop + n) % self.hop
         return events
@@ -507,14 +497,15 @@ class KeywordSpotter:
     def _voiced(self, start: int, end: int) -> bool:
         """Whether the core [start, end), with VOICE_MARGIN_MS either side (a core can be one
         syllable, shorter than the check's 40-ms frames), holds `min_voice_ms` of voice."""
-        if self._heard is None:
+        if not self._voice_check:
             return True
         margin = self.sample_rate * VOICE_MARGIN_MS // 1000
-        a = max(0, start - margin, self._heard_end - self._heard.capacity)
-        b = min(end + margin, self._heard_end)
+        heard = self._ring.total_written
+        a = max(0, start - margin, heard - self._ring.capacity)
+        b = min(end + margin, heard)
         if b <= a:
             return True
-        audio = self._heard.latest(self._heard_end - a)[:b - a]
+        audio = self._ring.latest(heard - a)[:b - a]
         return voiced_ms(audio, self.sample_rate) >= self.options.min_voice_ms
 
     def _decide(self, end: int, centre: int, events: list[Detection], final: bool = False) -> None:

@@ -14,10 +14,15 @@ import numpy as np
 # in frames that have at least VOICE_HIGH_DB of their energy there.
 VOICE_HIGHPASS_HZ = 500.0
 VOICE_HIGH_DB = -30.0
+# A voice: at least VOICE_MS of the sound's loud part (frames within VOICE_RANGE_DB of its loudest)
+# repeats at a pitch, a normalised autocorrelation peak of VOICE_CORR or more.
+VOICE_MS = 30
+VOICE_RANGE_DB = 20.0
+VOICE_CORR = 0.5
 
 
-def voiced_ms(audio: np.ndarray, rate: int, frame_ms: int = 10, range_db: float = 20.0,
-              corr: float = 0.5) -> int:
+def voiced_ms(audio: np.ndarray, rate: int, frame_ms: int = 10, range_db: float = VOICE_RANGE_DB,
+              corr: float = VOICE_CORR) -> int:
     """How much of `audio`'s loud part (frames within `range_db` of its loudest; ms, in steps of
     `frame_ms`) is periodic at a voice's pitch: a 40-ms frame's normalised autocorrelation peaks at
     `corr` or more at a lag of 2-20 ms (50-500 Hz: espeak-ng's deepest male voice, pitch 0, goes
