@@ -27,7 +27,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from audiogen import write_wav  # noqa: E402
+from audiogen import coloured_noise, write_wav  # noqa: E402
 from recordgen import repeated  # noqa: E402
 
 from kws_edge import record_cli  # noqa: E402
@@ -118,21 +118,17 @@ def main() -> int:
 def noise_of(kind: str, n: int, dbfs: float, seed: int) -> np.ndarray:
     """`n` samples of pink or brown noise (power falling 3 or 6 dB an octave from 10 Hz up), or of a
     background recording from a random place (looped), at `dbfs` RMS."""
-    rng = np.random.default_rng(seed)
     if kind in ("pink", "brown"):
-        spec = np.fft.rfft(rng.standard_normal(n))
-        spec /= np.maximum(np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE), 10.0) ** (0.5 if kind == "pink" else 1.0)
-        x = np.fft.irfft(spec, n)
-    else:
-        import soundfile as sf
+        return coloured_noise(n, 10 ** (dbfs / 20), beta=1.0 if kind == "pink" else 2.0, seed=seed)
+    import soundfile as sf
 
-        path = REPO.parent / "shared" / "data" / "background_noise" / f"{kind}.wav"
-        if not path.is_file():
-            raise SystemExit(f"--noise {kind}: no {path}")
-        audio, _ = sf.read(path, dtype="float32")
-        x = np.tile(audio, n // len(audio) + 2)
-        start = int(rng.integers(0, len(audio)))
-        x = x[start:start + n].astype(np.float64)
+    path = REPO.parent / "shared" / "data" / "background_noise" / f"{kind}.wav"
+    if not path.is_file():
+        raise SystemExit(f"--noise {kind}: no {path}")
+    audio, _ = sf.read(path, dtype="float32")
+    x = np.tile(audio, n // len(audio) + 2)
+    start = int(np.random.default_rng(seed).integers(0, len(audio)))
+    x = x[start:start + n].astype(np.float64)
     return (x / np.sqrt(np.mean(x ** 2)) * 10 ** (dbfs / 20)).astype(np.float32)
 
 

@@ -33,8 +33,10 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "tests"))
 
 import bench_reject as br  # noqa: E402
+from audiogen import coloured_noise  # noqa: E402
 
 from kws_edge.audio import load_16k  # noqa: E402
 from kws_edge.labels import SAMPLE_RATE  # noqa: E402
@@ -42,13 +44,14 @@ from kws_edge.labels import SAMPLE_RATE  # noqa: E402
 NOISES = ("stationary", "steps", "brown-32", "hum-30", "keys-50", "keys-40")
 
 
+ORIGINAL_TRACK = br.noise_track
+
+
 def track(kind: str, seconds: float, seed: int, talk: np.ndarray | None) -> tuple[np.ndarray, float]:
     """bench_reject's backgrounds, plus brown noise and mains hum at the level in their names."""
     n = int(seconds * SAMPLE_RATE) + SAMPLE_RATE
     if kind.startswith("brown"):
-        spec = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
-        spec /= np.maximum(np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE), 10.0)
-        return br.unit(np.fft.irfft(spec, n)), float(kind[5:])
+        return coloured_noise(n, 1.0, seed=seed), float(kind[5:])
     if kind.startswith("hum"):
         t = np.arange(n) / SAMPLE_RATE
         hum = br.unit(sum(a * np.sin(2 * np.pi * f * t) for f, a in ((60, 1.0), (120, 0.3), (180, 0.1))))
@@ -68,9 +71,6 @@ def track(kind: str, seconds: float, seed: int, talk: np.ndarray | None) -> tupl
         level = float(kind[4:])
         return br.unit(br.unit(keys) + 10 ** ((-65 - level) / 20) * room), level
     return ORIGINAL_TRACK(kind, seconds, seed, talk)
-
-
-ORIGINAL_TRACK = br.noise_track
 
 
 def keywords_of(folder: Path) -> list[tuple[np.ndarray, str]]:

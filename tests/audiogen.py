@@ -40,6 +40,15 @@ def noise(seconds: float, amp: float = 0.05, seed: int = 0) -> np.ndarray:
     return (amp * rng.standard_normal(int(seconds * SAMPLE_RATE))).astype(np.float32)
 
 
+def coloured_noise(n: int, rms: float, beta: float = 2.0, seed: int = 0) -> np.ndarray:
+    """`n` samples of noise whose power falls as 1/f^beta from 10 Hz up (1: pink; 2: brown, rumble:
+    traffic, a fan, wind), at RMS `rms`."""
+    spec = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
+    spec /= np.maximum(np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE), 10.0) ** (beta / 2)
+    x = np.fft.irfft(spec, n)
+    return (x * (rms / np.sqrt(np.mean(x ** 2)))).astype(np.float32)
+
+
 def babble(seconds: float, seed: int = 0, amp: float = 0.02, talkers: int = 4) -> np.ndarray:
     """Background talk, crudely: `talkers` voices of noise bursts (syllables, 150-350 ms) with
     pauses (50-300 ms), each pausing on its own, so the sum dips often but rarely to silence."""

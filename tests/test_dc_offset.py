@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from audiogen import noise, tone
+from audiogen import coloured_noise, noise, tone
 from onnx_tiny import tone_model
 
 from kws_edge.dc_offset import DcRemover
@@ -83,10 +83,7 @@ def test_rumble_and_hum_are_filtered_out(model):
     expected = _events(model, clean)
     t = np.arange(len(clean)) / SAMPLE_RATE
     hum = (0.2 * np.sin(2 * np.pi * 50 * t)).astype(np.float32)
-    spec = np.fft.rfft(np.random.default_rng(0).standard_normal(len(clean)))
-    spec /= np.maximum(np.fft.rfftfreq(len(clean), 1.0 / SAMPLE_RATE), 10.0)
-    rumble = np.fft.irfft(spec, len(clean)).astype(np.float32)
-    rumble *= 0.1 / np.sqrt(np.mean(rumble ** 2))
+    rumble = coloured_noise(len(clean), 0.1)
     for background in (hum, rumble):
         assert _events(model, clean + background) == expected
         unfiltered = _events(model, clean + background, highpass_hz=0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from audiogen import espeak, tone
+from audiogen import coloured_noise, espeak, tone
 from conftest import requires_espeak
 from recordgen import problem_stream, repeated, say, trimmed, word_stream
 
@@ -204,21 +204,13 @@ def test_a_dc_offset_changes_nothing_and_is_not_kept(yes12):
         np.testing.assert_allclose(a.audio, b.audio, atol=1e-4)
 
 
-def _rumble(n: int, dbfs: float, seed: int) -> np.ndarray:
-    """Brown noise (power falling 6 dB an octave from 10 Hz up): traffic, a fan, wind."""
-    spec = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
-    spec /= np.maximum(np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE), 10.0)
-    x = np.fft.irfft(spec, n)
-    return (x / np.sqrt(np.mean(x ** 2)) * 10 ** (dbfs / 20)).astype(np.float32)
-
-
 def test_low_rumble_neither_splits_nor_stretches_words():
     """Rumble 20 dB under the words swings in level from frame to frame; measured as it came, more
     than half of these takes were "two words" or "too long" (13 of 30 kept)."""
     kept = total = 0
     for i, word in enumerate(("seven", "happy", "marvin")):
         stream = repeated(word, 10, pause=1.0, seed=i, noise_dbfs=None)
-        cuts = cut_audio(stream.audio + _rumble(len(stream.audio), -40.0, seed=i))
+        cuts = cut_audio(stream.audio + coloured_noise(len(stream.audio), 10 ** (-40 / 20), seed=i))
         kept += sum(c.kept for c in cuts)
         total += len(stream.words)
     assert kept >= 0.8 * total, f"{kept} of {total} takes kept"
