@@ -227,6 +227,21 @@ def _check_output(path: Path, what: str) -> None:
     sweep_stale(path.parent, f".{path.name}.")
 
 
+def _say_replaced(out: Path, kind: str) -> None:
+    """Warn before a model at OUT is replaced, naming what it was: an int8 model overwritten by an
+    fp32 export of the same name (a forgotten --quantize) was otherwise noticed only by its size."""
+    if not out.is_file():
+        return
+    try:
+        import onnx
+
+        meta = {p.key: p.value for p in onnx.load(str(out), load_external_data=False).metadata_props}
+        was = "int8" if meta.get("quantization", "none") not in ("none", "") else "fp32"
+    except Exception:  # not a model we can read: say so, but replacing it is still what was asked
+        was = "not a model kws-export wrote"
+    log.warning("%s exists (%s); this export replaces it with an %s model when it succeeds", out, was, kind)
+
+
 def fp32_fallback_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.fp32{out.suffix or '.onnx'}")
 
@@ -286,6 +301,10 @@ def run(args: argparse.Namespace) -> int:
     for path in paths:
         if out.resolve() == path.resolve():
             raise KwsError(f"{out}: -o/--output would overwrite the checkpoint")
+    if out.suffix.lower() != ".onnx":
+        # kws-eval tells an exported model from a checkpoint by this suffix.
+        raise KwsError(f"{out}: -o/--output must end in .onnx (e.g. {out.with_suffix('.onnx').name})")
+    _say_replaced(out, "int8" if args.quantize else "fp32")
     ckpts = [load_checkpoint(spec) for spec in args.checkpoint]
     members = [model_from_checkpoint(c, p) for c, p in zip(ckpts, paths, strict=True)]
     ckpt, ckpt_path = ckpts[0], paths[0]

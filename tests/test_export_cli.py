@@ -127,6 +127,31 @@ def test_output_over_the_checkpoint_is_refused(ckpt_dir, tmp_path):
     assert ckpt.read_bytes() == (ckpt_dir / "ok.pt").read_bytes()
 
 
+def test_output_must_be_named_onnx(ckpt_dir, tmp_path):
+    """kws-eval tells an exported model from a checkpoint by its suffix: 'runs/me' would be read
+    as a checkpoint later."""
+    res = _run(str(ckpt_dir / "ok.pt"), "-o", str(tmp_path / "me"), cwd=tmp_path)
+    _assert_one_line_error(res, "must end in .onnx (e.g. me.onnx)")
+    assert _files(tmp_path) == set()
+
+
+def test_replacing_a_model_says_what_it_was(ckpt_dir, tmp_path):
+    out = tmp_path / "m.onnx"
+    res = _run(str(ckpt_dir / "ok.pt"), "-o", str(out), cwd=tmp_path)
+    assert res.returncode == 0 and "exists" not in res.stderr, res.stderr
+    import onnx
+
+    model = onnx.load(str(out))
+    for prop in model.metadata_props:
+        if prop.key == "quantization":
+            prop.value = "int8 QDQ per-channel"  # as if an earlier export had --quantize
+    onnx.save(model, str(out))
+    res = _run(str(ckpt_dir / "ok.pt"), "-o", str(out), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "m.onnx exists (int8); this export replaces it with an fp32 model" in res.stderr
+    assert _files(tmp_path) == {"m.onnx"}
+
+
 def test_report_needs_quantize(ckpt_dir, tmp_path):
     res = _run(str(ckpt_dir / "ok.pt"), "-o", str(tmp_path / "m.onnx"), "--report", str(tmp_path / "r.json"),
                cwd=tmp_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -173,6 +174,9 @@ def test_channels_sets_the_width_and_fine_tuning_keeps_it(tone_data, tmp_path):
 @pytest.mark.skipif(os.name != "posix", reason="needs POSIX SIGINT delivery")
 def test_ctrl_c_then_resume(tone_data, tmp_path):
     out = tmp_path / "out"
+    data = shutil.copytree(tone_data, tmp_path / "ds")
+    next(p for p in data.iterdir() if p.is_dir()).joinpath("broken.wav").write_bytes(b"RIFF" + bytes(40))
+    tone_data = data  # with one unreadable clip, which the resumed run's metrics must still count
     cmd = [PY, "-m", "kws_edge.training.train_cli", "--data", str(tone_data), "--out", str(out),
            "--epochs", "400", "--patience", "400", "--batch-size", "4", "--channels", "8"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -197,6 +201,7 @@ def test_ctrl_c_then_resume(tone_data, tmp_path):
     assert f"resuming after epoch {done}" in resumed.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == done + 2 and len(metrics["history"]) == done + 2
+    assert metrics["skipped_files"] == 1
     assert not (out / "resume.pt").exists()
     # The refit after a resume builds the run's own model, not a default-width one.
     assert metrics["refit"]["epochs"] == max(1, metrics["best_epoch"])

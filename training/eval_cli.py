@@ -86,7 +86,7 @@ class _TorchModel:
 def _load_model(path: Path):
     if not path.is_file():
         raise not_a_file(path, "model file")
-    if path.suffix == ".onnx":
+    if path.suffix.lower() == ".onnx":
         from kws_edge.onnx_model import OnnxModel
 
         return OnnxModel(path), "soxr"
@@ -178,7 +178,7 @@ def eval_clips(args: argparse.Namespace) -> dict:
 def eval_stream(args: argparse.Namespace) -> dict:
     if not args.truth:
         raise KwsError("--stream needs --truth FILE.csv (header start_s,end_s,label)")
-    if Path(args.model).suffix != ".onnx":
+    if Path(args.model).suffix.lower() != ".onnx":
         raise KwsError(f"{args.model}: --stream runs the streaming runtime, which needs an exported "
                        "model (kws-export model.pt -o model.onnx)")
     try:

@@ -396,7 +396,10 @@ def train(args: argparse.Namespace) -> int:
     will_refit = wants_refit(args, saved_meta)
     meta = {"labels": data.labels, "words": words, "init_spec": str(args.init) if args.init else None,
             "negatives": args.negatives, "noise": noise, "refit": will_refit,
-            "model_config": model.config.to_dict(), "provenance": provenance}
+            "model_config": model.config.to_dict(), "provenance": provenance,
+            # A resumed run reads only the clips its split lists, so the files the first start
+            # skipped are counted from its state.
+            "skipped": data.skipped + int(saved_meta.get("skipped") or 0)}
     if args.batch_size is None and not resume_state:
         config.batch_size = auto_batch_size(config.batch_size, len(data.y["train"]), config.device)
     # The refit trains on train + val + test: cache their conv1 outputs once, for both runs.
@@ -456,7 +459,7 @@ def train(args: argparse.Namespace) -> int:
         "seconds": total, "train_seconds": summary["train_seconds"], "load_seconds": load_seconds,
         "samples_per_s": summary["samples_per_s"], "device": summary["device"],
         "threads": summary["threads"], "world_size": summary["world_size"],
-        "counts": {s: data.counts(s) for s in data.y}, "skipped_files": data.skipped,
+        "counts": {s: data.counts(s) for s in data.y}, "skipped_files": meta["skipped"],
         "generated_reject": data.generated_reject, "split_source": data.split_source,
         "history": summary["history"], "refit": refit_info,
     }
