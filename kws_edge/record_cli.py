@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="audio files (any format soundfile reads, any rate) to cut instead of "
                             "recording from a microphone")
     files.add_argument("--word", metavar="W", help="with --input: the word said in the files")
-    files.add_argument("--talk", action="store_true", help="with --input: the files are talk, for _talk/")
+    files.add_argument("--talk", action="store_true",
+                       help="with --input: the files are talk for _talk/, taught as no keyword: "
+                            "they must hold none of your keywords")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     return p
 
