@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,17 @@ def _parse_thresholds(path: Path, raw: str | None, labels: list[str]) -> dict[st
     return out
 
 
+def _parse_rms_floor(raw: str | None) -> float | None:
+    """The RMS under which the model's input normalisation stops scaling a window up (kws-export
+    writes it in `model_config`); None when the model does not normalise by RMS or does not say."""
+    try:
+        config = json.loads(raw) if raw else {}
+        floor = float(config["rms_floor"]) if config.get("input_norm", "rms") == "rms" else None
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return floor if floor is not None and math.isfinite(floor) and floor > 0 else None
+
+
 def _refuse_checkpoint(path: Path) -> None:
     """A training checkpoint where a model was expected: name the command that makes a model of it
     (onnxruntime's own message, a protobuf parse error, says nothing of the kind)."""
@@ -128,6 +140,7 @@ class OnnxModel:
             raise KwsError(f"{self.path}: unknown_label {self.unknown_label!r} is not among the labels")
         self.thresholds: dict[str, float] | None = _parse_thresholds(self.path, meta.get("thresholds"),
                                                                      self.labels)
+        self.rms_floor: float | None = _parse_rms_floor(meta.get("model_config"))
         self._check_io()
 
     def _check_io(self) -> None:

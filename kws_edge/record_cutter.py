@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .highpass import HighPass
-from .input_level import QUIET_DBFS
 from .labels import SAMPLE_RATE, WINDOW_SAMPLES
 from .vad import EnergyVad, VadOptions
 from .voicing import VOICE_CORR, VOICE_MS, VOICE_RANGE_DB, voiced_ms
@@ -35,11 +34,19 @@ TOO_SHORT = "too short"
 NO_VOICE = "no voice"
 
 
+# A clip whose loudest 10 ms is under this is refused as too quiet: a dataset's clips should be
+# recorded well, though kws-listen hears words down to about -55 dBFS.
+QUIET_DBFS = -40.0
+# Frames under this are never speech to kws-record. The runtime hears down to -70 dBFS, but a clip
+# under -40 dBFS is refused as too quiet anyway, and the cutter's edges were measured with -60.
+RECORD_MIN_DBFS = -60.0
+
+
 def _segment_vad() -> VadOptions:
     # The runtime's start/keep levels; a 250-ms hang-over keeps one word together across its
     # stop closures (espeak's longest inside a keyword: 90 ms) while a pause after each word of
     # half a second or more always ends the utterance.
-    return VadOptions(start_db=8.0, keep_db=5.0, hangover_ms=250)
+    return VadOptions(start_db=8.0, keep_db=5.0, hangover_ms=250, min_level_dbfs=RECORD_MIN_DBFS)
 
 
 @dataclass(frozen=True)

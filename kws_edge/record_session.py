@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .labels import SAMPLE_RATE
-from .record_cutter import Cut, CutterOptions, FrameDcRemover, UtteranceCutter
+from .record_cutter import RECORD_MIN_DBFS, Cut, CutterOptions, FrameDcRemover, UtteranceCutter
 from .record_store import TALK_FOLDER, DatasetDir
 from .record_texts import texts_for
 from .vad import EnergyVad, VadOptions
@@ -214,7 +214,7 @@ class TalkRecorder:
         self.text_index = store.talk_pieces() % len(self.texts)
         self.pause, self.min_speech, self.pad = int(pause * rate), int(min_speech * rate), int(pad * rate)
         self.max_piece = int(max_piece * rate)
-        self._vad = EnergyVad(VadOptions(hangover_ms=300), rate)
+        self._vad = EnergyVad(VadOptions(hangover_ms=300, min_level_dbfs=RECORD_MIN_DBFS), rate)
         self._dc = FrameDcRemover(self._vad.frame_samples)
         self.samples = 0
         self.level_dbfs = -120.0

@@ -88,6 +88,12 @@ class SpotterOptions:
     # typed, a click or a knock has none, and a short one in a quiet room passes every other test
     # of the gate. 0 = off.
     min_voice_ms: int = VOICE_MS
+    # A window quieter than the model's RMS floor (a far or quiet microphone: words peaking under
+    # about -45 dBFS) is raised to it before scoring, by at most this many dB: the model scales a
+    # window by its RMS only down to that floor, and hears quieter words quieter than it was trained
+    # on. With the VAD hearing down to -70 dBFS (VadOptions.min_level_dbfs), words peaking at -55
+    # dBFS are heard as at -12 (docs/listening.md, "Quiet microphones"). 0 = off.
+    quiet_gain_db: float = 30.0
     # The gate's own segmentation: it starts where the inference VAD does (8 dB over the floor;
     # the inference VAD must never miss speech), but a segment ends sooner, so that pauses in noisy
     # rooms split a keyword from the talk around it: it is kept while 7 dB over the floor, and a
@@ -122,6 +128,8 @@ class SpotterOptions:
             raise KwsError(f"centre_ms must not be negative, got {self.centre_ms}")
         if self.min_voice_ms < 0:
             raise KwsError(f"min_voice_ms must not be negative, got {self.min_voice_ms}")
+        if not 0 <= self.quiet_gain_db <= 60:
+            raise KwsError(f"quiet_gain_db must be within [0, 60], got {self.quiet_gain_db}")
 
 
 @dataclass
@@ -168,6 +176,9 @@ class KeywordSpotter:
                            f"±{self.options.centre_ms} ms of the word); --max-utterance-ms 0 turns "
                            "the gate off")
         self.segmenter = make_vad(self.options.segment_vad, rate) if self.max_utterance else None
+        floor = self.model.rms_floor if self.options.quiet_gain_db > 0 else None
+        self._quiet_floor = floor
+        self._max_gain = 10 ** (self.options.quiet_gain_db / 20)
         if isinstance(self.vad, EnergyVad) and isinstance(self.segmenter, EnergyVad) \
                 and self.segmenter.measures_like(self.vad):
             self.segmenter.follow(self.vad)  # the same levels and floors: measured once
@@ -384,7 +395,7 @@ class KeywordSpotter:
     def _run_queue(self, events: list[Detection]) -> None:
         if not self._queue:
             return
-        probs = self.model.predict(self._batch[:self._n_batched]) if self._n_batched else None
+        probs = self._predict(self._batch[:self._n_batched]) if self._n_batched else None
         if self._n_batched:
             self.stats.model_calls += 1
             self.stats.windows_scored += self._n_batched
@@ -533,12 +544,23 @@ class KeywordSpotter:
         self._emit(Detection(time=end / rate, label=self.labels[best], score=float(mean[best]),
                              start=max(0, centre - half) / rate, end=(centre + half) / rate), events)
 
+    def _predict(self, windows: np.ndarray) -> np.ndarray:
+        """The model's probabilities, windows under its RMS floor first raised towards it."""
+        if self._quiet_floor is not None:
+            rms = np.sqrt(np.mean(np.square(windows, dtype=np.float64), axis=1))
+            quiet = rms < self._quiet_floor
+            if quiet.any():
+                gain = np.minimum(self._quiet_floor / np.maximum(rms[quiet], 1e-12), self._max_gain)
+                windows = windows.copy()
+                windows[quiet] *= gain[:, None].astype(np.float32)
+        return self.model.predict(windows)
+
     def _score(self, items: list[list]) -> None:
         """Score the windows among `items` ([end, probs, audio]) that have only their audio."""
         todo = [item for item in items if item[1] is None]
         if not todo:
             return
-        probs = self.model.predict(np.stack([item[2] for item in todo]))
+        probs = self._predict(np.stack([item[2] for item in todo]))
         self.stats.model_calls += 1
         self.stats.windows_scored += len(todo)
         for item, p in zip(todo, probs, strict=True):

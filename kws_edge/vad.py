@@ -34,8 +34,10 @@ class VadOptions:
     keep_db: float = 5.0
     start_frames: int = 2
     hangover_ms: int = 300
-    # Frames quieter than this are never speech (digital silence, a muted microphone).
-    min_level_dbfs: float = -60.0
+    # Frames quieter than this are never speech (digital silence, a muted microphone). -70, not
+    # -60: a quiet microphone's words peak at -50 to -55 dBFS, and most of their frames are
+    # quieter still (docs/listening.md, "Quiet microphones").
+    min_level_dbfs: float = -70.0
     # The noise floor is the quietest frame of the last `floor_seconds` (minimum statistics).
     floor_seconds: float = 3.0
     # Optionally also at least this percentile of the last `percentile_seconds` of levels, less

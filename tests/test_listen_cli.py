@@ -175,8 +175,9 @@ def test_a_file_too_quiet_to_hear_words_says_so(files):
     import soundfile as sf
 
     audio, _ = sf.read(str(files["wav"]), dtype="float32")
-    quiet = write_wav(files["dir"] / "quiet.wav", 0.003 * audio / np.abs(audio).max())  # -50 dBFS
-    for path, warned in ((quiet, True), (files["wav"], False)):
+    quiet = write_wav(files["dir"] / "quiet.wav", 0.001 * audio / np.abs(audio).max())  # -60 dBFS
+    heard = write_wav(files["dir"] / "heard.wav", 0.003 * audio / np.abs(audio).max())  # -50 dBFS
+    for path, warned in ((quiet, True), (heard, False), (files["wav"], False)):
         proc = subprocess.run([sys.executable, "-m", "kws_edge.listen_cli", "--model", str(files["model"]),
                                "--input", str(path)], capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
@@ -184,7 +185,7 @@ def test_a_file_too_quiet_to_hear_words_says_so(files):
         assert err[-1].startswith("kws-listen: end of input:")  # the summary stays the last line
         assert ("too quiet to hear words" in proc.stderr) == warned, proc.stderr
         if warned:
-            assert "quiet.wav: its loudest sample is -50 dBFS" in err[-2]
+            assert "quiet.wav: its loudest sample is -60 dBFS" in err[-2]
 
 
 def test_a_clipped_file_says_so_in_kws_listen_and_kws_eval(files, tmp_path):
@@ -194,7 +195,7 @@ def test_a_clipped_file_says_so_in_kws_listen_and_kws_eval(files, tmp_path):
 
     audio, _ = sf.read(str(files["wav"]), dtype="float32")
     clipped = write_wav(tmp_path / "clipped.wav", np.clip(audio / np.abs(audio).max() * 8, -1, 1))
-    quiet = write_wav(tmp_path / "quiet.wav", 0.003 * audio / np.abs(audio).max())
+    quiet = write_wav(tmp_path / "quiet.wav", 0.001 * audio / np.abs(audio).max())
     truth = tmp_path / "truth.csv"
     truth.write_text("start_s,end_s,label\n")
     for path, warning in ((clipped, "at full scale: it is clipped"), (files["wav"], None),

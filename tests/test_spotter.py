@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -166,6 +167,8 @@ def test_bad_options():
         SpotterOptions(threshold=1.5)
     with pytest.raises(KwsError):
         VadOptions(kind="magic")
+    with pytest.raises(KwsError, match="quiet_gain_db"):
+        SpotterOptions(quiet_gain_db=-6)
 
 
 def test_hop_longer_than_window_is_refused(models):
@@ -253,6 +256,26 @@ def test_a_real_clip_alone_in_a_file_is_heard(shared_data):
 
     events = list(spot_file(shared_data / "speech_real" / "cat" / "62581901_nohash_0.wav", BASE_ONNX))
     assert [e.label for e in events] == ["cat"] and events[0].time <= 1.0
+
+
+def test_a_quiet_microphone_is_heard_like_a_loud_one(tmp_path):
+    """The bundled recording with its words peaking at -50 dBFS (a far or turned-down microphone):
+    the shipped base reports the same words as at full level. Before the quiet-input handling (the
+    VAD's floor at -60 dBFS, windows under the model's RMS floor scored as they are) it gave one."""
+    import soundfile as sf
+
+    from kws_edge.models import BASE_ONNX
+
+    demo = Path(__file__).resolve().parents[1] / "kws_edge" / "assets" / "demo.wav"
+    audio, rate = sf.read(str(demo), dtype="float32")
+    quiet = write_wav(tmp_path / "quiet.wav", audio / np.abs(audio).max() * 10 ** (-50 / 20), rate)
+    model = OnnxModel(BASE_ONNX)
+    assert model.rms_floor == pytest.approx(1e-3)
+    loud = [e.label for e in spot_file(demo, model)]
+    assert len(loud) == 7 and [e.label for e in spot_file(quiet, model)] == loud
+    before = SpotterOptions(batch_windows=16, quiet_gain_db=0, vad=VadOptions(min_level_dbfs=-60),
+                            segment_vad=dataclasses.replace(SpotterOptions().segment_vad, min_level_dbfs=-60))
+    assert len(list(spot_file(quiet, model, before))) < 3
 
 
 @pytest.mark.parametrize("chunk", [160, 999, 4096])
