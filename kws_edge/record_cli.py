@@ -275,6 +275,10 @@ def _summary(stopped: str, session, store, overflows: int) -> None:
 
 def _play(audio, ui) -> None:
     """Replay a clip on the default output device (no wait: recording goes on)."""
+    import threading
+
+    import numpy as np
+
     from .record_session import Event
     from .sources import _sounddevice
 
@@ -284,9 +288,26 @@ def _play(audio, ui) -> None:
         ui.event(Event("info", f"cannot replay: {exc}"))
         return
     try:
-        sd.play(audio, SAMPLE_RATE)
+        out = sd.OutputStream(samplerate=SAMPLE_RATE, channels=1, dtype="float32")
+        out.start()
     except (sd.PortAudioError, ValueError) as exc:
         ui.event(Event("info", f"cannot replay on the default output device: {exc}"))
+        return
+    # The stream is closed once the clip has played: sd.play() left its stream open, and ALSA went
+    # on reporting "underrun occurred" on stderr, over the recorder's panel, until the next replay.
+    tail = np.zeros(SAMPLE_RATE // 5, dtype=np.float32)
+    clip = np.concatenate([np.asarray(audio, dtype=np.float32).reshape(-1), tail])[:, None]
+
+    def play() -> None:
+        try:
+            out.write(clip)
+            out.stop()
+        except sd.PortAudioError:
+            pass  # the device went away mid-replay: nothing to tell the user that recording does not
+        finally:
+            out.close()
+
+    threading.Thread(target=play, name="kws-record-replay", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> int:
