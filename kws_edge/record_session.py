@@ -172,7 +172,7 @@ class WordRecorder:
             if not self._kept:
                 return [Event("info", "nothing to delete: only clips of this session can be deleted here")]
             w, path, _ = self._kept.pop()
-            path.unlink(missing_ok=True)
+            self.store.remove(path)
             self.counts[w] -= 1
             if w == self.word:
                 self.cutter.forget_last_take()
@@ -302,7 +302,8 @@ class TalkRecorder:
         self.seconds += secs
         peak = float(np.max(np.abs(piece)))
         note = "  (clipped in places: speak a little softer)" if peak >= 0.98 else ""
-        total = f"{self.seconds:.0f}" + ("" if math.isinf(self.target) else f"/{self.target:.0f}")
+        # Whole seconds rounded down: 19.9 s of a 20-s target is not "20/20" while a text is still asked for.
+        total = f"{math.floor(self.seconds)}" + ("" if math.isinf(self.target) else f"/{self.target:.0f}")
         return [Event("talk", f"{TALK_FOLDER}/{path.name}  kept  ({secs:.1f} s; {total} s of talk){note}",
                       path=path)]
 
@@ -311,7 +312,7 @@ class TalkRecorder:
             return self._finish_text(advance=True)
         if key == "d" and self._kept:
             path, audio = self._kept.pop()
-            path.unlink(missing_ok=True)
+            self.store.remove(path)
             self.seconds -= len(audio) / self.rate
             self.done = False
             return [Event("deleted", f"deleted {TALK_FOLDER}/{path.name} ({self.seconds:.0f}/"

@@ -67,9 +67,17 @@ class DatasetDir:
     def discard_written(self) -> int:
         """Remove the clips this run wrote; returns how many."""
         for path in self.written:
-            path.unlink(missing_ok=True)
+            self.remove(path)
         count, self.written = len(self.written), []
         return count
+
+    def remove(self, path: Path) -> None:
+        """Delete a clip, and its word's folder if that leaves it empty: kws-train refuses a class
+        folder with no clips, so a word whose only clips were deleted must not leave one behind."""
+        path.unlink(missing_ok=True)
+        folder = path.parent
+        if folder.parent == self.root and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
     def folder(self, word: str) -> Path:
         return self.root / word

@@ -95,6 +95,13 @@ def test_keys_replay_delete_next_back(tmp_path):
     assert kinds(rec.command("n")) == ["prompt"] and rec.word == "no"
     assert kinds(rec.command("n")) == ["prompt"] and rec.word == "up"
     assert kinds(rec.command("b")) == ["prompt"] and rec.word == "no"
+    # Deleting a word's only clip removes its folder too: kws-train refuses an empty class folder.
+    # (after 2 s of quiet: the replay above is still playing for 1.5 s, and is not cut)
+    quiet = np.zeros(2 * SAMPLE_RATE, dtype=np.float32)
+    got = feed(rec, np.concatenate([quiet, repeated("yes", 1, seed=4).audio])) + rec.flush()
+    assert store.count("no") == 1, [e.message for e in got]
+    assert kinds(rec.command("d"))[0] == "deleted"
+    assert not (tmp_path / "ds" / "no").exists() and (tmp_path / "ds" / "yes").is_dir()
     # n past the last word ends the words, and says how many are short: not "all words have 2".
     rec.command("n")
     done = rec.command("n")
@@ -228,6 +235,9 @@ def test_file_mode_a_file_with_no_word_takes_back_the_clips_of_the_files_before_
     assert "the 3 clip(s) cut before it were removed" in res.stderr
     after = sorted(p.name for p in (tmp_path / "ds" / "six").iterdir())
     assert after == before == ["001.wav", "002.wav", "003.wav"]
+    # A word whose only clips were taken back leaves no empty folder (kws-train refuses one).
+    res = _cli(str(tmp_path / "ds"), "--word", "go", "--input", str(src), str(silent))
+    assert res.returncode == 2 and not (tmp_path / "ds" / "go").exists()
 
 
 def test_file_mode_errors_are_one_line(tmp_path):

@@ -183,7 +183,8 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
         log.info("%s: %d folder name(s) read as Speech Commands words (%r -> %s%s)", path, len(renamed),
                  renamed[0], class_name(renamed[0]), ", ..." if len(renamed) > 1 else "")
     if empty:
-        raise KwsError(f"{path}: class folder {prefix}{empty[0]}/ has no clips")
+        raise KwsError(f"{path}: class folder {prefix}{empty[0]}/ has no clips (record some, or remove "
+                       "the empty folder)")
     if not index.clips:
         raise KwsError(f"{path}: no class folders with audio (expected <word>/*.wav, optionally inside "
                        "one wrapping folder)")
