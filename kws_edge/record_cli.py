@@ -172,6 +172,11 @@ def _cut_files(args: argparse.Namespace, store, word: str, sources: list) -> tup
 
 def _file_cut(store, word: str, path: Path, cut, kept: int, rejected: int) -> tuple[int, int]:
     if cut.kept:
+        same = store.same_clip(word, cut.audio)
+        if same is not None:
+            print(f"{path.name} {cut.span()}: not kept: the same clip as {word}/{same.name} "
+                  "(this file was cut before)", flush=True)
+            return kept, rejected + 1
         out = store.add(word, cut.audio)
         print(f"{word}/{out.name}  kept  ({path.name} {cut.span()}, peak {cut.peak_dbfs:.0f} dBFS)",
               flush=True)

@@ -89,6 +89,28 @@ class DatasetDir:
         taken = numbers(folder)
         return folder / f"{(taken[-1] + 1) if taken else 1:03d}.wav"
 
+    def same_clip(self, word: str, audio: np.ndarray) -> Path | None:
+        """The clip of `word` already holding exactly this audio as it would be written, if any:
+        cutting the same file twice (`--input` run again) must not count its takes twice."""
+        import io
+
+        import soundfile as sf
+
+        buf = io.BytesIO()
+        sf.write(buf, np.clip(audio, -1.0, 1.0), SAMPLE_RATE, format="WAV", subtype="PCM_16")
+        buf.seek(0)
+        new = sf.read(buf, dtype="int16")[0]
+        folder = self.folder(word)
+        for n in numbers(folder):
+            path = folder / f"{n:03d}.wav"
+            try:
+                old = sf.read(str(path), dtype="int16")[0]
+            except (sf.LibsndfileError, RuntimeError, OSError):
+                continue
+            if old.shape == new.shape and np.array_equal(old, new):
+                return path
+        return None
+
     def add(self, word: str, audio: np.ndarray) -> Path:
         """Write a clip as the word's next number; returns its path."""
         return self._write(self.folder(word), audio)

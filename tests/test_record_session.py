@@ -217,10 +217,13 @@ def test_file_mode_any_format_and_rate_resumes_without_overwriting(tmp_path):
     assert res.returncode == 0, res.stderr
     assert res.stdout.count(" kept ") == 5 and "5 clips of 'six' kept" in res.stderr
     first = (tmp_path / "ds" / "six" / "001.wav").read_bytes()
-    res = _cli(str(tmp_path / "ds"), "--word", "six", "--input", str(src), str(src))
-    assert res.returncode == 0 and "(15 there now" in res.stderr
+    # Run again with the same file and a new one: the same file's takes are not counted twice.
+    other = write_wav(tmp_path / "six2.wav", repeated("six", 5, seed=7).audio)
+    res = _cli(str(tmp_path / "ds"), "--word", "six", "--input", str(src), str(other))
+    assert res.returncode == 0 and "(10 there now" in res.stderr, res.stderr
+    assert res.stdout.count("not kept: the same clip as six/") == 5, res.stdout
     assert (tmp_path / "ds" / "six" / "001.wav").read_bytes() == first
-    assert sorted(p.name for p in (tmp_path / "ds" / "six").iterdir())[-1] == "015.wav"
+    assert sorted(p.name for p in (tmp_path / "ds" / "six").iterdir())[-1] == "010.wav"
 
 
 @requires_espeak
@@ -229,6 +232,7 @@ def test_file_mode_a_file_with_no_word_takes_back_the_clips_of_the_files_before_
     silent = write_wav(tmp_path / "silent.wav", np.zeros(2 * SAMPLE_RATE, np.float32))
     assert _cli(str(tmp_path / "ds"), "--word", "six", "--input", str(src)).returncode == 0
     before = sorted(p.name for p in (tmp_path / "ds" / "six").iterdir())
+    src = write_wav(tmp_path / "six2.wav", repeated("six", 3, seed=8).audio)
     res = _cli(str(tmp_path / "ds"), "--word", "six", "--input", str(src), str(silent))
     assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
     assert "silent.wav: no word found" in res.stderr
