@@ -96,6 +96,11 @@ def _refuse_checkpoint(path: Path) -> None:
     with open(path, "rb") as fh:
         magic = fh.read(4)
     if path.suffix in (".pt", ".pth") or magic == b"PK\x03\x04":  # torch.save writes a ZIP archive
+        from .models import BASE_B_CHECKPOINT, BASE_CHECKPOINT
+
+        if path.resolve() in (BASE_CHECKPOINT, BASE_B_CHECKPOINT):
+            raise KwsError(f"{path}: is the shipped base's training checkpoint; its ONNX model is "
+                           f"'base' ({BASE_CHECKPOINT.with_suffix('.onnx')})")
         raise KwsError(f"{path}: is a training checkpoint, not an ONNX model; export it first: "
                        f"kws-export {path} -o model.onnx --quantize")
 

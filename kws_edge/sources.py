@@ -173,7 +173,9 @@ class MicrophoneSource:
             if self.device is None:  # no --device given: PortAudio found no default input (index -1)
                 raise KwsError("no microphone found (no default input device); plug one in, pick one "
                                "with --device (see --list-devices), or read a file with --input") from None
-            raise KwsError(f"--device {device}: {exc} (see kws-listen --list-devices)") from None
+            # PortAudio says "Error querying device 7" for an index it does not have.
+            what = f"no input device {self.device}" if isinstance(self.device, int) else str(exc)
+            raise KwsError(f"--device {device}: {what} (see --list-devices)") from None
         self.device_name = info["name"]
         # device_rate: record at this rate instead of trying the model's rate first.
         self.device_rate = int(device_rate) if device_rate else self._pick_rate(info)

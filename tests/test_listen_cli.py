@@ -154,6 +154,10 @@ def test_model_base_names_the_shipped_model_as_kws_export_and_kws_info_take_it(f
     by_name = capsys.readouterr().out
     assert main(["--model", str(BASE_ONNX), "--input", str(files["wav"]), "--json"]) == 0
     assert capsys.readouterr().out == by_name
+    # base-b and the shipped checkpoints are training files: the error names the model to run.
+    for spec in ("base-b", str(BASE_ONNX.with_suffix(".pt"))):
+        assert main(["--model", spec, "--input", str(files["wav"])]) == 2
+        _one_line_error(capsys.readouterr().err, r"'base' is the shipped model|its ONNX model is 'base'")
     # A file called `base` in the current folder is still that file.
     (tmp_path / "base").write_text("x")
     monkeypatch.chdir(tmp_path)

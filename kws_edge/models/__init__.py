@@ -31,6 +31,9 @@ def model_path(spec: str | Path) -> Path:
     base` take it), unless a file of that name is in the current folder; anything else is a path."""
     if str(spec) == "base" and not Path(spec).exists():
         return base_model_path()
+    if str(spec) == "base-b" and not Path(spec).exists():
+        raise KwsError("base-b: the second shipped network is a training checkpoint (for kws-train --init "
+                       "and kws-export); 'base' is the shipped model, base and base-b in one file")
     return Path(spec)
 
 
