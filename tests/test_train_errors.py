@@ -165,6 +165,11 @@ def test_channels_sets_the_width_and_fine_tuning_keeps_it(tone_data, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert load_checkpoint(tmp_path / "f" / "model.pt")["model_config"]["n_channel"] == 8
     assert "holds an earlier run" not in proc.stderr
+    # 8 clips a word: the fine-tune says that is few, and that its test accuracy is rough.
+    assert "few clips: " in proc.stderr and "one clip moves it by more than 5 points" in proc.stderr
+    scratch = run("train_cli", "--data", tone_data, "--out", tmp_path / "s", "--channels", "8",
+                  "--epochs", "1")
+    assert "few clips" not in scratch.stderr  # from scratch: no recipe of 30 to compare with
     # Training again into the same folder says that the earlier run will be replaced.
     proc = run("train_cli", "--data", tone_data, "--out", tmp_path / "f",
                "--init", tmp_path / "w" / "model.pt", "--epochs", "1", "--no-refit")

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from kws_edge.errors import KwsError, run_cli, setup_logging
+from kws_edge.labels import UNKNOWN_LABEL
 
 log = logging.getLogger("kws_edge.training.train_cli")
 
@@ -24,6 +25,8 @@ SCRATCH_DEFAULTS = {"epochs": 60, "batch_size": 128, "lr": 1e-3, "lr_step": 20, 
 # speech (66 vs 79/h with the utterance gate); 2 keeps the accuracy.
 SCRATCH_REJECT_RATIO = 1.5
 FINETUNE_REJECT_RATIO = 4.0
+# A fine-tune's words with fewer clips than this get a warning (the recipe records 30 a word).
+FEW_CLIPS = 15
 # Fine-tuning: 2-3 validation clips a word cannot rank epochs (early stopping picked epoch 6 of
 # 26 on one voice), so a fixed 40-epoch schedule keeps the last weights; +-10% speed changes
 # stand in for the ways one speaker says a word. Over 6 fine-tunes of held-out voices (3 seeds x
@@ -260,8 +263,6 @@ def balance_weights(y, labels: list[str]) -> tuple[float, ...]:
     count / count); `_unknown_`, whose size is a choice of the reject-class recipe, keeps 1."""
     import numpy as np
 
-    from kws_edge.labels import UNKNOWN_LABEL
-
     counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=len(labels)).astype(float)
     words = [i for i, label in enumerate(labels) if label != UNKNOWN_LABEL and counts[i] > 0]
     if not words:
@@ -359,6 +360,12 @@ def train(args: argparse.Namespace) -> int:
     log.info("data: %s layout, %d labels, train %d / val %d / test %d clips, %d skipped, loaded in %.1f s",
              data.layout, len(data.labels), counts["train"], counts["val"], counts["test"], data.skipped,
              load_seconds)
+    few = {w: n for w, n in _clips_per_word(data).items() if n < FEW_CLIPS}
+    if args.init and few and dist.main:
+        log.warning("few clips: %s (the recipe is about 30 a word; with fewer, a fine-tune hears other "
+                    "words as these more often, and its test accuracy rests on a handful of clips)",
+                    ", ".join(f"{w} {n}" for w, n in sorted(few.items(), key=lambda x: x[1])[:8])
+                    + (", ..." if len(few) > 8 else ""))
     if args.init and not data.talk_windows and dist.main:
         log.info("no _talk/ in the data: about 2 minutes of your own talk (kws-record DATASET records it "
                  "after the words; --talk --input FILE adds a recording) keeps a fine-tune quiet on more of "
@@ -487,14 +494,25 @@ def train(args: argparse.Namespace) -> int:
     if report["n"]:
         measured = ("the measured run, before the refit on all clips; model.pt is the refit and has "
                     "heard these clips" if refit_info else "model.pt")
-        log.info("test accuracy %.3f on %d held-out clips (%s); per word:\n%s", report["accuracy"],
-                 report["n"], measured, "\n".join(format_per_word(report)))
+        rough = " (so few that one clip moves it by more than 5 points)" if report["n"] < 20 else ""
+        log.info("test accuracy %.3f on %d held-out clips%s (%s); per word:\n%s", report["accuracy"],
+                 report["n"], rough, measured, "\n".join(format_per_word(report)))
     else:
         log.info("no test clips: no test accuracy")
     kept = (f"refit on all {refit_info['clips']} clips" if refit_info
             else f"best {summary['best_epoch']}" if config.select == "best" else "last")
     log.info("done in %.1f s (%d epochs, %s): %s", total, summary["epochs_run"], kept, out / "model.pt")
     return 0
+
+
+def _clips_per_word(data) -> dict[str, int]:
+    """Each keyword's clips over the three splits (the reject class left out)."""
+    totals = {label: 0 for label in data.labels if label != UNKNOWN_LABEL}
+    for split in data.y:
+        for label, n in data.counts(split).items():
+            if label in totals:
+                totals[label] += n
+    return totals
 
 
 def main(argv: list[str] | None = None) -> int:
