@@ -220,6 +220,9 @@ def _live(args: argparse.Namespace) -> int:
         with source, ui:
             ui.event(Event("info", f"listening on {source.device_name!r} at {source.device_rate} Hz; "
                                    f"clips go to {store.root}/<word>/"))
+            hint = _other_words_hint(store, words, args.words)
+            if hint:
+                ui.event(Event("info", hint))
             drawn = 0.0
             for chunk in source:
                 events = first + session.feed(chunk)
@@ -276,6 +279,22 @@ def _summary(stopped: str, session, store, overflows: int) -> None:
     talk = session.talk.seconds if session.talk is not None else 0.0
     print(f"{PROG}: {stopped}: {done} of {len(rec.words)} words have {rec.target} clips, "
           f"{talk:.0f} s of talk, {overflows} overflows; in {store.root}", file=sys.stderr)
+
+
+def _other_words_hint(store, words: list[str], given: str | None) -> str | None:
+    """Run again without --words, the session asks for all 35 words: say so when the dataset holds
+    fewer (the dataset does not remember the --words of the run that made it)."""
+    from .record_store import TALK_FOLDER, numbers
+
+    if given is not None or not store.root.is_dir():
+        return None
+    have = sorted(d.name for d in store.root.iterdir()
+                  if d.is_dir() and d.name != TALK_FOLDER and not d.name.startswith(".") and numbers(d))
+    if not have or set(have) >= set(words):
+        return None
+    shown = ",".join(have) if len(have) <= 8 else ",".join(have[:8]) + ",..."
+    return (f"{store.root} holds clips of {len(have)} word(s); this run asks for all {len(words)}: to go on "
+            f"with only those, stop (q) and run again with --words {shown}")
 
 
 def _play(audio, ui) -> None:

@@ -328,3 +328,17 @@ def test_no_input_device_is_a_one_line_error(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
     assert "no input device found" in res.stderr and "--input" in res.stderr
+
+
+def test_a_rerun_without_words_says_which_words_the_dataset_holds(tmp_path):
+    """kws-record DIR after kws-record DIR --words yes,no asks for all 35 words: it says so."""
+    from kws_edge.record_cli import _other_words_hint
+
+    store = DatasetDir(tmp_path / "ds")
+    assert _other_words_hint(store, list(KEYWORDS), None) is None  # nothing recorded yet
+    for word in ("yes", "no"):
+        store.add(word, np.zeros(WINDOW_SAMPLES, np.float32))
+    store.add_talk(np.zeros(WINDOW_SAMPLES, np.float32))
+    hint = _other_words_hint(store, list(KEYWORDS), None)
+    assert "holds clips of 2 word(s)" in hint and "--words no,yes" in hint
+    assert _other_words_hint(store, ["yes", "no"], "yes,no") is None
