@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A virtual microphone for live-audio tests: PulseAudio with a null sink whose monitor is the
-# default source. Whatever is played into the sink (paplay --device=kws_null FILE) is what a
+# default source. Whatever is played into the sink (paplay --device=kws_null --latency-msec=30 FILE;
+# at paplay's default latency the monitor loses the first ~300 ms of each file) is what a
 # recorder on the ALSA device "pulse" (PortAudio/sounddevice: --device pulse) hears.
 #   scripts/virtual_mic.sh          set up (idempotent: safe to run again)
 #   scripts/virtual_mic.sh --stop   stop the PulseAudio daemon started here
@@ -46,4 +47,4 @@ pactl set-default-source "$SINK.monitor"
 if ! pactl list short sources | awk '{print $2}' | grep -qx "$SINK.monitor"; then
   echo "virtual_mic: source $SINK.monitor missing" >&2; exit 1
 fi
-echo "virtual_mic: ready: record from ALSA device 'pulse' (source $SINK.monitor); play with paplay --device=$SINK FILE"
+echo "virtual_mic: ready: record from ALSA device 'pulse' (source $SINK.monitor); play with paplay --device=$SINK --latency-msec=30 FILE"

@@ -29,6 +29,8 @@ from kws_edge.spotter import DEFAULT_THRESHOLD
 
 REPO = Path(__file__).resolve().parents[1]
 SINK = "kws_null"
+# At paplay's default latency the null sink's monitor loses the first ~300 ms of each file.
+PAPLAY = ["paplay", f"--device={SINK}", "--latency-msec=30"]
 DEVICE = "pulse"
 
 
@@ -81,7 +83,7 @@ def _to_44k(audio: np.ndarray) -> np.ndarray:
 
 
 def _play(path: Path) -> None:
-    subprocess.run(["paplay", f"--device={SINK}", str(path)], check=True, timeout=30)
+    subprocess.run(["paplay", f"--device={SINK}", "--latency-msec=30", str(path)], check=True, timeout=30)
 
 
 def _reader(stream, lines: queue.Queue) -> None:

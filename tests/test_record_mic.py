@@ -23,7 +23,7 @@ import soundfile as sf
 from audiogen import espeak, write_wav
 from conftest import requires_espeak
 from recordgen import problem_stream, repeated, trimmed, word_stream
-from test_microphone import DEVICE, REPO, SINK, _virtual_mic_problem
+from test_microphone import DEVICE, PAPLAY, REPO, SINK, _virtual_mic_problem
 
 from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
 
@@ -63,7 +63,7 @@ def record_live(dataset: Path, played: Path, *args: str, settle: float = 2.5) ->
         deadline = time.monotonic() + 30
         while not (out and out[-1].startswith(("say '", "read aloud"))):
             out.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
-        subprocess.run(["paplay", f"--device={SINK}", str(played)], check=True, timeout=120)
+        subprocess.run([*PAPLAY, str(played)], check=True, timeout=120)
         time.sleep(settle)  # the last cut waits for the rest of its second
         try:
             proc.stdin.write("q\n")  # the quit key, as a line: stdin is no terminal
@@ -208,7 +208,7 @@ def test_a_device_lost_mid_session_keeps_the_last_take_and_says_where_things_sta
         deadline = time.monotonic() + 30
         while not (out and out[-1].startswith("say '")):
             out.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
-        subprocess.run(["paplay", f"--device={SINK}", str(played)], check=True, timeout=60)
+        subprocess.run([*PAPLAY, str(played)], check=True, timeout=60)
         subprocess.run(["pulseaudio", "--kill"], check=False, timeout=10)
         proc.wait(timeout=30)
         err = proc.stderr.read()
