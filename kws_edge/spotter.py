@@ -205,6 +205,7 @@ class KeywordSpotter:
         dc_block = rate * self.options.dc_block_ms // 1000
         self.dc = DcRemover(dc_block) if dc_block else None
         self.highpass: HighPass | None = None
+        self._warned_nonfinite = False
         n_classes = len(self.labels)
         self._history = np.zeros((self.smooth_n, n_classes), dtype=np.float64)
         self._batch = np.zeros((self.options.batch_windows, self.window), dtype=np.float32)
@@ -258,8 +259,20 @@ class KeywordSpotter:
         return self.stats.samples / self.sample_rate
 
     def process(self, chunk: np.ndarray) -> list[Detection]:
-        """Consume samples (any length); return the events that fired inside them."""
-        chunk = np.asarray(chunk, dtype=np.float32).reshape(-1)
+        """Consume samples (any length; mono, at the model's rate); return the events that fired
+        inside them. NaN and infinite samples (a glitching driver) are heard as silence: left in,
+        they would reach the filters' state and silence the detector for good."""
+        chunk = np.asarray(chunk, dtype=np.float32)
+        if chunk.ndim > 1:
+            if chunk.ndim > 2 or min(chunk.shape) != 1:
+                raise ValueError(f"process() takes mono audio, a 1-D array; got shape {chunk.shape} "
+                                 "(mix it down first: kws_edge.audio.downmix(frames x channels))")
+            chunk = chunk.reshape(-1)
+        if not np.isfinite(chunk).all():
+            if not self._warned_nonfinite:
+                log.warning("audio holds NaN or infinite samples: heard as silence")
+                self._warned_nonfinite = True
+            chunk = np.nan_to_num(chunk, nan=0.0, posinf=0.0, neginf=0.0)
         events: list[Detection] = []
         n = len(chunk)
         if n == 0:
@@ -615,10 +628,22 @@ def spot_file(path: str | Path, model: OnnxModel | str | Path | None = None,
 
 
 def spot_microphone(model: OnnxModel | str | Path | None = None, options: SpotterOptions | None = None,
-                    device: int | str | None = None, chunk_ms: int = 100) -> Iterator[Detection]:
-    """Events from a live input device until the caller stops iterating (or Ctrl-C)."""
+                    device: int | str | None = None, chunk_ms: int = 100,
+                    duration: float | None = None) -> Iterator[Detection]:
+    """Events from a live input device until the caller stops iterating (or Ctrl-C), or after
+    `duration` seconds of audio: the generator yields only on events, so a caller waiting for a
+    quiet room to end needs the limit."""
     from .sources import MicrophoneSource
 
     spotter = KeywordSpotter(model, options)
+    limit = None if duration is None else int(duration * spotter.sample_rate)
     with MicrophoneSource(device, spotter.sample_rate, chunk_ms=chunk_ms) as source:
-        yield from spotter.run(iter(source))
+        heard = 0
+        for chunk in source:
+            if limit is not None:
+                chunk = chunk[:limit - heard]
+            heard += len(chunk)
+            yield from spotter.process(chunk)
+            if limit is not None and heard >= limit:
+                break
+        yield from spotter.flush()

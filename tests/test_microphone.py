@@ -126,6 +126,15 @@ def test_kws_listen_detects_a_played_keyword(assets):
     assert "Traceback" not in "".join(rest)
 
 
+def test_spot_microphone_stops_after_its_duration_in_a_quiet_room(assets):
+    """The generator yields only on events: without `duration`, a quiet room would hold it forever."""
+    from kws_edge.spotter import spot_microphone
+
+    started = time.monotonic()
+    assert list(spot_microphone(assets["model"], device=DEVICE, duration=1.0)) == []
+    assert time.monotonic() - started < 15
+
+
 def test_python_api_on_a_device_at_44k_resamples(assets):
     """Force the device-rate path (44.1 kHz + soxr stream), as with a USB microphone on a Pi."""
     from kws_edge.sources import MicrophoneSource

@@ -258,6 +258,22 @@ def test_a_real_clip_alone_in_a_file_is_heard(shared_data):
     assert [e.label for e in events] == ["cat"] and events[0].time <= 1.0
 
 
+def test_nan_samples_are_heard_as_silence_and_stereo_arrays_are_refused(models, stream):
+    """A glitching driver's NaN or inf must not crash the gate nor silence the detector for good
+    (both happened); a stereo array flattened into one stream gave wrong words at wrong times."""
+    reference, _ = _events(models["tone"], stream, len(stream))
+    for bad in (np.nan, np.inf):
+        spoilt = stream.copy()
+        spoilt[[100, len(stream) // 3]] = bad
+        events, _ = _events(models["tone"], spoilt, 1600)
+        assert [e.label for e in events] == [e.label for e in reference]
+    spotter = KeywordSpotter(models["tone"])
+    with pytest.raises(ValueError, match="mono"):
+        spotter.process(np.stack([stream, stream], axis=1))
+    row = spotter.process(stream[None, :]) + spotter.flush()  # [1, N] is mono
+    assert [e.label for e in row] == [e.label for e in reference]
+
+
 def test_a_quiet_microphone_is_heard_like_a_loud_one(tmp_path):
     """The bundled recording with its words peaking at -50 dBFS (a far or turned-down microphone):
     the shipped base reports the same words as at full level. Before the quiet-input handling (the
