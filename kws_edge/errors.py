@@ -53,7 +53,7 @@ def _silence_stdout() -> None:
 
 
 # The `train` extra of pyproject.toml: an install of the runtime alone has none of them.
-TRAINING_PACKAGES = frozenset({"torch", "torchaudio", "onnx", "onnxscript", "matplotlib", "tqdm"})
+TRAINING_PACKAGES = frozenset({"torch", "torchaudio", "onnx", "onnxscript", "matplotlib"})
 
 
 def missing_training_tools(prog: str, exc: ModuleNotFoundError) -> int:
@@ -62,8 +62,8 @@ def missing_training_tools(prog: str, exc: ModuleNotFoundError) -> int:
     name = (exc.name or "").split(".")[0]
     if name not in TRAINING_PACKAGES:
         raise exc
-    print(f"{prog}: error: needs the training tools ({name} is not installed): bash scripts/setup.sh --dev",
-          file=sys.stderr)
+    print(f"{prog}: error: needs the training tools ({name} is not installed): in a clone of kws-edge, "
+          "bash scripts/setup.sh --dev (or pip install '.[train]')", file=sys.stderr)
     return 2
 
 

@@ -71,9 +71,25 @@ def test_training_tools_say_how_to_install_them_where_only_the_runtime_is(tmp_pa
         res = _without_training_tools(body, tmp_path)
         assert res.returncode == 2, res.stderr
         lines = res.stderr.strip().splitlines()
-        assert len(lines) == 1 and "is not installed): bash scripts/setup.sh --dev" in lines[0], res.stderr
+        assert len(lines) == 1 and "is not installed): in a clone of kws-edge, bash scripts/setup.sh --dev" \
+            in lines[0], res.stderr
     assert not (tmp_path / "run").exists()
     # kws-train's usage needs no training package.
     res = _without_training_tools("from kws_edge.training.train_cli import main\nmain(['--help'])\n",
                                   tmp_path)
     assert res.returncode == 0 and "--init" in res.stdout
+
+
+def test_kws_eval_scores_an_exported_model_on_clips_without_the_training_tools(tmp_path):
+    """The README's `kws-eval --model runs/me.onnx --data new_clips/` in an install of the runtime
+    alone: an ONNX model needs no torch."""
+    model = tone_model(tmp_path / "tone.onnx")
+    for word, freq in (("yes", 1000.0), ("no", 2000.0)):
+        for i in range(3):
+            write_wav(tmp_path / "clips" / word / f"{i}.wav", np.concatenate(
+                [noise(0.2, 0.005, seed=i), tone(freq, 0.5), noise(0.2, 0.005, seed=9 + i)]))
+    body = ("from kws_edge.training.eval_cli import main\n"
+            f"sys.exit(main(['--model', {str(model)!r}, '--data', {str(tmp_path / 'clips')!r}, '--json']))\n")
+    res = _without_training_tools(body, tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout.strip().splitlines()[-1])["accuracy"] == 1.0

@@ -494,9 +494,9 @@ def train(args: argparse.Namespace) -> int:
     if report["n"]:
         measured = ("the measured run, before the refit on all clips; model.pt is the refit and has "
                     "heard these clips" if refit_info else "model.pt")
-        rough = " (so few that one clip moves it by more than 5 points)" if report["n"] < 20 else ""
-        log.info("test accuracy %.3f on %d held-out clips%s (%s); per word:\n%s", report["accuracy"],
-                 report["n"], rough, measured, "\n".join(format_per_word(report)))
+        rough = "; so few that one clip moves it by more than 5 points" if report["n"] < 20 else ""
+        log.info("test accuracy %.3f on %d held-out clips (%s%s); per word:\n%s", report["accuracy"],
+                 report["n"], measured, rough, "\n".join(format_per_word(report)))
     else:
         log.info("no test clips: no test accuracy")
     kept = (f"refit on all {refit_info['clips']} clips" if refit_info

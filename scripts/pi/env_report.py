@@ -23,7 +23,7 @@ import platform
 import sys
 
 # Installed only with the `train`/`dev` extras; a Pi must never need them.
-FORBIDDEN = ("torch", "torchaudio", "onnx", "onnxscript", "matplotlib", "tqdm", "pytest")
+FORBIDDEN = ("torch", "torchaudio", "onnx", "onnxscript", "matplotlib", "pytest")
 
 
 def main() -> int:
