@@ -7,9 +7,9 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-# kws-listen and kws-eval warn about a recording whose peak is under this: the detector hears words
-# down to about -55 dBFS (the bundled recording at -55 gives 6 of its 7 words, at -60 one).
-LISTEN_QUIET_DBFS = -55.0
+# kws-listen and kws-eval warn about a recording whose peak is under this: the detector starts to
+# miss words under it (the bundled recording at -50 dBFS gives its 7 words, at -55 6, at -60 one).
+LISTEN_QUIET_DBFS = -50.0
 # A sample at or over this is at full scale (resampled clipping rings around 1.0).
 CLIP_LEVEL = 0.98
 # This many samples at full scale, and this share of the recording, make it clipped: a stray peak
@@ -41,12 +41,13 @@ class InputLevels:
 
     def warnings(self, name: str) -> list[str]:
         out = []
-        if self.peak < 10 ** (LISTEN_QUIET_DBFS / 20):
+        if self.samples and self.peak == 0:
+            out.append(f"{name}: every sample is zero (digital silence): nothing to hear; a muted input?")
+        elif self.peak < 10 ** (LISTEN_QUIET_DBFS / 20):
             # Words this quiet are missed (and under -70 dBFS never counted as speech): say why.
-            loudest = f"{20 * math.log10(self.peak):.0f} dBFS" if self.peak > 0 else "digital silence"
-            out.append(f"{name}: its loudest sample is {loudest}, too quiet to hear words reliably "
-                       f"(words under {LISTEN_QUIET_DBFS:.0f} dBFS are missed); normalise it first, "
-                       "e.g. sox IN OUT gain -n -3")
+            out.append(f"{name}: its loudest sample is {20 * math.log10(self.peak):.0f} dBFS, too quiet to "
+                       f"hear words reliably (words under {LISTEN_QUIET_DBFS:.0f} dBFS start to be missed); "
+                       "normalise it first, e.g. sox IN OUT gain -n -3")
         if self.clipped >= max(CLIP_SAMPLES, CLIP_SHARE * self.samples):
             out.append(f"{name}: {self.clipped} samples ({100 * self.clipped / self.samples:.2g}%) are at "
                        "full scale: it is clipped, and clipped words are heard less reliably; record "

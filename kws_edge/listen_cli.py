@@ -27,7 +27,7 @@ examples:
 
 Each detection prints as `MM:SS.mmm  label  score` (stream time, score after smoothing), or with
 --json as {"time", "label", "score", "start", "end"} in seconds from the stream start: `time` is
-when it fired, start/end the 1-s window that fired. Stop with Ctrl-C; a one-line summary follows.
+when it fired, start/end a 1-s span holding the word. Stop with Ctrl-C; a one-line summary follows.
 """
 
 

@@ -180,7 +180,12 @@ def test_a_file_too_quiet_to_hear_words_says_so(files):
 
     audio, _ = sf.read(str(files["wav"]), dtype="float32")
     quiet = write_wav(files["dir"] / "quiet.wav", 0.001 * audio / np.abs(audio).max())  # -60 dBFS
-    heard = write_wav(files["dir"] / "heard.wav", 0.003 * audio / np.abs(audio).max())  # -50 dBFS
+    heard = write_wav(files["dir"] / "heard.wav", 0.004 * audio / np.abs(audio).max())  # -48 dBFS
+    zeros = write_wav(files["dir"] / "zeros.wav", np.zeros(16000, np.float32))
+    proc = subprocess.run([sys.executable, "-m", "kws_edge.listen_cli", "--model", str(files["model"]),
+                           "--input", str(zeros)], capture_output=True, text=True, timeout=120)
+    assert "zeros.wav: every sample is zero (digital silence)" in proc.stderr, proc.stderr
+    assert "normalise" not in proc.stderr
     for path, warned in ((quiet, True), (heard, False), (files["wav"], False)):
         proc = subprocess.run([sys.executable, "-m", "kws_edge.listen_cli", "--model", str(files["model"]),
                                "--input", str(path)], capture_output=True, text=True, timeout=120)
