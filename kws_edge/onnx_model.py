@@ -90,11 +90,17 @@ def _parse_rms_floor(raw: str | None) -> float | None:
     return floor if floor is not None and math.isfinite(floor) and floor > 0 else None
 
 
+# The first bytes of audio files (WAV, FLAC, Ogg, MP3 with and without a tag), given as a model.
+AUDIO_MAGIC = (b"RIFF", b"fLaC", b"OggS", b"ID3", b"\xff\xfb", b"\xff\xf3", b"FORM")
+
+
 def _refuse_checkpoint(path: Path) -> None:
-    """A training checkpoint where a model was expected: name the command that makes a model of it
-    (onnxruntime's own message, a protobuf parse error, says nothing of the kind)."""
+    """A training checkpoint or an audio file where a model was expected: say what it is and what
+    to do (onnxruntime's own message, a protobuf parse error, says nothing of the kind)."""
     with open(path, "rb") as fh:
         magic = fh.read(4)
+    if magic.startswith(AUDIO_MAGIC):
+        raise KwsError(f"{path}: is an audio file, not a model (kws-listen reads audio with --input)")
     if path.suffix in (".pt", ".pth") or magic == b"PK\x03\x04":  # torch.save writes a ZIP archive
         from .models import BASE_B_CHECKPOINT, BASE_CHECKPOINT
 

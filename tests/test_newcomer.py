@@ -138,6 +138,11 @@ def test_a_checkpoint_given_to_kws_listen_names_kws_export(tmp_path):
     shipped = _cli("kws_edge.listen_cli", "--model", str(BASE_PT), "--input", demo)
     line = _one_line_error(shipped, "kws-listen")
     assert "its ONNX model is 'base'" in line and "kws-export" not in line
+    # A recording given as the model (the arguments swapped) is named as audio, for both tools.
+    for tool, prog in (("kws_edge.listen_cli", "kws-listen"), ("kws_edge.info_cli", "kws-info")):
+        args = ["--model", demo] if prog == "kws-listen" else [demo]
+        line = _one_line_error(_cli(tool, *args), prog)
+        assert "is an audio file, not a model" in line
 
 
 def test_an_onnx_model_given_to_kws_export_or_init_names_the_right_input(tmp_path):
