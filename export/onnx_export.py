@@ -146,6 +146,7 @@ def training_summary(ckpt: dict) -> dict:
     out = {"data": _names(train.get("data") or prov.get("data")),
            "init": _names(train.get("init") or prov.get("init")),
            "negatives": _names(train.get("negatives")),
+           "talk_windows": train.get("talk_windows"),
            "training_data": prov.get("training_data"), "recipe": prov.get("recipe"),
            "git_commit": prov.get("git_commit")}
     return {k: _json_safe(v) for k, v in out.items() if v}

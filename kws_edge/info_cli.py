@@ -187,6 +187,9 @@ def _training(info: dict[str, Any]) -> list[str]:
     negatives = recorded.get("negatives") or train.get("negatives")
     if negatives:
         parts.append(f"non-keyword talk {negatives if isinstance(negatives, str) else ', '.join(negatives)}")
+    talk = recorded.get("talk_windows") or train.get("talk_windows")
+    if talk:
+        parts.append(f"your own talk: {talk} windows from _talk/")
     recipe = recorded.get("recipe") or prov.get("recipe")
     if recipe:
         parts.append(f"recipe {recipe}")

@@ -475,7 +475,7 @@ def train(args: argparse.Namespace) -> int:
     train_config = {**config.to_dict(), "data": data_desc, "data_paths": data_paths, "words": words,
                     "init": provenance.get("init"),
                     "negatives": " ".join(str(n) for n in negatives) if negatives else None,
-                    "noise": noise}
+                    "noise": noise, "talk_windows": data.talk_windows}
     ckpt = make_checkpoint(trainer.model, data.labels, train_config=train_config,
                            metrics={k: v for k, v in metrics.items() if k not in ("history", "test")},
                            split=split_info, provenance=provenance)
