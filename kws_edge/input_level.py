@@ -53,3 +53,30 @@ class InputLevels:
                        "full scale: it is clipped, and clipped words are heard less reliably; record "
                        "with the input volume lower")
         return out
+
+
+
+class LiveClipping:
+    """Clipping on a live input, said while listening (a file's is said at its end): `add()` returns
+    a warning when a block of `block_s` seconds held CLIP_SAMPLES samples at full scale, at most
+    once every `every_s` seconds."""
+
+    def __init__(self, rate: int, block_s: float = 10.0, every_s: float = 60.0) -> None:
+        self.rate = rate
+        self.block = int(block_s * rate)
+        self.every = int(every_s * rate)
+        self.in_block = self.clipped = self.heard = self.quiet_until = 0
+
+    def add(self, chunk: np.ndarray) -> str | None:
+        self.clipped += int(np.count_nonzero(np.abs(chunk) >= CLIP_LEVEL))
+        self.in_block += len(chunk)
+        self.heard += len(chunk)
+        if self.in_block < self.block:
+            return None
+        clipped, self.clipped, self.in_block = self.clipped, 0, 0
+        if clipped < CLIP_SAMPLES or self.heard < self.quiet_until:
+            return None
+        self.quiet_until = self.heard + self.every
+        return (f"the input is clipping ({clipped} samples at full scale in the last "
+                f"{self.block / self.rate:.0f} s): clipped words are heard less reliably; turn the "
+                "microphone's input volume down")

@@ -100,7 +100,7 @@ def _main(argv: list[str] | None) -> int:
     if args.duration is not None and not 0 < args.duration < float("inf"):  # also refuses nan
         raise KwsError(f"--duration must be a positive number of seconds, got {args.duration}")
 
-    from .input_level import InputLevels
+    from .input_level import InputLevels, LiveClipping
     from .onnx_model import load_model
     from .spotter import KeywordSpotter, SpotterOptions
     from .vad import VadOptions
@@ -139,6 +139,7 @@ def _main(argv: list[str] | None) -> int:
             print(event.to_json() if args.json else event.to_line(), flush=True)
 
     levels = InputLevels()
+    clipping = None if args.input else LiveClipping(spotter.sample_rate)
     try:
         with source:
             for chunk in levels.watch(source) if args.input else source:
@@ -147,6 +148,9 @@ def _main(argv: list[str] | None) -> int:
                     stopped = f"--duration {args.duration:g} s reached"
                     break
                 emit(spotter.process(chunk))
+                warning = clipping.add(chunk) if clipping is not None else None
+                if warning:
+                    log.warning("%s", warning)
                 if progress is not None:
                     progress.update(spotter.seconds)
             emit(spotter.flush())

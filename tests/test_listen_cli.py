@@ -241,3 +241,16 @@ def test_an_mp3_is_heard_without_decoder_chatter(files, tmp_path):
                            "--input", str(mp3)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "libmpg123" not in proc.stderr and proc.stdout.count("yes") >= 6, (proc.stdout, proc.stderr)
+
+
+def test_a_clipping_microphone_is_said_while_listening():
+    """Live input has no end to warn at: clipping is said per 10-s block, at most once a minute."""
+    from kws_edge.input_level import LiveClipping
+
+    watch = LiveClipping(16000)
+    quiet, hot = np.zeros(1600, np.float32), np.ones(1600, np.float32)
+    said = [watch.add(hot if i < 100 else quiet) for i in range(1200)]  # 10 s hot, then 110 s quiet
+    assert [i for i, w in enumerate(said) if w] == [99]
+    assert "clipping (160000 samples at full scale in the last 10 s)" in said[99]
+    said = [watch.add(hot) for _ in range(1200)]  # 120 s hot: once a minute
+    assert len([w for w in said if w]) == 2
