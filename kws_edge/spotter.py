@@ -217,6 +217,11 @@ class KeywordSpotter:
     def _class_thresholds(self) -> np.ndarray:
         default = self.options.threshold
         calibrated = self.model.thresholds if default is None else None
+        stored = {w: t for w, t in (self.model.thresholds or {}).items() if t != default}
+        if default is not None and stored:
+            shown = ", ".join(f"{w} {t:g}" for w, t in sorted(stored.items(), key=lambda x: -x[1])[:5])
+            log.warning("a threshold of %g (--threshold) replaces this model's per-word thresholds (%s%s): "
+                        "every word fires at %g", default, shown, ", ..." if len(stored) > 5 else "", default)
         fallback = DEFAULT_THRESHOLD if default is None else default
         out = np.array([(calibrated or {}).get(label, fallback) for label in self.labels])
         out[self._unknown] = np.inf  # the reject class is never reported

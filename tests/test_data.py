@@ -328,3 +328,21 @@ def test_broken_mp3s_are_skipped_in_one_true_line_each(tmp_path):
     assert len(lines) == 3, lines  # one line per broken file, and the count
     assert "garbage.mp3: not a readable audio file (damaged, or not a format soundfile reads)" in proc.stderr
     assert "does not exist" not in proc.stderr
+
+
+def test_negatives_without_base_on_a_fine_tune_say_that_the_shipped_ones_are_dropped(tmp_path, caplog):
+    """`kws-train --init base --negatives talk.wav` reads as "add my talk"; it replaces the shipped
+    negatives of many voices, which keep a fine-tune quiet on other people: that is said."""
+    import argparse
+
+    from kws_edge.training.train_cli import _negatives
+
+    talk = write_wav(tmp_path / "talk.wav", tone(300.0, seconds=2.0))
+    with caplog.at_level("WARNING"):
+        assert _negatives(argparse.Namespace(negatives=[str(talk)], init="base")) == [talk]
+    assert "replaces the shipped negatives" in caplog.text and f"--negatives base {talk}" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert len(_negatives(argparse.Namespace(negatives=["base", str(talk)], init="base"))) == 2
+        _negatives(argparse.Namespace(negatives=None, init="base"))
+    assert "replaces" not in caplog.text

@@ -129,12 +129,16 @@ def test_refractory_makes_one_utterance_fire_once(models):
     assert all(b - a >= 1.0 - 1e-9 for a, b in zip(times, times[1:], strict=False))
 
 
-def test_thresholds_from_metadata_and_override(tmp_path, stream):
+def test_thresholds_from_metadata_and_override(tmp_path, stream, caplog):
     strict = OnnxModel(tone_model(tmp_path / "t.onnx", thresholds={"yes": 0.99, "no": 0.5}))
     events, _ = _events(strict, stream, 4000)
     assert [e.label for e in events] == ["no"]  # yes needs 0.99 which the short tones never reach
+    assert "replaces" not in caplog.text
     overridden, _ = _events(strict, stream, 4000, threshold=0.6)
     assert [e.label for e in overridden] == ["yes", "no", "yes"]
+    # Said, since a global threshold meant to cut false alarms can lower a word's stored one.
+    assert "a threshold of 0.6 (--threshold) replaces this model's per-word thresholds (yes 0.99, no 0.5)" \
+        in caplog.text
 
 
 def test_unknown_is_never_reported(models):

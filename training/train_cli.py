@@ -200,6 +200,11 @@ def _negatives(args: argparse.Namespace) -> list[Path]:
             raise KwsError(f"{path}: --negatives must be a folder of recordings, one recording, "
                            "'base' or 'none'")
         out.append(path)
+    if args.init and args.negatives and "base" not in choices and "none" not in choices:
+        # `--negatives talk.wav` reads as "add my talk"; it replaces the shipped negatives.
+        log.warning("--negatives %s replaces the shipped negatives (talk of many voices, which keeps a "
+                    "fine-tune quiet on other people): add 'base' to keep them (--negatives base %s)",
+                    " ".join(choices), " ".join(choices))
     return out
 
 
