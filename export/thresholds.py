@@ -105,6 +105,12 @@ def calibrate(model: OnnxModel, recordings: list[Path], base: float = DEFAULT_TH
         alarms, _ = _scores(model, recordings, thresholds)
     cal = Calibration(thresholds=thresholds, base=float(base), seconds=seconds, alarms_before=len(first),
                       alarms_after=len(alarms))
+    if len(cal.capped) > max(3, len(words) // 4):
+        # Keyword-free talk leaves a few words at the cap; a recording that holds the keywords leaves
+        # many (a helper's: 22 of 35), and would store thresholds that miss them.
+        raise KwsError(f"{len(cal.capped)} of {len(words)} words still fire at the {MAX_THRESHOLD:.2f} cap "
+                       f"on {', '.join(p.name for p in recordings)}: it holds keywords (--keyword-free takes "
+                       "a recording of your room or talk with no keyword said); nothing written")
     if cal.capped:
         log.warning("%s still fire(s) at the %.2f cap on the keyword-free recordings: is a keyword "
                     "in them?", ", ".join(cal.capped), MAX_THRESHOLD)

@@ -360,3 +360,23 @@ def test_shipped_onnx_is_the_mean_of_base_and_base_b():
     keywords = [w for w in base["labels"] if w != UNKNOWN_LABEL]
     assert json.loads(meta["boost"]) == {w: 4.0 for w in keywords if w not in real}
     assert base["boost"] == base_b["boost"] == json.loads(meta["boost"])  # kws-export base base-b: the same
+
+
+def test_keyword_free_refuses_a_recording_that_holds_the_keywords(tmp_path):
+    """Keyword-free talk leaves a few words at the cap; a recording of the keywords themselves
+    leaves most of them there, and its thresholds would miss every one: refused, not stored."""
+    from onnx_tiny import tone_model
+
+    from kws_edge.errors import KwsError
+    from kws_edge.export.thresholds import calibrate
+    from kws_edge.onnx_model import OnnxModel
+
+    tones = {f"w{i}": 400.0 + 300.0 * i for i in range(8)}
+    model = OnnxModel(tone_model(tmp_path / "t.onnx", tones=tones))
+    said = [np.concatenate([noise(1.2, amp=0.002, seed=i), tone(f, 0.8)])
+            for i, f in enumerate(tones.values())]
+    keywords = write_wav(tmp_path / "keywords.wav", np.concatenate([*said, noise(1.2, amp=0.002, seed=99)]))
+    with pytest.raises(KwsError, match=r"8 of 8 words still fire at the 0.95 cap on keywords.wav: it holds"):
+        calibrate(model, [keywords])
+    two = write_wav(tmp_path / "two.wav", np.concatenate([*said[:2], noise(1.2, amp=0.002, seed=98)]))
+    assert sorted(calibrate(model, [two]).capped) == ["w0", "w1"]  # a few: a warning, as before
