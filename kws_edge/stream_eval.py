@@ -177,6 +177,12 @@ def evaluate_stream_file(model_path: str | Path | None, wav_path: str | Path, tr
     duration = spotter.seconds
     _check_within(truth, duration, truth_csv_path, wav_path)
     result = score_detections(detections, truth, duration, window_s=spotter.window / spotter.sample_rate)
+    n_kw, hits, alarms = result["keyword_segments"], result["hits"], result["false_alarms"]
+    if n_kw and len(detections) >= 3 and hits < 0.25 * n_kw and alarms >= len(detections) / 2:
+        # A truth CSV labelled by ear a second off, or for another recording, reads as a deaf model.
+        log.warning("%s: %d of %d detections fell outside every keyword's span (its start to 1 s after "
+                    "its end) and %d of %d keywords were heard: are the CSV's times this recording's?",
+                    truth_csv_path, alarms, len(detections), hits, n_kw)
     stats = spotter.stats
     result.update({
         "model": str(model.path),

@@ -152,6 +152,21 @@ def test_evaluate_stream_file_wrong_words(constructed):
     assert r["hits"] == 0 and r["wrong_word"] == 3 and r["recall"] == 0.0
 
 
+def test_a_truth_csv_a_second_off_is_suspected(constructed, caplog):
+    """Rows shifted by 2 s (labelled by ear, or for another take): every detection misses every
+    row, and the warning points at the CSV rather than leaving a 'deaf' model."""
+    model, wav, csv_path, rows, d = constructed
+    assert "fell outside every keyword's span" not in caplog.text
+    evaluate_stream_file(model, wav, csv_path)
+    assert "fell outside every keyword's span" not in caplog.text
+    from kws_edge.labelled_stream import write_truth_csv
+
+    late = write_truth_csv([TruthRow(r.start_s + 2.0, r.end_s + 2.0, r.label) for r in rows], d / "late.csv")
+    r = evaluate_stream_file(model, wav, late)
+    assert r["hits"] == 0 and "late.csv: 2 of 4 detections fell outside every keyword's span" in caplog.text
+    assert "0 of 3 keywords were heard" in caplog.text
+
+
 def test_evaluate_stream_file_errors(constructed):
     model, wav, csv_path, rows, d = constructed
     with pytest.raises(KwsError, match="unknown stream option"):
