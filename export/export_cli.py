@@ -200,8 +200,9 @@ def _pair_metadata(meta: dict[str, str], ckpts: list[dict], paths: list[Path]) -
     """Averaged models: the members' sources and metrics. The top-level accuracy and checkpoint
     thresholds were the first member's alone, so they are dropped (the int8 check and
     --keyword-free measure the averaged model itself)."""
-    members = [{"checkpoint": p.name, "sha256": file_sha256(p),
-                "test_accuracy": (c.get("metrics") or {}).get("test_accuracy")}
+    # The run folder too: a pair's members are both model.pt in the layout the docs use.
+    members = [{"checkpoint": f"{p.parent.name}/{p.name}" if p.parent.name else p.name,
+                "sha256": file_sha256(p), "test_accuracy": (c.get("metrics") or {}).get("test_accuracy")}
                for c, p in zip(ckpts, paths, strict=True)]
     dropped = ["test_accuracy", "val_accuracy", "thresholds"]
     if len({str((c.get("split") or {}).get("sha256")) for c in ckpts}) > 1:
@@ -237,6 +238,8 @@ def _say_replaced(out: Path, kind: str) -> None:
 
         meta = {p.key: p.value for p in onnx.load(str(out), load_external_data=False).metadata_props}
         was = "int8" if meta.get("quantization", "none") not in ("none", "") else "fp32"
+        if meta.get("thresholds"):
+            was += ", with per-word thresholds (--keyword-free gives them again)"
     except Exception:  # not a model we can read: say so, but replacing it is still what was asked
         was = "not a model kws-export wrote"
     log.warning("%s exists (%s); this export replaces it with an %s model when it succeeds", out, was, kind)

@@ -170,10 +170,13 @@ def test_channels_sets_the_width_and_fine_tuning_keeps_it(tone_data, tmp_path):
     scratch = run("train_cli", "--data", tone_data, "--out", tmp_path / "s", "--channels", "8",
                   "--epochs", "1")
     assert "few clips" not in scratch.stderr  # from scratch: no recipe of 30 to compare with
-    # Training again into the same folder says that the earlier run will be replaced.
+    # Training again into the same folder says that the earlier run will be replaced, and an
+    # interrupted one (its resume.pt) that --resume would have continued.
+    (tmp_path / "f" / "resume.pt").write_bytes(b"state of an interrupted run")
     proc = run("train_cli", "--data", tone_data, "--out", tmp_path / "f",
                "--init", tmp_path / "w" / "model.pt", "--epochs", "1", "--no-refit")
     assert proc.returncode == 0 and "holds an earlier run" in proc.stderr, proc.stderr
+    assert "holds an interrupted run (resume.pt)" in proc.stderr and "--resume" in proc.stderr
 
 
 @pytest.mark.skipif(os.name != "posix", reason="needs POSIX SIGINT delivery")
@@ -216,6 +219,8 @@ def test_ctrl_c_then_resume(tone_data, tmp_path):
 def test_eval_errors(tone_data, tmp_path):
     proc = run("eval_cli", "--model", tmp_path / "none.pt", "--data", tone_data)
     assert_one_line_error(proc, "kws-eval", "no such model file")
+    proc = run("eval_cli", "--model", "base", "--stream", "s.wav", "--truth", "t.csv", "--confusion", "c.png")
+    assert_one_line_error(proc, "kws-eval", "--confusion goes with --data")
     bogus = tmp_path / "bogus.onnx"
     bogus.write_bytes(b"not onnx")
     proc = run("eval_cli", "--model", bogus, "--data", tone_data)

@@ -262,6 +262,8 @@ def run(args: argparse.Namespace) -> int:
     from kws_edge.models import model_path
 
     args.model = str(model_path(args.model))
+    if args.confusion and args.stream:
+        raise KwsError("--confusion goes with --data (clips): a stream has no confusion matrix")
     if args.confusion:
         _check_png_path(Path(args.confusion))
     result = eval_stream(args) if args.stream else eval_clips(args)

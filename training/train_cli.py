@@ -324,6 +324,9 @@ def train(args: argparse.Namespace) -> int:
     if not args.resume and (out / "model.pt").is_file():
         log.warning("%s holds an earlier run: its model.pt, metrics.json, split.json and confusion.png "
                     "are replaced when this one finishes (another --out keeps them)", out)
+    if not args.resume and (out / "resume.pt").is_file():
+        log.warning("%s holds an interrupted run (resume.pt): this one starts over and replaces it; "
+                    "stop now (Ctrl-C) and add --resume to continue that one instead", out)
     saved_meta = resume_state["meta"] if resume_state else {}
     if resume_state and args.init is None:
         args.init = saved_meta.get("init_spec")
