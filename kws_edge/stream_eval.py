@@ -39,14 +39,16 @@ def read_truth_csv(path: str | Path) -> list[TruthRow]:
         with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: Excel's "CSV UTF-8" BOM
             reader = csv.reader(f)
             header = next(reader, None)
-            if header is None or tuple(h.strip() for h in header) != TRUTH_HEADER:
-                raise KwsError(f"{path}: header must be '{','.join(TRUTH_HEADER)}', got {header}")
+            # The three columns first; more after them (a note, a speaker) are the user's own.
+            if header is None or tuple(h.strip() for h in header[:3]) != TRUTH_HEADER:
+                raise KwsError(f"{path}: header must start '{','.join(TRUTH_HEADER)}', got {header}")
+            width = len(header)
             rows = []
             for lineno, fields in enumerate(reader, start=2):
                 if not fields or all(not x.strip() for x in fields):
                     continue
-                if len(fields) != 3:
-                    raise KwsError(f"{path}:{lineno}: expected 3 fields, got {len(fields)}")
+                if len(fields) != width:
+                    raise KwsError(f"{path}:{lineno}: expected {width} fields, got {len(fields)}")
                 try:
                     start, end = float(fields[0]), float(fields[1])
                 except ValueError:

@@ -48,12 +48,13 @@ def test_window_tolerance_after_word_end():
 
 
 @pytest.mark.parametrize("text,message", [
-    ("start,end,label\n1,2,yes\n", "header must be"),
+    ("start,end,label\n1,2,yes\n", "header must start"),
     ("start_s,end_s,label\n1,x,yes\n", r":2: start_s/end_s must be numbers"),
     ("start_s,end_s,label\n1,2,yes\n3,2,no\n", r":3: need 0 <= start_s < end_s"),
     ("start_s,end_s,label\n1,2\n", r":2: expected 3 fields"),
     ("start_s,end_s,label\n1,2, \n", r":2: empty label"),
-    ("", "header must be"),
+    ("", "header must start"),
+    ("start_s,end_s,label,note\n1,2,yes\n", r":2: expected 4 fields"),
     ("start_s,end_s,label\n1,2,yes\n1,2,yes\n", r"keyword rows overlap \(1-2 s yes, 1-2 s yes\)"),
     ("start_s,end_s,label\n1,2,yes\n1.5,2.5,no\n", "keyword rows overlap"),
 ])
@@ -63,6 +64,12 @@ def test_bad_truth_csv(tmp_path, text, message):
     with pytest.raises(KwsError, match=message) as err:
         read_truth_csv(path)
     assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
+
+
+def test_truth_csv_columns_after_the_three_are_the_users_own(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("start_s,end_s,label,note\n1,2,yes,said fast\n3,4,other,a cough\n")
+    assert [(r.start_s, r.label) for r in read_truth_csv(path)] == [(1.0, "yes"), (3.0, "other")]
 
 
 def test_truth_csv_as_spreadsheets_save_it(tmp_path):
