@@ -61,6 +61,16 @@ def test_pt_and_onnx_give_the_same_report(model_and_data):
     assert "TORCH_LOADED False" in err  # the ONNX path never imported torch
 
 
+def test_scoring_the_training_data_says_the_model_heard_it(model_and_data, tmp_path):
+    pt, onnx_path, data = model_and_data
+    for model, how in ((pt, "is"), (onnx_path, "looks like")):  # the export keeps folder names only
+        _, err = eval_json("--model", str(model), "--data", str(data))
+        assert f"{data} {how} the data {model} was trained on" in err, err
+    other = make_tones(tmp_path / "new")
+    _, err = eval_json("--model", str(pt), "--data", str(other))
+    assert "was trained on" not in err
+
+
 def test_unknown_words_count_as_unknown_truth(model_and_data, tmp_path):
     _, onnx_path, _ = model_and_data
     other = tmp_path / "other"

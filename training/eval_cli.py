@@ -71,6 +71,8 @@ class _TorchModel:
         self.labels = list(ckpt["labels"])
         self.split_info = ckpt.get("split")
         self.metrics = ckpt.get("metrics") if isinstance(ckpt.get("metrics"), dict) else {}
+        train = ckpt.get("train_config") if isinstance(ckpt.get("train_config"), dict) else {}
+        self.data_paths = [str(d) for d in train.get("data_paths") or []]
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device)
         if self.device.type == "cpu":
@@ -113,6 +115,20 @@ def _was_refit(model) -> bool:
         except ValueError:
             metrics = {}
     return isinstance(metrics, dict) and bool(metrics.get("refit"))
+
+
+def _trained_on(model, data: Path) -> str | None:
+    """'is' or 'looks like' when `data` is the dataset the model was trained on: a checkpoint keeps
+    its data's paths, an exported model their folder names only."""
+    here = data.resolve()
+    if any(Path(d).resolve() == here for d in getattr(model, "data_paths", [])):
+        return "is"
+    try:
+        names = json.loads(getattr(model, "metadata", {}).get("training", "{}")).get("data")
+    except (ValueError, AttributeError):
+        return None
+    names = names if isinstance(names, list) else [names] if isinstance(names, str) else []
+    return "looks like" if here.name in {Path(str(n)).name for n in names} else None
 
 
 def _check_split_is_the_models(split_file: Path, model_path: Path, recorded: str | None) -> None:
@@ -158,6 +174,11 @@ def eval_clips(args: argparse.Namespace) -> dict:
             log.warning("%s was trained again on all its clips after its run (the refit), %s split "
                         "included: this accuracy is on clips it has heard. Measure on recordings it never "
                         "heard (--data OTHER)", model_path, args.split)
+    same = _trained_on(model, Path(args.data)) if args.split == "all" else None
+    if same:
+        log.warning("%s %s the data %s was trained on: this accuracy is on clips it has heard. Measure "
+                    "on recordings it never heard (--data OTHER), or --split test for a scratch model",
+                    args.data, same, model_path)
     x, y, keys, skipped = load_eval_clips(args.data, model.labels, split_name=args.split,
                                           split_file=split_file, resampler=resampler)
     probs = _predict_batched(model, x)
