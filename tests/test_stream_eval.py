@@ -179,9 +179,14 @@ def test_evaluate_stream_file_errors(constructed):
     with pytest.raises(KwsError, match="unknown stream option"):
         evaluate_stream_file(model, wav, csv_path, hopms=100)
     bad_label = d / "bad_label.csv"
-    bad_label.write_text("start_s,end_s,label\n1.0,1.5,seven\n")
-    with pytest.raises(KwsError, match=r"\['seven'\] are neither 'other'"):
+    bad_label.write_text("start_s,end_s,label\n1.0,1.5,sevne\n")
+    with pytest.raises(KwsError, match=r"\['sevne'\] are neither 'other'"):
         evaluate_stream_file(model, wav, bad_label)
+    # One of the 35 words that this model (yes, no) does not know is speech it must not report.
+    not_its = d / "not_its.csv"
+    not_its.write_text("start_s,end_s,label\n0.1,0.5,seven\n")
+    r = evaluate_stream_file(model, wav, not_its)
+    assert r["keyword_segments"] == 0 and r["other_segments"] == 1
     too_late = d / "late.csv"
     too_late.write_text("start_s,end_s,label\n100.0,101.0,yes\n")
     with pytest.raises(KwsError, match="past the end"):
