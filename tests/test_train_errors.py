@@ -210,6 +210,8 @@ def test_ctrl_c_then_resume(tone_data, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == done + 2 and len(metrics["history"]) == done + 2
     assert metrics["skipped_files"] == 1
+    # The split's source is the first start's, not the resume-split.json that is gone now.
+    assert "resume-split" not in json.loads((out / "split.json").read_text())["source"]
     assert not (out / "resume.pt").exists()
     # The refit after a resume builds the run's own model, not a default-width one.
     assert metrics["refit"]["epochs"] == max(1, metrics["best_epoch"])

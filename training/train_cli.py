@@ -378,6 +378,8 @@ def train(args: argparse.Namespace) -> int:
         log.info("no _talk/ in the data: about 2 minutes of your own talk (kws-record DATASET records it "
                  "after the words; --talk --input FILE adds a recording) keeps a fine-tune quiet on more of "
                  "your own non-keyword words (docs/recording.md)")
+    if resume_state and saved_meta.get("split_source"):
+        data.split_source = saved_meta["split_source"]  # not the resume-split.json it was read from
     if resume_state and saved_meta.get("labels") != data.labels:
         raise KwsError(f"{out / 'resume.pt'}: was trained for labels {saved_meta.get('labels')}, "
                        f"the data now gives {data.labels}")
@@ -414,7 +416,7 @@ def train(args: argparse.Namespace) -> int:
             "model_config": model.config.to_dict(), "provenance": provenance,
             # A resumed run reads only the clips its split lists, so the files the first start
             # skipped are counted from its state.
-            "skipped": data.skipped + int(saved_meta.get("skipped") or 0)}
+            "skipped": data.skipped + int(saved_meta.get("skipped") or 0), "split_source": data.split_source}
     if args.batch_size is None and not resume_state:
         config.batch_size = auto_batch_size(config.batch_size, len(data.y["train"]), config.device)
     # The refit trains on train + val + test: cache their conv1 outputs once, for both runs.
