@@ -85,15 +85,7 @@ def main() -> int:
     p.add_argument("--vad-dbfs", type=float, help="the second way's VAD floor instead of the default's")
     args = p.parse_args()
     br.noise_track = track
-    if args.work:
-        keywords = bench_rumble.keywords_of(args.work / "heldout")
-        others, _ = br.load_clips(args.work / "items_others.npz")
-        out = args.out / args.work.name
-    else:
-        keywords, others = bench_rumble.keywords_of(REPO.parent / "shared" / "data" / "speech_real"), []
-        out = args.out / "speech_real"
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"model {args.model}; {len(keywords)} keywords, {len(others)} other words; streams in {out}")
+    keywords, others, out = bench_rumble.material(args.work, args.out, args.model)
     old_vad = dataclasses.replace(SpotterOptions().segment_vad, min_level_dbfs=-60.0)
     ways = {"as before (-60 dBFS, no gain)": {"quiet_gain_db": 0.0, "vad": VadOptions(min_level_dbfs=-60.0),
                                               "segment_vad": old_vad},
@@ -103,7 +95,6 @@ def main() -> int:
         ways[f"VAD floor {args.vad_dbfs:g} dBFS"] = {
             "vad": VadOptions(min_level_dbfs=args.vad_dbfs),
             "segment_vad": dataclasses.replace(old_vad, min_level_dbfs=args.vad_dbfs)}
-    print(f"{'stream':<14}" + "".join(f"{w + ': recall / wrong / FA/h':>52}" for w in ways))
     streams: list[Path] = []
     for kind, base in (("quiet-mic", "room-65"), ("keys", "keys-50")):
         br.build(out / base, keywords, others, base, args.seed, None)
@@ -113,10 +104,7 @@ def main() -> int:
     for kind in ("far-talk", "far-sounds"):
         br.build(out / kind, keywords, others, kind, args.seed, None)
         streams.append(out / kind)
-    for stream in streams:
-        rows = [br.score(args.model, stream, **options) for options in ways.values()]
-        cells = [f"{r.recall:.3f} / {r.wrong} / {r.fa_per_hour:.1f}" for r in rows]
-        print(f"{stream.name:<14}" + "".join(f"{c:>52}" for c in cells), flush=True)
+    bench_rumble.table(args.model, streams, ways, "stream", 14, 52)
     return 0
 
 

@@ -78,6 +78,31 @@ def keywords_of(folder: Path) -> list[tuple[np.ndarray, str]]:
             for f in sorted(d.glob("*.wav"))]
 
 
+def material(work: Path | None, out_root: Path, model: Path) -> tuple[list, list, Path]:
+    """The keywords, the other words between them and the streams' folder: speech_real's 300
+    clips, or a bench_reject.py work folder's held-out keywords and other voices' words."""
+    if work:
+        keywords = keywords_of(work / "heldout")
+        others, _ = br.load_clips(work / "items_others.npz")
+        out = out_root / work.name
+    else:
+        keywords, others = keywords_of(REPO.parent / "shared" / "data" / "speech_real"), []
+        out = out_root / "speech_real"
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"model {model}; {len(keywords)} keywords, {len(others)} other words; streams in {out}")
+    return keywords, others, out
+
+
+def table(model: Path, streams: list[Path], ways: dict[str, dict], first: str, name: int, width: int) -> None:
+    """Each stream through the streaming detector each way: recall / wrong words / false alarms an
+    hour; `name` and `width` are the widths of the first column and of the others."""
+    print(f"{first:<{name}}" + "".join(f"{w + ': recall / wrong / FA/h':>{width}}" for w in ways))
+    for stream in streams:
+        rows = [br.score(model, stream, **options) for options in ways.values()]
+        cells = [f"{r.recall:.3f} / {r.wrong} / {r.fa_per_hour:.1f}" for r in rows]
+        print(f"{stream.name:<{name}}" + "".join(f"{c:>{width}}" for c in cells), flush=True)
+
+
 SPEED_CHILD = """
 import sys, time
 from kws_edge.onnx_model import load_model
@@ -131,23 +156,11 @@ def main() -> int:
     if args.speed:
         return speed(args.model, args.out)
     br.noise_track = track
-    if args.work:
-        keywords = keywords_of(args.work / "heldout")
-        others, _ = br.load_clips(args.work / "items_others.npz")
-        out = args.out / args.work.name
-    else:
-        keywords, others = keywords_of(REPO.parent / "shared" / "data" / "speech_real"), []
-        out = args.out / "speech_real"
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"model {args.model}; {len(keywords)} keywords, {len(others)} other words; streams in {out}")
-    ways = {"no high-pass": {"highpass_hz": 0.0}, "no voice check": {"min_voice_ms": 0}, "defaults": {}}
-    print(f"{'background':<12}" + "".join(f"{w + ': recall / wrong / FA/h':>42}" for w in ways))
+    keywords, others, out = material(args.work, args.out, args.model)
     for noise in NOISES:
-        stream = out / noise
-        br.build(stream, keywords, others, noise, args.seed, None)
-        rows = [br.score(args.model, stream, **options) for options in ways.values()]
-        cells = [f"{r.recall:.3f} / {r.wrong} / {r.fa_per_hour:.1f}" for r in rows]
-        print(f"{noise:<12}" + "".join(f"{c:>42}" for c in cells), flush=True)
+        br.build(out / noise, keywords, others, noise, args.seed, None)
+    ways = {"no high-pass": {"highpass_hz": 0.0}, "no voice check": {"min_voice_ms": 0}, "defaults": {}}
+    table(args.model, [out / noise for noise in NOISES], ways, "background", 12, 42)
     return 0
 
 
