@@ -94,7 +94,7 @@ def _parse_rms_floor(raw: str | None) -> float | None:
 AUDIO_MAGIC = (b"RIFF", b"fLaC", b"OggS", b"ID3", b"\xff\xfb", b"\xff\xf3", b"FORM")
 
 
-def _refuse_checkpoint(path: Path) -> None:
+def _refuse_non_model(path: Path) -> None:
     """A training checkpoint or an audio file where a model was expected: say what it is and what
     to do (onnxruntime's own message, a protobuf parse error, says nothing of the kind)."""
     with open(path, "rb") as fh:
@@ -120,7 +120,7 @@ class OnnxModel:
         self.path = Path(path)
         if not self.path.is_file():
             raise not_a_file(self.path, "model file")
-        _refuse_checkpoint(self.path)
+        _refuse_non_model(self.path)
         try:
             self._session = ort.InferenceSession(
                 str(self.path), sess_options=_session_options(), providers=["CPUExecutionProvider"]

@@ -284,12 +284,7 @@ def _summary(stopped: str, session, store, overflows: int) -> None:
 def _other_words_hint(store, words: list[str], given: str | None) -> str | None:
     """Run again without --words, the session asks for all 35 words: say so when the dataset holds
     fewer (the dataset does not remember the --words of the run that made it)."""
-    from .record_store import TALK_FOLDER, numbers
-
-    if given is not None or not store.root.is_dir():
-        return None
-    have = sorted(d.name for d in store.root.iterdir()
-                  if d.is_dir() and d.name != TALK_FOLDER and not d.name.startswith(".") and numbers(d))
+    have = store.words() if given is None else []
     if not have or set(have) >= set(words):
         return None
     shown = ",".join(have) if len(have) <= 8 else ",".join(have[:8]) + ",..."

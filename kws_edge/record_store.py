@@ -63,6 +63,8 @@ class DatasetDir:
         if self.root.exists() and not self.root.is_dir():
             raise KwsError(f"{self.root}: exists and is not a folder")
         self.written: list[Path] = []  # this run's clips, so a failed run can take them back
+        # word -> {digest of a clip's samples as written: its path}, read once per word (same_clip)
+        self._clips_of: dict[str, dict[bytes, Path]] = {}
 
     def discard_written(self) -> int:
         """Remove the clips this run wrote; returns how many."""
@@ -75,12 +77,22 @@ class DatasetDir:
         """Delete a clip, and its word's folder if that leaves it empty: kws-train refuses a class
         folder with no clips, so a word whose only clips were deleted must not leave one behind."""
         path.unlink(missing_ok=True)
+        known = self._clips_of.get(path.parent.name, {})
+        for digest in [d for d, p in known.items() if p == path]:
+            del known[digest]
         folder = path.parent
         if folder.parent == self.root and folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
 
     def folder(self, word: str) -> Path:
         return self.root / word
+
+    def words(self) -> list[str]:
+        """The word folders that hold clips, sorted (not `_talk/`, not hidden folders)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(d.name for d in self.root.iterdir()
+                      if d.is_dir() and d.name != TALK_FOLDER and not d.name.startswith(".") and numbers(d))
 
     def count(self, word: str) -> int:
         return len(numbers(self.folder(word)))
@@ -92,28 +104,26 @@ class DatasetDir:
     def same_clip(self, word: str, audio: np.ndarray) -> Path | None:
         """The clip of `word` already holding exactly this audio as it would be written, if any:
         cutting the same file twice (`--input` run again) must not count its takes twice."""
-        import io
-
         import soundfile as sf
 
-        buf = io.BytesIO()
-        sf.write(buf, np.clip(audio, -1.0, 1.0), SAMPLE_RATE, format="WAV", subtype="PCM_16")
-        buf.seek(0)
-        new = sf.read(buf, dtype="int16")[0]
-        folder = self.folder(word)
-        for n in numbers(folder):
-            path = folder / f"{n:03d}.wav"
-            try:
-                old = sf.read(str(path), dtype="int16")[0]
-            except (sf.LibsndfileError, RuntimeError, OSError):
-                continue
-            if old.shape == new.shape and np.array_equal(old, new):
-                return path
-        return None
+        if word not in self._clips_of:
+            known: dict[bytes, Path] = {}
+            folder = self.folder(word)
+            for n in numbers(folder):
+                path = folder / f"{n:03d}.wav"
+                try:
+                    known[_digest(sf.read(str(path), dtype="int16")[0])] = path
+                except (sf.LibsndfileError, RuntimeError, OSError):
+                    continue
+            self._clips_of[word] = known
+        return self._clips_of[word].get(_digest(_as_written(audio)))
 
     def add(self, word: str, audio: np.ndarray) -> Path:
         """Write a clip as the word's next number; returns its path."""
-        return self._write(self.folder(word), audio)
+        path = self._write(self.folder(word), audio)
+        if word in self._clips_of:
+            self._clips_of[word][_digest(_as_written(audio))] = path
+        return path
 
     def add_talk(self, audio: np.ndarray) -> Path:
         return self._write(self.root / TALK_FOLDER, audio)
@@ -150,3 +160,21 @@ class DatasetDir:
 
     def talk_pieces(self) -> int:
         return len(numbers(self.root / TALK_FOLDER))
+
+
+def _as_written(audio: np.ndarray) -> np.ndarray:
+    """`audio`'s samples as a clip file holds them: clipped, then 16-bit as libsndfile rounds."""
+    import io
+
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(audio, -1.0, 1.0), SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    buf.seek(0)
+    return sf.read(buf, dtype="int16")[0]
+
+
+def _digest(samples: np.ndarray) -> bytes:
+    import hashlib
+
+    return hashlib.sha1(np.ascontiguousarray(samples).tobytes()).digest()
