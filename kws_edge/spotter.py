@@ -641,14 +641,15 @@ def spot_microphone(model: OnnxModel | str | Path | None = None, options: Spotte
     from .sources import MicrophoneSource
 
     spotter = KeywordSpotter(model, options)
-    limit = None if duration is None else int(duration * spotter.sample_rate)
     with MicrophoneSource(device, spotter.sample_rate, chunk_ms=chunk_ms) as source:
-        heard = 0
-        for chunk in source:
-            if limit is not None:
-                chunk = chunk[:limit - heard]
-            heard += len(chunk)
-            yield from spotter.process(chunk)
-            if limit is not None and heard >= limit:
-                break
-        yield from spotter.flush()
+        chunks = iter(source) if duration is None else _first(source, int(duration * spotter.sample_rate))
+        yield from spotter.run(chunks)
+
+
+def _first(chunks, samples: int) -> Iterator[np.ndarray]:
+    """The chunks that make up the first `samples` samples (the last one cut to fit)."""
+    for chunk in chunks:
+        yield chunk[:samples]
+        samples -= len(chunk)
+        if samples <= 0:
+            return
