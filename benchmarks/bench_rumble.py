@@ -18,9 +18,8 @@ streaming detector (what kws-listen --input runs) three ways: `SpotterOptions.hi
     .venv/bin/python benchmarks/bench_rumble.py --speed                # CPU an hour, filter off and on
 
 About a minute a stream on this 2-core machine, most of it writing the streams the first time.
-`--speed`: bench_stream.py's hour (real keywords over real noise), decoded into memory, through
-the spotter alone in a fresh process on one thread, the filter off and on alternately, three
-times each: CPU seconds an hour of audio.
+`--speed`: CPU seconds an hour of audio, the filter off and on (`bench_cpu.py`, which also runs
+this checkout against an older revision).
 """
 
 from __future__ import annotations
@@ -103,43 +102,10 @@ def table(model: Path, streams: list[Path], ways: dict[str, dict], first: str, n
         print(f"{stream.name:<{name}}" + "".join(f"{c:>{width}}" for c in cells), flush=True)
 
 
-SPEED_CHILD = """
-import sys, time
-from kws_edge.onnx_model import load_model
-from kws_edge.sources import FileSource
-from kws_edge.spotter import KeywordSpotter, SpotterOptions
-options = SpotterOptions(highpass_hz=float(sys.argv[3]), batch_windows=16)  # as kws-listen --input
-spotter = KeywordSpotter(load_model(sys.argv[2]), options)
-with FileSource(sys.argv[1], rate=16000) as source:
-    chunks = list(source)
-started = time.process_time()
-events = sum(len(spotter.process(c)) for c in chunks) + len(spotter.flush())
-print(time.process_time() - started, events)
-"""
-
-
 def speed(model: Path, out: Path) -> int:
-    import os
-    import subprocess
+    from bench_cpu import compare
 
-    from bench_stream import ONE_CORE, make_stream_file
-
-    wav = out / "hour.wav"
-    if not wav.is_file():
-        out.mkdir(parents=True, exist_ok=True)
-        make_stream_file(wav, 60.0, REPO.parent / "shared" / "data")
-    env = dict(os.environ, **ONE_CORE)
-    seconds: dict[float, list[float]] = {0.0: [], 80.0: []}
-    events: dict[float, str] = {}
-    for _ in range(3):
-        for hz in seconds:
-            res = subprocess.run([sys.executable, "-c", SPEED_CHILD, str(wav), str(model), str(hz)],
-                                 capture_output=True, text=True, env=env, check=True)
-            cpu, events[hz] = res.stdout.split()
-            seconds[hz].append(float(cpu))
-    for hz, runs in seconds.items():
-        print(f"high-pass {'off' if not hz else f'{hz:g} Hz'}: {min(runs):.2f} s of CPU for an hour of audio "
-              f"(fastest of {len(runs)}; slowest {max(runs):.2f}), {events[hz]} events")
+    compare([("high-pass off", REPO, {"highpass_hz": 0.0}), ("high-pass 80 Hz", REPO, {})], model, out)
     return 0
 
 

@@ -367,7 +367,8 @@ class UtteranceCutter:
                                "up or move closer to the microphone")
         if not cut.problems:
             voiced = voiced_ms(self._history.get(cut.onset, cut.offset, dc_free=True), self.rate,
-                               frame_ms=opts.frame_ms, range_db=opts.voice_range_db, corr=opts.voice_corr)
+                               frame_ms=opts.frame_ms, range_db=opts.voice_range_db, corr=opts.voice_corr,
+                               enough_ms=opts.voice_ms)
             if voiced < opts.voice_ms:
                 problem(NO_VOICE, "no voice in it: a noise, a cough or a whisper? "
                                   "Say the word aloud")

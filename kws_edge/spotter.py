@@ -380,8 +380,7 @@ class KeywordSpotter:
         if self._in_segment:
             self._close_segment(end + self.hangover, end)  # its speech runs to the end
         for centre, _, start, stop in self._decisions:
-            if self._voiced(start, stop):
-                self._decide(end, centre, events, final=True)
+            self._decide(end, centre, (start, stop), events, final=True)
         self._decisions.clear()
         self.stats.samples = real_end
         last = real_end / self.sample_rate
@@ -455,8 +454,7 @@ class KeywordSpotter:
             self._close_segment(end, end)
         while self._decisions and self._decisions[0][1] <= end:
             centre, _, start, stop = self._decisions.pop(0)
-            if self._voiced(start, stop):
-                self._decide(end, centre, events)
+            self._decide(end, centre, (start, stop), events)
 
     def _close_segment(self, closed_at: int, now: int) -> None:
         """End the segment in progress; `closed_at` is where the segmenter's flag went off (its
@@ -534,11 +532,15 @@ class KeywordSpotter:
         if b <= a:
             return True
         audio = self._ring.latest(heard - a)[:b - a]
-        return voiced_ms(audio, self.sample_rate) >= self.options.min_voice_ms
+        need = self.options.min_voice_ms
+        return voiced_ms(audio, self.sample_rate, enough_ms=need) >= need
 
-    def _decide(self, end: int, centre: int, events: list[Detection], final: bool = False) -> None:
-        """One decision for a short segment's core: the best smoothed mean of the windows centred
-        on it (at the end of the stream, where those may never come, the window nearest its centre)."""
+    def _decide(self, end: int, centre: int, core: tuple[int, int], events: list[Detection],
+                final: bool = False) -> None:
+        """One decision for a short segment's core (`core`: its first and end sample): the best
+        smoothed mean of the windows centred on it (at the end of the stream, where those may never
+        come, the window nearest its centre). A keyword over its threshold fires if the core holds
+        a voice; that check comes last, as it costs more than the model's few windows."""
         half = self.window // 2
         near = [item for item in self._recent if abs(item[0] - half - centre) <= self.centre]
         if not near and final and self._recent:
@@ -555,7 +557,7 @@ class KeywordSpotter:
         mean = ((sums[k:] - sums[:-k]) / k).max(axis=0)
         margin = mean - self.thresholds
         best = int(np.argmax(margin))
-        if margin[best] < 0:
+        if margin[best] < 0 or not self._voiced(*core):
             return
         rate = self.sample_rate
         self._emit(Detection(time=end / rate, label=self.labels[best], score=float(mean[best]),

@@ -22,11 +22,12 @@ VOICE_CORR = 0.5
 
 
 def voiced_ms(audio: np.ndarray, rate: int, frame_ms: int = 10, range_db: float = VOICE_RANGE_DB,
-              corr: float = VOICE_CORR) -> int:
+              corr: float = VOICE_CORR, enough_ms: int | None = None) -> int:
     """How much of `audio`'s loud part (frames within `range_db` of its loudest; ms, in steps of
     `frame_ms`) is periodic at a voice's pitch: a 40-ms frame's normalised autocorrelation peaks at
     `corr` or more at a lag of 2-20 ms (50-500 Hz: espeak-ng's deepest male voice, pitch 0, goes
-    under 66 Hz)."""
+    under 66 Hz). With `enough_ms`, counting stops once that much is found (the answer is then at
+    least `enough_ms`, not the whole count)."""
     frame, hop = rate * 40 // 1000, rate * frame_ms // 1000
     lo, hi = rate // 500, rate // 50
     x = np.asarray(audio, dtype=np.float64)
@@ -42,9 +43,25 @@ def voiced_ms(audio: np.ndarray, rate: int, frame_ms: int = 10, range_db: float 
     n = 1 + (len(x) - frame) // hop
     at = np.arange(frame)[None, :] + hop * np.arange(n)[:, None]
     energy = x[at].var(axis=1)
-    frames = high[at]
-    keep = energy >= energy.max() * 10.0 ** (-range_db / 10.0)
-    frames, energy = frames[keep] - frames[keep].mean(axis=1, keepdims=True), energy[keep]
+    keep = np.flatnonzero(energy >= energy.max() * 10.0 ** (-range_db / 10.0))
+    if enough_ms is None:
+        return frame_ms * _count_voiced(high[at[keep]], energy[keep], lo, hi, corr)
+    # The loudest frames first (a word's vowels), a few at a time: a word is told from a click in
+    # its first few frames, which is most of the cost of the gate's decision saved.
+    keep = keep[np.argsort(-energy[keep], kind="stable")]
+    found, start, step = 0, 0, 2 * -(-enough_ms // frame_ms)
+    while start < len(keep) and found * frame_ms < enough_ms:
+        part = keep[start:start + step]
+        found += _count_voiced(high[at[part]], energy[part], lo, hi, corr)
+        start, step = start + step, 4 * step
+    return frame_ms * found
+
+
+def _count_voiced(frames: np.ndarray, energy: np.ndarray, lo: int, hi: int, corr: float) -> int:
+    """How many of the high-passed `frames` (rows; `energy`: each one's full-band variance) repeat
+    at a lag of `lo`-`hi` samples with a normalised autocorrelation peak of `corr` or more."""
+    frame = frames.shape[1]
+    frames = frames - frames.mean(axis=1, keepdims=True)
     spec = np.fft.rfft(frames, 2 * frame, axis=1)
     lags = np.arange(lo, hi + 1)
     corr_at = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, lags]
@@ -56,4 +73,4 @@ def voiced_ms(audio: np.ndarray, rate: int, frame_ms: int = 10, range_db: float 
     peak[:, 1:-1] = (corr_at[:, 1:-1] >= corr_at[:, :-2]) & (corr_at[:, 1:-1] >= corr_at[:, 2:])
     best = np.where(peak, corr_at, -1.0).max(axis=1)
     audible = power[:, -1] / frame >= energy * 10.0 ** (VOICE_HIGH_DB / 10.0)
-    return frame_ms * int(np.count_nonzero((best >= corr) & audible))
+    return int(np.count_nonzero((best >= corr) & audible))
