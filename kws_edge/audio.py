@@ -44,8 +44,10 @@ def downmix(data: np.ndarray) -> np.ndarray:
     if data.shape[1] == 1:
         return np.ascontiguousarray(data[:, 0], dtype=np.float32)
     left, right = data[:, 0].astype(np.float64), data[:, 1].astype(np.float64)
-    energy = float(np.dot(left, left) * np.dot(right, right))
-    if energy > 0 and float(np.dot(left, right)) < -0.5 * np.sqrt(energy):
+    # einsum, not np.dot: BLAS spreads a long dot over threads, and on a busy machine waiting for
+    # them cost ~8 ms a call (a stereo file took 13 times as long as its mono copy).
+    energy = float(np.einsum("i,i->", left, left) * np.einsum("i,i->", right, right))
+    if energy > 0 and float(np.einsum("i,i->", left, right)) < -0.5 * np.sqrt(energy):
         return ((left - right) / 2).astype(np.float32)
     return data.mean(axis=1, dtype=np.float32)
 
