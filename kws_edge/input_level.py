@@ -18,13 +18,20 @@ CLIP_SAMPLES = 100
 CLIP_SHARE = 1e-4
 
 
+# How loud the words are: the peak of the LOUD_FRAMES-th loudest 50-ms frame (at 16 kHz) once each
+# chunk's mean (a DC offset) is taken off, so that a click or two cannot pass for a word.
+LOUD_FRAME = 800
+LOUD_FRAMES = 3
+
+
 class InputLevels:
-    """Peak and samples at full scale of everything `add()`ed; `warnings()` says what is wrong."""
+    """Levels and samples at full scale of everything `add()`ed; `warnings()` says what is wrong."""
 
     def __init__(self) -> None:
         self.peak = 0.0
         self.clipped = 0
         self.samples = 0
+        self._loudest = np.zeros(LOUD_FRAMES)
 
     def add(self, chunk: np.ndarray) -> None:
         if len(chunk):
@@ -32,6 +39,14 @@ class InputLevels:
             self.peak = max(self.peak, float(level.max()))
             self.clipped += int(np.count_nonzero(level >= CLIP_LEVEL))
             self.samples += len(chunk)
+            ac = np.abs(chunk - chunk.mean(dtype=np.float64))
+            frames = np.maximum.reduceat(ac, np.arange(0, len(ac), LOUD_FRAME))
+            self._loudest = np.sort(np.concatenate([self._loudest, frames]))[-LOUD_FRAMES:]
+
+    @property
+    def words_peak(self) -> float:
+        """About how loud the loudest words are (a peak, not counting a DC offset or a click)."""
+        return float(self._loudest[0])
 
     def watch(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """`chunks` passed on unchanged, each `add()`ed on the way."""
@@ -43,9 +58,10 @@ class InputLevels:
         out = []
         if self.samples and self.peak == 0:
             out.append(f"{name}: every sample is zero (digital silence): nothing to hear; a muted input?")
-        elif self.peak < 10 ** (LISTEN_QUIET_DBFS / 20):
+        elif self.words_peak < 10 ** (LISTEN_QUIET_DBFS / 20):
             # Words this quiet are missed (and under -70 dBFS never counted as speech): say why.
-            out.append(f"{name}: its loudest sample is {20 * math.log10(self.peak):.0f} dBFS, too quiet to "
+            level = 20 * math.log10(max(self.words_peak, 1e-10))
+            out.append(f"{name}: its loudest sounds peak at {level:.0f} dBFS, too quiet to "
                        f"hear words reliably (words under {LISTEN_QUIET_DBFS:.0f} dBFS start to be missed); "
                        "normalise it first, e.g. sox IN OUT gain -n -3")
         if self.clipped >= max(CLIP_SAMPLES, CLIP_SHARE * self.samples):

@@ -182,11 +182,16 @@ def test_a_file_too_quiet_to_hear_words_says_so(files):
     quiet = write_wav(files["dir"] / "quiet.wav", 0.001 * audio / np.abs(audio).max())  # -60 dBFS
     heard = write_wav(files["dir"] / "heard.wav", 0.004 * audio / np.abs(audio).max())  # -48 dBFS
     zeros = write_wav(files["dir"] / "zeros.wav", np.zeros(16000, np.float32))
+    # A microphone's DC offset, or one click, is louder than the words: still too quiet to hear.
+    offset = write_wav(files["dir"] / "offset.wav", 0.001 * audio / np.abs(audio).max() + 0.02)
+    click = 0.001 * audio / np.abs(audio).max()
+    click[8000:8010] = 0.5
+    click = write_wav(files["dir"] / "click.wav", click)
     proc = subprocess.run([sys.executable, "-m", "kws_edge.listen_cli", "--model", str(files["model"]),
                            "--input", str(zeros)], capture_output=True, text=True, timeout=120)
     assert "zeros.wav: every sample is zero (digital silence)" in proc.stderr, proc.stderr
     assert "normalise" not in proc.stderr
-    for path, warned in ((quiet, True), (heard, False), (files["wav"], False)):
+    for path, warned in ((quiet, True), (offset, True), (click, True), (heard, False), (files["wav"], False)):
         proc = subprocess.run([sys.executable, "-m", "kws_edge.listen_cli", "--model", str(files["model"]),
                                "--input", str(path)], capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
@@ -194,7 +199,7 @@ def test_a_file_too_quiet_to_hear_words_says_so(files):
         assert err[-1].startswith("kws-listen: end of input:")  # the summary stays the last line
         assert ("too quiet to hear words" in proc.stderr) == warned, proc.stderr
         if warned:
-            assert "quiet.wav: its loudest sample is -60 dBFS" in err[-2]
+            assert f"{path.name}: its loudest sounds peak at -60 dBFS" in err[-2]
 
 
 def test_a_clipped_file_says_so_in_kws_listen_and_kws_eval(files, tmp_path):
