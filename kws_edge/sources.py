@@ -54,12 +54,19 @@ class FileSource:
             raise unreadable(self.path, exc) from None
         if self._file.frames == 0:
             self._file.close()
-            raise KwsError(f"{self.path}: empty audio (no samples)")
+            hint = ""
+            if self._file.format == "WAV" and self.path.stat().st_size > 4096:
+                # A recorder stopped before it wrote the sizes into the header.
+                hint = (f"; its header says so, but the file holds {self.path.stat().st_size} bytes: an "
+                        "unfinished recording? sox --ignore-length IN OUT repairs it")
+            raise KwsError(f"{self.path}: empty audio (no samples){hint}")
         self.file_rate = int(self._file.samplerate)
         self.duration = self._file.frames / self.file_rate
         self._block = max(1, self.file_rate * chunk_ms // 1000)
         self._resample = _Resampler(self.file_rate, rate)
         self.samples_out = 0
+        self._frames_read = 0
+        self.nonfinite = 0
 
     def __enter__(self) -> FileSource:
         return self
@@ -86,7 +93,14 @@ class FileSource:
             last = len(data) < self._block
             mono = downmix(data)
             if not np.all(np.isfinite(mono)):
-                raise KwsError(f"{self.path}: audio contains NaN or infinite samples")
+                # Heard as silence (they would poison the resampler and the filters), as the API does.
+                bad = ~np.isfinite(mono)
+                if not self.nonfinite:
+                    at = (self._frames_read + int(np.argmax(bad))) / self.file_rate
+                    log.warning("%s: NaN or infinite samples from %.1f s on: heard as silence", self.path, at)
+                self.nonfinite += int(bad.sum())
+                mono[bad] = 0.0
+            self._frames_read += len(data)
             out = self._resample(np.ascontiguousarray(mono), last=last)
             if len(out):
                 if self.realtime:

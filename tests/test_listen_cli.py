@@ -175,6 +175,33 @@ def test_a_file_damaged_after_its_header_is_a_one_line_error(files, capsys):
     _one_line_error(err, r"cut\.flac: cannot be read after \d+\.\d s of audio .*the file is damaged")
 
 
+def test_nan_in_a_file_is_heard_as_silence_and_the_scan_goes_on(files, capsys, caplog):
+    """A float WAV with NaN and inf samples part-way (a broken converter): the words after them are
+    still heard, and one warning says where they start."""
+    import soundfile as sf
+
+    audio, _ = sf.read(str(files["wav"]), dtype="float32")
+    bad = np.concatenate([audio, np.zeros(16000, np.float32), audio])
+    bad[len(audio) + 8000] = np.nan
+    bad[len(audio) + 9000] = np.inf
+    path = write_wav(files["dir"] / "nan.wav", bad, subtype="FLOAT")
+    assert main(["--model", str(files["model"]), "--input", str(path)]) == 0
+    assert [line.split()[1] for line in capsys.readouterr().out.strip().splitlines()] == ["yes", "no"] * 2
+    said = [r.getMessage() for r in caplog.records if "NaN or infinite" in r.getMessage()]
+    assert len(said) == 1 and "nan.wav: NaN or infinite samples from 6.2 s on" in said[0], said
+
+
+def test_a_wav_whose_header_says_no_samples_says_how_to_repair_it(files, capsys):
+    """A recorder stopped before it wrote the sizes: the header says no samples, the file is full."""
+    data = bytearray(files["wav"].read_bytes())
+    at = data.index(b"data") + 4
+    data[at:at + 4] = bytes(4)
+    path = files["dir"] / "unfinished.wav"
+    path.write_bytes(bytes(data))
+    assert main(["--model", str(files["model"]), "--input", str(path)]) == 2
+    _one_line_error(capsys.readouterr().err, r"unfinished\.wav: empty audio .*sox --ignore-length IN OUT")
+
+
 def test_a_file_too_quiet_to_hear_words_says_so(files):
     import soundfile as sf
 
