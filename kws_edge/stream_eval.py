@@ -40,7 +40,7 @@ def read_truth_csv(path: str | Path) -> list[TruthRow]:
             reader = csv.reader(f)
             header = next(reader, None)
             # The three columns first; more after them (a note, a speaker) are the user's own.
-            if header is None or tuple(h.strip() for h in header[:3]) != TRUTH_HEADER:
+            if header is None or tuple(h.strip().lower() for h in header[:3]) != TRUTH_HEADER:
                 raise KwsError(f"{path}: header must start '{','.join(TRUTH_HEADER)}', got {header}")
             width = len(header)
             rows = []

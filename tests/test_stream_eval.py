@@ -78,6 +78,8 @@ def test_truth_csv_as_spreadsheets_save_it(tmp_path):
     path = tmp_path / "t.csv"
     path.write_bytes("\ufeffstart_s,end_s,label\r\n1,2,yes\r\n1.5,3,other\r\n".encode())
     assert read_truth_csv(path) == [TruthRow(1.0, 2.0, "yes"), TruthRow(1.5, 3.0, "other")]
+    path.write_text("START_S, End_s, Label\n1,2,yes\n")  # a header in any case
+    assert read_truth_csv(path) == [TruthRow(1.0, 2.0, "yes")]
 
 
 def test_truth_csv_round_trip(tmp_path):
