@@ -32,7 +32,6 @@ when it fired, start/end a 1-s span holding the word. Stop with Ctrl-C; a one-li
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .vad import VAD_KINDS
 
     p = argparse.ArgumentParser(
         prog=PROG, description="Spot keywords in live audio or a file with an ONNX keyword model.",
@@ -45,7 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--device", metavar="ID|NAME", help="input device index or part of its name")
     src.add_argument("--list-devices", action="store_true", help="list input devices and exit")
     src.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of audio")
-    det = p.add_argument_group("detection")
+    add_detection_arguments(p.add_argument_group("detection"))
+    out = p.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="one JSON object per detection")
+    out.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    return p
+
+
+def add_detection_arguments(det: argparse._ArgumentGroup) -> None:
+    """The detector's flags; kws-eval --stream takes the same, so that what is tuned can be scored."""
+    from .vad import VAD_KINDS
+
     det.add_argument("--threshold", type=float, metavar="F",
                      help="score needed to report a keyword, 0..1 (default: the model's calibrated "
                           "per-word thresholds if it has them, else 0.5)")
@@ -67,10 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="voice activity gate: energy (default, numpy only), webrtc "
                           "(pip install webrtcvad-wheels), off (score every window; the utterance "
                           "gate needs a VAD, so it is off too, as with --max-utterance-ms 0)")
-    out = p.add_argument_group("output")
-    out.add_argument("--json", action="store_true", help="one JSON object per detection")
-    out.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
-    return p
+
+
+def detection_options(args: argparse.Namespace) -> dict:
+    """The `SpotterOptions` fields those flags give (`vad` as a kind name)."""
+    return {"threshold": args.threshold, "hop_ms": args.hop_ms, "smooth_ms": args.smooth_ms,
+            "refractory_ms": args.refractory_ms, "max_utterance_ms": args.max_utterance_ms, "vad": args.vad}
 
 
 class _Stop(Exception):
@@ -105,9 +116,8 @@ def _main(argv: list[str] | None) -> int:
     from .spotter import KeywordSpotter, SpotterOptions
     from .vad import VadOptions
 
-    options = SpotterOptions(hop_ms=args.hop_ms, threshold=args.threshold, smooth_ms=args.smooth_ms,
-                             refractory_ms=args.refractory_ms, vad=VadOptions(kind=args.vad),
-                             max_utterance_ms=args.max_utterance_ms,
+    fields = detection_options(args)
+    options = SpotterOptions(**fields | {"vad": VadOptions(kind=args.vad)},
                              batch_windows=16 if args.input and not args.realtime else 1)
     if args.vad == "off" and args.max_utterance_ms:
         log.warning("--vad off turns the utterance gate off too: any window may fire, in talk as well "

@@ -123,6 +123,15 @@ def test_stream_mode(model_and_data, tmp_path):
     assert f"recall        {r['recall']:.3f} ({r['hits']} of 2 detected)" in lines
     assert any(line.startswith(f"false alarms  {r['false_alarms']}, ") for line in lines)
     assert "detection_events" not in text.stdout  # the full record is --json's
+    # kws-listen's detection flags score the settings a user tunes; with --data they are refused.
+    tuned, _ = eval_json("--model", str(onnx_path), "--stream", str(wav), "--truth", str(truth),
+                         "--hop-ms", "50", "--smooth-ms", "500", "--refractory-ms", "1500", "--vad", "off")
+    assert {k: tuned["options"][k] for k in ("hop_ms", "smooth_ms", "refractory_ms")} == {
+        "hop_ms": 50, "smooth_ms": 500, "refractory_ms": 1500}
+    assert tuned["options"]["vad"]["kind"] == "off" and r["options"]["vad"]["kind"] == "energy"
+    refused = subprocess.run([PY, "-m", "kws_edge.training.eval_cli", "--model", str(onnx_path), "--data",
+                              str(tmp_path), "--hop-ms", "50"], capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "--hop-ms goes with --stream" in refused.stderr, refused.stderr
 
 
 def test_stream_report_lists_events_briefly():

@@ -13,6 +13,7 @@ import numpy as np
 
 from kws_edge.detection import format_clock
 from kws_edge.errors import KwsError, not_a_file, run_cli, setup_logging
+from kws_edge.listen_cli import add_detection_arguments, detection_options
 
 log = logging.getLogger("kws_edge.training.eval_cli")
 
@@ -49,9 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split-file", metavar="JSON",
                    help="split.json to use (default: the one next to --model)")
     p.add_argument("--confusion", metavar="PNG", help="also write the confusion matrix as a PNG")
-    p.add_argument("--threshold", type=float, help="stream mode: detection threshold (default: the model's)")
-    p.add_argument("--max-utterance-ms", type=int, metavar="N",
-                   help="stream mode: kws-listen's utterance gate (default 3000; 0 = off)")
+    add_detection_arguments(p.add_argument_group("detection, with --stream (kws-listen's flags)"))
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
@@ -207,10 +206,7 @@ def eval_stream(args: argparse.Namespace) -> dict:
     except ImportError:
         raise KwsError("stream evaluation is not available in this installation "
                        "(kws_edge.stream_eval is missing)") from None
-    options = {} if args.threshold is None else {"threshold": args.threshold}
-    if args.max_utterance_ms is not None:
-        options["max_utterance_ms"] = args.max_utterance_ms
-    return evaluate_stream_file(args.model, args.stream, args.truth, **options)
+    return evaluate_stream_file(args.model, args.stream, args.truth, **detection_options(args))
 
 
 SHOWN_EVENTS = 10  # events listed by name in the text report; --json has them all
@@ -285,6 +281,13 @@ def run(args: argparse.Namespace) -> int:
     args.model = str(model_path(args.model))
     if args.confusion and args.stream:
         raise KwsError("--confusion goes with --data (clips): a stream has no confusion matrix")
+    if args.data:
+        parser = build_parser()
+        changed = [name for name, value in vars(args).items()
+                   if name in detection_options(args) and value != parser.get_default(name)]
+        if changed:
+            flag = "--" + changed[0].replace("_", "-")
+            raise KwsError(f"{flag} goes with --stream: clips are scored one window each, with no detector")
     if args.confusion:
         _check_png_path(Path(args.confusion))
     result = eval_stream(args) if args.stream else eval_clips(args)
