@@ -461,12 +461,17 @@ class KeywordSpotter:
         hang-over included). A short one waits for its centred windows."""
         self._in_segment = False
         start = self._segment_start
+        rate = self.sample_rate
         if self._segment_long or closed_at - start > self.max_utterance:
+            log.debug("gate: sound from %.2f s longer than %d ms: talk, not judged", start / rate,
+                      self.options.max_utterance_ms)
             return
         speech_end = max(start + 1, closed_at - self.hangover)
         if self._core_fs:
             start, speech_end = self._core(start, speech_end)
             if self.max_core and speech_end - start > self.max_core:
+                log.debug("gate: loud part %.2f-%.2f s over %d ms, longer than a word: not judged",
+                          start / rate, speech_end / rate, self.options.max_core_ms)
                 return
             decided = self._decided_core
             if decided is not None and start < decided[1] and speech_end > decided[0]:
@@ -557,9 +562,15 @@ class KeywordSpotter:
         mean = ((sums[k:] - sums[:-k]) / k).max(axis=0)
         margin = mean - self.thresholds
         best = int(np.argmax(margin))
-        if margin[best] < 0 or not self._voiced(*core):
-            return
         rate = self.sample_rate
+        if margin[best] < 0 or not self._voiced(*core):
+            if log.isEnabledFor(logging.DEBUG):
+                top = int(np.argmax(mean))
+                why = (f"{self.labels[top]} {mean[top]:.2f}" + ("" if top == self._unknown else
+                       f", under its threshold {self.thresholds[top]:.2f}") if margin[best] < 0
+                       else f"{self.labels[best]} {mean[best]:.2f}, but no voice in it (a click or a knock?)")
+                log.debug("gate: loud part %.2f-%.2f s: %s", core[0] / rate, core[1] / rate, why)
+            return
         self._emit(Detection(time=end / rate, label=self.labels[best], score=float(mean[best]),
                              start=max(0, centre - half) / rate, end=(centre + half) / rate), events)
 

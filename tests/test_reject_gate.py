@@ -77,15 +77,19 @@ def test_gate_keeps_every_keyword_said_alone(model, kind, seed):
     assert all(heard(gated)) and len(gated) == len(words)
 
 
-def test_gate_still_drops_a_keyword_inside_talk(model):
-    """Talk right up to and after the word (no pause): one long utterance, no decision."""
+def test_gate_still_drops_a_keyword_inside_talk(model, caplog):
+    """Talk right up to and after the word (no pause): one long utterance, no decision (and -v says
+    so)."""
     rng = np.random.default_rng(4)
     for seed in range(3):
         audio = np.concatenate([noise(1.5, amp=0.005, seed=seed), babble(1.5, seed=seed, amp=0.2, talkers=2),
                                 _word(rng), babble(1.5, seed=seed + 10, amp=0.2, talkers=2),
                                 noise(2.0, amp=0.005, seed=seed + 20)])
         assert [e.label for e in _events(model, audio, max_utterance_ms=0)] == ["yes"]
-        assert _events(model, audio) == []
+        caplog.clear()
+        with caplog.at_level("DEBUG", logger="kws_edge.spotter"):
+            assert _events(model, audio) == []
+        assert "not judged" in caplog.text, caplog.text
 
 
 @pytest.mark.parametrize("amp, seed", [(0.08, 2), (0.12, 2), (0.12, 3), (0.16, 2)])
@@ -101,7 +105,7 @@ def test_gate_answers_a_word_that_noise_holds_open(model, amp, seed):
     assert events[0].time - word_end < 1.0
 
 
-def test_clicks_in_a_quiet_room_never_fire_but_a_voice_does(tmp_path):
+def test_clicks_in_a_quiet_room_never_fire_but_a_voice_does(tmp_path, caplog):
     """Keys typed in a quiet room pass every other test of the gate (short, loud against the floor)
     and a model that scales each window by its RMS may call one a word; none has a voice's pitch.
     The model here fires on anything, so the gate's voice check is all that stands between."""
@@ -120,6 +124,9 @@ def test_clicks_in_a_quiet_room_never_fire_but_a_voice_does(tmp_path):
         spotter = KeywordSpotter(model, SpotterOptions(**options))
         return [round(e.time, 1) for e in spotter.run(iter([audio]))]
 
-    heard = fired()
+    with caplog.at_level("DEBUG", logger="kws_edge.spotter"):
+        heard = fired()
     assert len(heard) == 1 and 8.0 < heard[0] < 9.5, heard
+    # kws-listen -v says why each click was not reported.
+    assert sum("but no voice in it" in r.getMessage() for r in caplog.records) >= 3, caplog.text
     assert len(fired(min_voice_ms=0)) >= 3  # without the check the clicks fire too
