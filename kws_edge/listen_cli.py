@@ -32,7 +32,6 @@ when it fired, start/end a 1-s span holding the word. Stop with Ctrl-C; a one-li
 
 
 def build_parser() -> argparse.ArgumentParser:
-
     p = argparse.ArgumentParser(
         prog=PROG, description="Spot keywords in live audio or a file with an ONNX keyword model.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)

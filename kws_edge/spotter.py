@@ -564,15 +564,21 @@ class KeywordSpotter:
         best = int(np.argmax(margin))
         rate = self.sample_rate
         if margin[best] < 0 or not self._voiced(*core):
-            if log.isEnabledFor(logging.DEBUG):
-                top = int(np.argmax(mean))
-                why = (f"{self.labels[top]} {mean[top]:.2f}" + ("" if top == self._unknown else
-                       f", under its threshold {self.thresholds[top]:.2f}") if margin[best] < 0
-                       else f"{self.labels[best]} {mean[best]:.2f}, but no voice in it (a click or a knock?)")
-                log.debug("gate: loud part %.2f-%.2f s: %s", core[0] / rate, core[1] / rate, why)
+            if log.isEnabledFor(logging.DEBUG):  # kws-listen -v: why nothing fired
+                log.debug("gate: loud part %.2f-%.2f s: %s", core[0] / rate, core[1] / rate,
+                          self._not_fired(mean, None if margin[best] < 0 else best))
             return
         self._emit(Detection(time=end / rate, label=self.labels[best], score=float(mean[best]),
                              start=max(0, centre - half) / rate, end=(centre + half) / rate), events)
+
+    def _not_fired(self, mean: np.ndarray, unvoiced: int | None) -> str:
+        """Why a decision's scores `mean` fired nothing: keyword `unvoiced` was over its threshold
+        with no voice in the core; with None, nothing was over its threshold."""
+        if unvoiced is not None:
+            return f"{self.labels[unvoiced]} {mean[unvoiced]:.2f}, but no voice in it (a click or a knock?)"
+        top = int(np.argmax(mean))
+        said = f"{self.labels[top]} {mean[top]:.2f}"
+        return said if top == self._unknown else f"{said}, under its threshold {self.thresholds[top]:.2f}"
 
     def _predict(self, windows: np.ndarray) -> np.ndarray:
         """The model's probabilities, windows under its RMS floor first raised towards it."""
