@@ -255,9 +255,10 @@ def report(info: dict[str, Any]) -> list[str]:
     lines += _training(info)
     source = info.get("source") if isinstance(info.get("source"), dict) else None
     if source:
-        digest = str(source.get("sha256"))[:12]
-        lines.append(f"{'exported from':<14}{source.get('checkpoint')} (sha256 {digest}), "
-                     f"kws-edge {info.get('version', '?')}")
+        # A pair's `source` is its first member: name every member.
+        sources = ensemble.get("members", []) if ensemble else [source]
+        named = ", ".join(f"{m.get('checkpoint')} (sha256 {str(m.get('sha256'))[:12]})" for m in sources)
+        lines.append(f"{'exported from':<14}{named}, kws-edge {info.get('version', '?')}")
     return lines
 
 

@@ -229,17 +229,20 @@ def test_kws_info_shows_stored_thresholds_and_each_member_of_a_pair(tmp_path):
     from onnx_tiny import tone_model
 
     ensemble = {"combine": "mean of probabilities",
-                "members": [{"checkpoint": "a.pt", "test_accuracy": 0.9},
-                            {"checkpoint": "b.pt", "test_accuracy": 0.8}]}
+                "members": [{"checkpoint": "a.pt", "test_accuracy": 0.9, "sha256": "a1" * 32},
+                            {"checkpoint": "b.pt", "test_accuracy": 0.8, "sha256": "b2" * 32}]}
     model = tone_model(tmp_path / "pair.onnx", thresholds={"yes": 0.72}, metadata={
         "ensemble": json.dumps(ensemble), "metrics": json.dumps({"test_accuracy": 0.9}),
-        "training": json.dumps({"data": ["my_words"], "init": "base.pt"})})
+        "training": json.dumps({"data": ["my_words"], "init": "base.pt"}),
+        "source": json.dumps({"checkpoint": "a.pt", "sha256": "a1" * 32})})
     rc, out, heavy = _torch_free_info(str(model))
     assert rc == 0 and heavy == []
     assert re.search(r"^thresholds\s+yes 0\.72; 0\.5 for the other \d+", out, re.M), out
     assert re.search(r"^ensemble\s+mean of probabilities of a\.pt, b\.pt", out, re.M)
     assert re.search(r"^accuracy\s+members 0\.900 / 0\.800", out, re.M)  # not the first member's alone
     assert re.search(r"^trained on\s+data my_words; fine-tuned from base\.pt", out, re.M)
+    assert re.search(r"^exported from a\.pt \(sha256 a1a1a1a1a1a1\), b\.pt \(sha256 b2b2b2b2b2b2\)",
+                     out, re.M), out
 
 
 def test_a_pair_of_fine_tunes_names_the_start_of_each_member(tmp_path):
