@@ -168,6 +168,22 @@ def test_split_test_finds_the_run_folder_of_an_export_named_after_it(model_and_d
     assert r["n"] == 6
 
 
+def test_split_test_of_another_dataset_with_the_same_clip_names_is_refused(model_and_data, tmp_path):
+    """kws-record numbers every session's clips from 001: the split's names in another dataset are
+    other recordings, so --split test there would score a random subset as if it were held out.
+    The same dataset moved keeps its folder name: scored, with a warning."""
+    import shutil
+
+    pt, _, data = model_and_data
+    other = make_tones(tmp_path / "second_session", per_class=10)
+    proc = subprocess.run([PY, "-m", "kws_edge.training.eval_cli", "--model", str(pt), "--data", str(other),
+                           "--split", "test"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "in another dataset the same names are other clips" in proc.stderr
+    moved = shutil.copytree(data, tmp_path / "elsewhere" / data.name)
+    r, err = eval_json("--model", str(pt), "--data", str(moved), "--split", "test")
+    assert r["n"] == 6 and "taken to be that dataset moved" in err
+
+
 def test_a_refit_model_is_not_reported_as_measured_on_unheard_clips(tmp_path):
     """A fine-tune's default refit trains on its test split too: kws-eval --split test and
     kws-info's int8 check say so instead of passing 1.000 off as held-out accuracy."""

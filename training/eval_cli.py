@@ -152,6 +152,24 @@ def _predict_batched(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
     return np.concatenate(outs)
 
 
+def _check_split_is_of(split_file: Path, data: Path, part: str) -> None:
+    """A split names clips by their path within the dataset (`yes/001.wav`): in another dataset,
+    clips of the same names (kws-record numbers every session's from 001) are other recordings."""
+    try:
+        trained = str(json.loads(split_file.read_text()).get("data") or "")
+    except (OSError, ValueError, AttributeError):
+        return
+    here = str(data.resolve())
+    if not trained or here == trained or f" {here} " in f" {trained} ":
+        return
+    if data.resolve().name in {Path(p).name for p in trained.split(" ")}:
+        log.warning("%s: the model was trained on %s; scoring its %s split on %s, taken to be that "
+                    "dataset moved", split_file, trained, part, data)
+        return
+    raise KwsError(f"{data}: --split {part} picks clips of the data the model was trained on ({trained}) by "
+                   f"name; in another dataset the same names are other clips. Score it whole (--split all)")
+
+
 def eval_clips(args: argparse.Namespace) -> dict:
     from .metrics import classification_report
     from .prepare import load_eval_clips
@@ -169,6 +187,7 @@ def eval_clips(args: argparse.Namespace) -> dict:
                            "the model (or give --split-file)")
     if split_file is not None and args.split != "all":
         _check_split_is_the_models(Path(split_file), model_path, _recorded_split_hash(model))
+        _check_split_is_of(Path(split_file), Path(args.data), args.split)
         if _was_refit(model):
             log.warning("%s was trained again on all its clips after its run (the refit), %s split "
                         "included: this accuracy is on clips it has heard. Measure on recordings it never "
