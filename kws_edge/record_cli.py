@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import math
 import signal
@@ -132,7 +133,8 @@ def _files(args: argparse.Namespace) -> int:
         pieces = "1 piece" if kept == 1 else f"{kept} pieces"
         what = f"{pieces} of talk kept in {store.folder(word)} ({store.talk_seconds():.0f} s there now"
     else:
-        what = (f"{kept} clips of '{word}' kept, {rejected} not kept, in {store.folder(word)} "
+        clips = "1 clip" if kept == 1 else f"{kept} clips"
+        what = (f"{clips} of '{word}' kept, {rejected} not kept, in {store.folder(word)} "
                 f"({store.count(word)} there now")
     print(f"{PROG}: {what}; {wall:.1f} s)", file=sys.stderr)
     return 0 if kept else 1
@@ -140,6 +142,8 @@ def _files(args: argparse.Namespace) -> int:
 
 def _cut_files(args: argparse.Namespace, store, word: str, sources: list) -> tuple[int, int]:
     """Cut every file into `store`; (clips kept, cuts not kept). KwsError for a file with no word."""
+    import numpy as np
+
     from .record_cutter import UtteranceCutter
     from .record_session import TalkRecorder
 
@@ -159,15 +163,32 @@ def _cut_files(args: argparse.Namespace, store, word: str, sources: list) -> tup
                 continue
             cutter = UtteranceCutter()
             found = 0
-            for cut in (c for chunk in source for c in cutter.process(chunk)):
-                found += 1
-                kept, rejected = _file_cut(store, word, source.path, cut, kept, rejected)
-            for cut in cutter.flush():
-                found += 1
-                kept, rejected = _file_cut(store, word, source.path, cut, kept, rejected)
+            chunks = iter(source)
+            first = next(chunks, np.zeros(0, np.float32))
+            lead = _lead_in(first)
+            for chunk in (lead, first, *chunks, None):
+                for cut in cutter.process(chunk) if chunk is not None else cutter.flush():
+                    found += 1
+                    cut = dataclasses.replace(cut, start=cut.start - len(lead), onset=cut.onset - len(lead),
+                                              offset=cut.offset - len(lead))
+                    kept, rejected = _file_cut(store, word, source.path, cut, kept, rejected)
             if not found:
                 raise KwsError(f"{source.path}: no word found (silence, or too quiet to tell from the noise)")
     return kept, rejected
+
+
+def _lead_in(first, seconds: float = 0.5):
+    """Quiet to feed the cutter before a file: a file may start on its first word, where the cutter
+    has heard no noise floor yet, and the word itself would be taken for the floor (no word found).
+    Noise at the level of the file's quietest 10 ms of its first second, so a noisy file's floor
+    is learnt as its own."""
+    import numpy as np
+
+    frame = SAMPLE_RATE // 100
+    frames = first[:len(first) // frame * frame].reshape(-1, frame).astype(np.float64)
+    level = float(np.sqrt(frames.var(axis=1).min())) if len(frames) else 0.0
+    noise = np.random.default_rng(0).standard_normal(int(seconds * SAMPLE_RATE)) * level
+    return noise.astype(np.float32)
 
 
 def _file_cut(store, word: str, path: Path, cut, kept: int, rejected: int) -> tuple[int, int]:

@@ -227,6 +227,18 @@ def test_file_mode_any_format_and_rate_resumes_without_overwriting(tmp_path):
 
 
 @requires_espeak
+@pytest.mark.parametrize("noise_dbfs", [None, -50.0])
+def test_file_mode_a_file_that_starts_on_its_first_word_keeps_it(tmp_path, noise_dbfs):
+    """A recording trimmed to its first word gives the cutter no noise floor before it: the word
+    was taken for the floor ("no word found", or the first take lost without a line)."""
+    takes = [say("up", i, seed=6) for i in range(3)]  # a vowel first: loud from its first frame
+    audio = word_stream(takes, [0.8] * 3, lead=0.0, tail=0.5, noise_dbfs=noise_dbfs).audio
+    res = _cli(str(tmp_path / "ds"), "--word", "up", "--input", str(write_wav(tmp_path / "up.wav", audio)))
+    assert res.returncode == 0, res.stderr
+    assert "3 clips of 'up' kept, 0 not kept" in res.stderr and "up.wav 0.00-" in res.stdout, res.stdout
+
+
+@requires_espeak
 def test_file_mode_a_file_with_no_word_takes_back_the_clips_of_the_files_before_it(tmp_path):
     src = write_wav(tmp_path / "six.wav", repeated("six", 3, seed=6).audio)
     silent = write_wav(tmp_path / "silent.wav", np.zeros(2 * SAMPLE_RATE, np.float32))
