@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -389,9 +390,36 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(PROG, lambda: _run_guarded(args))
 
 
+def _make_folder(folder: Path) -> list[Path]:
+    """Make `folder` and any missing parents (as kws-train makes --out); the ones made, outermost
+    first, so that a failed export can take them away again."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.insert(0, folder)
+        folder = folder.parent
+    for m in missing:
+        try:
+            m.mkdir()
+        except OSError as exc:
+            raise KwsError(f"{m}: cannot make the output folder ({exc.strerror or exc})") from None
+    return missing
+
+
 def _run_guarded(args: argparse.Namespace) -> int:
     """`run`, with a failed write of the exporter's and quantizer's temporary files (a full or
-    read-only temp folder) said in one line that also says what became of OUT."""
+    read-only temp folder) said in one line that also says what became of OUT. A missing output
+    folder is made, and taken away again if the export fails."""
+    made = _make_folder(Path(args.output).parent)
+    try:
+        return _run_reporting_temp_failures(args)
+    except BaseException:
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if still empty
+        raise
+
+
+def _run_reporting_temp_failures(args: argparse.Namespace) -> int:
     try:
         return run(args)
     except OSError as exc:

@@ -85,10 +85,14 @@ def test_bad_checkpoints(ckpt_dir, tmp_path, ckpt, match):
     assert _files(tmp_path) == set()
 
 
-def test_output_folder_missing(ckpt_dir, tmp_path):
-    res = _run(str(ckpt_dir / "ok.pt"), "-o", str(tmp_path / "nope" / "m.onnx"), cwd=tmp_path)
-    _assert_one_line_error(res, "does not exist")
-    assert _files(tmp_path) == set()
+def test_a_missing_output_folder_is_made_and_taken_away_if_the_export_fails(ckpt_dir, tmp_path):
+    # As kws-train makes --out: `kws-export base -o runs/base.onnx` in a fresh clone has no runs/.
+    res = _run(str(ckpt_dir / "text.pt"), "-o", str(tmp_path / "runs" / "sub" / "m.onnx"), cwd=tmp_path)
+    _assert_one_line_error(res, "not a kws-edge checkpoint")
+    assert _files(tmp_path) == set() and not (tmp_path / "runs").exists()
+    res = _run(str(ckpt_dir / "ok.pt"), "-o", str(tmp_path / "runs" / "sub" / "m.onnx"), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "runs" / "sub" / "m.onnx").is_file()
 
 
 def test_quantize_without_calibration_data(ckpt_dir, tmp_path):
