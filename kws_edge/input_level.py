@@ -39,9 +39,7 @@ class InputLevels:
             self.peak = max(self.peak, float(level.max()))
             self.clipped += int(np.count_nonzero(level >= CLIP_LEVEL))
             self.samples += len(chunk)
-            ac = np.abs(chunk - chunk.mean(dtype=np.float64))
-            frames = np.maximum.reduceat(ac, np.arange(0, len(ac), LOUD_FRAME))
-            self._loudest = np.sort(np.concatenate([self._loudest, frames]))[-LOUD_FRAMES:]
+            self._loudest = np.sort(np.concatenate([self._loudest, _frame_peaks(chunk)]))[-LOUD_FRAMES:]
 
     @property
     def words_peak(self) -> float:
@@ -72,27 +70,78 @@ class InputLevels:
 
 
 
-class LiveClipping:
-    """Clipping on a live input, said while listening (a file's is said at its end): `add()` returns
-    a warning when a block of `block_s` seconds held CLIP_SAMPLES samples at full scale, at most
-    once every `every_s` seconds."""
+# A block of live input in which something was said: its LOUD_FRAMES-th loudest 50-ms frame's RMS
+# this far over its typical frame's (the median).
+SAID_OVER_DB = 10.0
 
-    def __init__(self, rate: int, block_s: float = 10.0, every_s: float = 60.0) -> None:
+
+def _frame_peaks(chunk: np.ndarray) -> np.ndarray:
+    """Each 50-ms frame's peak once the chunk's mean (a DC offset) is taken off."""
+    if not len(chunk):
+        return np.zeros(0, np.float32)
+    ac = np.abs(chunk - chunk.mean(dtype=np.float64))
+    return np.maximum.reduceat(ac, np.arange(0, len(ac), LOUD_FRAME))
+
+
+class LiveLevels:
+    """A live input's levels, said while listening (a file's are said at its end): `add()` returns a
+    warning at the end of a block of `block_s` seconds that held CLIP_SAMPLES samples at full
+    scale (at most once every `every_s`), or in which something was said (SAID_OVER_DB over the
+    block's typical level) that peaked under LISTEN_QUIET_DBFS (at most once every `quiet_every_s`):
+    a microphone too far away or turned down misses words and says nothing else."""
+
+    def __init__(self, rate: int, block_s: float = 10.0, every_s: float = 60.0,
+                 quiet_every_s: float = 300.0) -> None:
         self.rate = rate
         self.block = int(block_s * rate)
         self.every = int(every_s * rate)
-        self.in_block = self.clipped = self.heard = self.quiet_until = 0
+        self.quiet_every = int(quiet_every_s * rate)
+        self.in_block = self.clipped = self.heard = self._next_clip_warning = self._next_quiet_warning = 0
+        self._chunks: list[np.ndarray] = []
+        self._peaks: list[np.ndarray] = []
+        self._power: list[np.ndarray] = []
 
     def add(self, chunk: np.ndarray) -> str | None:
         self.clipped += int(np.count_nonzero(np.abs(chunk) >= CLIP_LEVEL))
+        self._chunks.append(chunk)
+        self._peaks.append(_frame_peaks(chunk))
+        squares = np.square(chunk - chunk.mean(dtype=np.float64)) if len(chunk) else np.zeros(0)
+        self._power.append(np.add.reduceat(squares, np.arange(0, len(chunk), LOUD_FRAME)) if len(chunk)
+                           else squares)
         self.in_block += len(chunk)
         self.heard += len(chunk)
         if self.in_block < self.block:
             return None
         clipped, self.clipped, self.in_block = self.clipped, 0, 0
-        if clipped < CLIP_SAMPLES or self.heard < self.quiet_until:
+        chunks, self._chunks = self._chunks, []
+        peaks, self._peaks = np.concatenate(self._peaks), []
+        power, self._power = np.concatenate(self._power), []
+        if clipped >= CLIP_SAMPLES and self.heard >= self._next_clip_warning:
+            self._next_clip_warning = self.heard + self.every
+            return (f"the input is clipping ({clipped} samples at full scale in the last "
+                    f"{self.block / self.rate:.0f} s): clipped words are heard less reliably; turn the "
+                    "microphone's input volume down")
+        if len(peaks) < LOUD_FRAMES:
             return None
-        self.quiet_until = self.heard + self.every
-        return (f"the input is clipping ({clipped} samples at full scale in the last "
-                f"{self.block / self.rate:.0f} s): clipped words are heard less reliably; turn the "
-                "microphone's input volume down")
+        loud = float(np.sort(peaks)[-LOUD_FRAMES])
+        said = np.sort(power)[-LOUD_FRAMES] >= np.median(power) * 10 ** (SAID_OVER_DB / 10)
+        said = said and 0 < loud < 10 ** (LISTEN_QUIET_DBFS / 20)
+        if said and self.heard >= self._next_quiet_warning and self._voiced(chunks, peaks):
+            self._next_quiet_warning = self.heard + self.quiet_every
+            return (f"the input is quiet: its loudest sounds of the last {self.block / self.rate:.0f} s "
+                    f"peak at {20 * math.log10(loud):.0f} dBFS, and words under {LISTEN_QUIET_DBFS:.0f} "
+                    "dBFS start to be missed: speak closer to the microphone, or turn its input volume up")
+        return None
+
+    def _voiced(self, chunks: list[np.ndarray], peaks: np.ndarray) -> bool:
+        """Whether the second around the block's loudest sound holds a voice (keys typed next to a
+        quiet microphone are no reason to say it is too quiet for words)."""
+        from .voicing import VOICE_MS, voiced_ms
+
+        audio = np.concatenate(chunks)
+        # The frames of each chunk start at its own first sample: map the loudest back to the block.
+        starts = np.concatenate([np.arange(0, len(c), LOUD_FRAME) + at for c, at in
+                                 zip(chunks, np.cumsum([0] + [len(c) for c in chunks[:-1]]), strict=True)])
+        centre = int(starts[int(np.argmax(peaks))])
+        around = audio[max(0, centre - self.rate // 2):centre + self.rate // 2]
+        return voiced_ms(around - around.mean(), self.rate, enough_ms=VOICE_MS) >= VOICE_MS

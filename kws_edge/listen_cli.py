@@ -110,7 +110,7 @@ def _main(argv: list[str] | None) -> int:
     if args.duration is not None and not 0 < args.duration < float("inf"):  # also refuses nan
         raise KwsError(f"--duration must be a positive number of seconds, got {args.duration}")
 
-    from .input_level import InputLevels, LiveClipping
+    from .input_level import InputLevels, LiveLevels
     from .onnx_model import load_model
     from .spotter import KeywordSpotter, SpotterOptions
     from .vad import VadOptions
@@ -148,7 +148,7 @@ def _main(argv: list[str] | None) -> int:
             print(event.to_json() if args.json else event.to_line(), flush=True)
 
     levels = InputLevels()
-    clipping = None if args.input else LiveClipping(spotter.sample_rate)
+    live_levels = None if args.input else LiveLevels(spotter.sample_rate)
     try:
         with source:
             for chunk in levels.watch(source) if args.input else source:
@@ -157,7 +157,7 @@ def _main(argv: list[str] | None) -> int:
                     stopped = f"--duration {args.duration:g} s reached"
                     break
                 emit(spotter.process(chunk))
-                warning = clipping.add(chunk) if clipping is not None else None
+                warning = live_levels.add(chunk) if live_levels is not None else None
                 if warning:
                     log.warning("%s", warning)
                 if progress is not None:

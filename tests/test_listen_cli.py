@@ -277,12 +277,37 @@ def test_an_mp3_is_heard_without_decoder_chatter(files, tmp_path):
 
 def test_a_clipping_microphone_is_said_while_listening():
     """Live input has no end to warn at: clipping is said per 10-s block, at most once a minute."""
-    from kws_edge.input_level import LiveClipping
+    from kws_edge.input_level import LiveLevels
 
-    watch = LiveClipping(16000)
+    watch = LiveLevels(16000)
     quiet, hot = np.zeros(1600, np.float32), np.ones(1600, np.float32)
     said = [watch.add(hot if i < 100 else quiet) for i in range(1200)]  # 10 s hot, then 110 s quiet
     assert [i for i, w in enumerate(said) if w] == [99]
     assert "clipping (160000 samples at full scale in the last 10 s)" in said[99]
     said = [watch.add(hot) for _ in range(1200)]  # 120 s hot: once a minute
     assert len([w for w in said if w]) == 2
+
+
+def test_a_microphone_too_quiet_for_words_is_said_while_listening():
+    """A voice peaking at -56 dBFS (a microphone far away or turned down) is said once per 5 minutes;
+    the same voice at -30 dBFS, keys typed at -56 dBFS, and a quiet room alone are not."""
+    from kws_edge.input_level import LiveLevels
+
+    rate = 16000
+    t = np.arange(int(0.4 * rate)) / rate
+    voice = sum(np.sin(2 * np.pi * 140 * h * t) / h for h in range(1, 21)) * np.hanning(len(t))
+    voice = (voice / np.abs(voice).max()).astype(np.float32)
+    click = (np.random.default_rng(1).standard_normal(240) * np.exp(-np.arange(240) / 48)).astype(np.float32)
+    click /= np.abs(click).max()
+
+    def said(sound: np.ndarray | None, peak_dbfs: float, seconds: int = 20) -> list[str]:
+        room = np.random.default_rng(0).standard_normal(seconds * rate).astype(np.float32) * 10 ** (-75 / 20)
+        if sound is not None:
+            for at in range(rate, len(room) - rate, 3 * rate):  # a sound every 3 s
+                room[at:at + len(sound)] += sound * 10 ** (peak_dbfs / 20)
+        watch = LiveLevels(rate)
+        return [w for i in range(0, len(room), 1600) if (w := watch.add(room[i:i + 1600]))]
+
+    quiet = said(voice, -56.0, seconds=320)
+    assert len(quiet) == 2 and re.search(r"the input is quiet: .* peak at -5[4-6] dBFS", quiet[0]), quiet
+    assert said(voice, -30.0) == [] and said(click, -56.0) == [] and said(None, 0.0) == []
