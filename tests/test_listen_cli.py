@@ -300,8 +300,9 @@ def test_a_microphone_too_quiet_for_words_is_said_while_listening():
     click = (np.random.default_rng(1).standard_normal(240) * np.exp(-np.arange(240) / 48)).astype(np.float32)
     click /= np.abs(click).max()
 
-    def said(sound: np.ndarray | None, peak_dbfs: float, seconds: int = 20) -> list[str]:
+    def said(sound: np.ndarray | None, peak_dbfs: float, seconds: int = 20, dc: float = 0.0) -> list[str]:
         room = np.random.default_rng(0).standard_normal(seconds * rate).astype(np.float32) * 10 ** (-75 / 20)
+        room += np.float32(dc)  # a cheap microphone's offset is no sound
         if sound is not None:
             for at in range(rate, len(room) - rate, 3 * rate):  # a sound every 3 s
                 room[at:at + len(sound)] += sound * 10 ** (peak_dbfs / 20)
@@ -310,4 +311,5 @@ def test_a_microphone_too_quiet_for_words_is_said_while_listening():
 
     quiet = said(voice, -56.0, seconds=320)
     assert len(quiet) == 2 and re.search(r"the input is quiet: .* peak at -5[4-6] dBFS", quiet[0]), quiet
+    assert len(said(voice, -56.0, dc=0.02)) == 1
     assert said(voice, -30.0) == [] and said(click, -56.0) == [] and said(None, 0.0) == []
