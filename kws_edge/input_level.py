@@ -34,12 +34,18 @@ class InputLevels:
         self._loudest = np.zeros(LOUD_FRAMES)
 
     def add(self, chunk: np.ndarray) -> None:
-        if len(chunk):
-            level = np.abs(chunk)
-            self.peak = max(self.peak, float(level.max()))
-            self.clipped += int(np.count_nonzero(level >= CLIP_LEVEL))
-            self.samples += len(chunk)
-            self._loudest = np.sort(np.concatenate([self._loudest, _frame_peaks(chunk)]))[-LOUD_FRAMES:]
+        if not len(chunk):
+            return
+        self.samples += len(chunk)
+        high, low = _extremes(chunk)
+        peak = max(float(high.max()), -float(low.min()))
+        self.peak = max(self.peak, peak)
+        if peak >= CLIP_LEVEL:
+            self.clipped += int(np.count_nonzero(np.abs(chunk) >= CLIP_LEVEL))
+        dc = np.float32(np.add.reduce(chunk, dtype=np.float32) / len(chunk))
+        peaks = np.maximum(high - dc, dc - low)  # with the chunk's mean (a DC offset) taken off
+        if peaks.max() > self._loudest[0]:
+            self._loudest = np.sort(np.concatenate([self._loudest, peaks]))[-LOUD_FRAMES:]
 
     @property
     def words_peak(self) -> float:
@@ -69,18 +75,19 @@ class InputLevels:
         return out
 
 
-
 # A block of live input in which something was said: its LOUD_FRAMES-th loudest 50-ms frame's RMS
 # this far over its typical frame's (the median).
 SAID_OVER_DB = 10.0
 
 
-def _frame_peaks(chunk: np.ndarray) -> np.ndarray:
-    """Each 50-ms frame's peak once the chunk's mean (a DC offset) is taken off."""
-    if not len(chunk):
-        return np.zeros(0, np.float32)
-    ac = np.abs(chunk - chunk.mean(dtype=np.float64))
-    return np.maximum.reduceat(ac, np.arange(0, len(ac), LOUD_FRAME))
+def _extremes(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The highest and lowest sample of each LOUD_FRAME-sample frame (the last one may be short)."""
+    whole = len(audio) // LOUD_FRAME * LOUD_FRAME
+    frames = audio[:whole].reshape(-1, LOUD_FRAME)
+    high, low = frames.max(axis=1), frames.min(axis=1)
+    if whole < len(audio):
+        high, low = np.append(high, audio[whole:].max()), np.append(low, audio[whole:].min())
+    return high, low
 
 
 class LiveLevels:
