@@ -61,7 +61,7 @@ class WordRecorder:
 
     def __init__(self, store: DatasetDir, words: list[str], count: int,
                  options: CutterOptions | None = None, silence_seconds: float = 10.0,
-                 reaction_ms: int = 700) -> None:
+                 reaction_ms: int = 1200) -> None:
         self.store = store
         self.words = words
         self.target = count
@@ -203,9 +203,14 @@ class TalkRecorder:
     paused `pause` s; its file runs from just before the first speech to just after the last."""
 
     def __init__(self, store: DatasetDir, target_seconds: float, avoid: list[str],
-                 rate: int = SAMPLE_RATE, pause: float = 1.5, min_speech: float = 1.0,
-                 pad: float = 0.3, max_piece: float = 30.0) -> None:
+                 rate: int = SAMPLE_RATE, pause: float = 1.5, min_speech: float = 1.5,
+                 pad: float = 0.3, max_piece: float = 30.0, reaction_ms: int = 1200) -> None:
         self.store = store
+        # As WordRecorder's: speech starting this soon after the talk begins is the last word said
+        # once more (the talk follows the last word's last clip at once).
+        self.reaction = reaction_ms * rate // 1000
+        self._ignoring = False
+        self._ignore_until = 0
         self.rate = rate
         self.target = target_seconds
         self.seconds = store.talk_seconds()
@@ -237,11 +242,14 @@ class TalkRecorder:
     def in_speech(self) -> bool:
         return self._vad.in_speech
 
-    def start(self) -> list[Event]:
+    def start(self, after_words: bool = False) -> list[Event]:
+        """The first text; `after_words`: the talk follows the last word's last clip at once."""
         if self.target <= 0:
             return [Event("done", f"no talk recorded ({TALK_FOLDER}/ holds {self.seconds:.0f} s)")]
         if self.done:
             return [Event("done", f"{TALK_FOLDER}/ already holds {self.seconds:.0f} s of talk")]
+        if after_words:
+            self._ignore_until = self.samples + self.reaction
         return [Event("info", f"now some talk that is no keyword, about {self.target - self.seconds:.0f} s: "
                               "read each text aloud at your normal pace"), self._show()]
 
@@ -259,8 +267,16 @@ class TalkRecorder:
         self.level_dbfs = 10.0 * np.log10(float(np.var(raw, dtype=np.float64)) + 1e-12)
         self._chunks.append(raw)
         self.samples += len(raw)
+        fs = self._vad.frame_samples
+        if self._first is None and flags.any() and (before + int(np.argmax(flags))) * fs < self._ignore_until:
+            self._ignoring = True
+        if self._ignoring:
+            if self.in_speech:
+                return []
+            self._ignoring = False
+            self._reset_piece()
+            return [Event("extra", "said as the talk began, not kept as talk")]
         if flags.any():
-            fs = self._vad.frame_samples
             idx = np.flatnonzero(flags)
             if self._first is None:
                 self._first = (before + int(idx[0])) * fs
@@ -269,8 +285,14 @@ class TalkRecorder:
         if self.done:
             return []
         spoken = self._speech >= self.min_speech
-        if spoken and self.samples - self._last >= self.pause and not self.in_speech:
+        paused = self._first is not None and self.samples - self._last >= self.pause and not self.in_speech
+        if spoken and paused:
             return self._finish_text(advance=True)
+        if paused:
+            # A word or two, then a pause, before the text was read: most often a keyword said once
+            # more as the talk began, which must not be taught as "no keyword".
+            self._reset_piece()
+            return [Event("extra", "a word or two alone, not kept as talk: read the text aloud")]
         if self.samples - self._piece_start >= self.max_piece:
             return self._finish_text(advance=False)
         return []
@@ -345,7 +367,7 @@ class RecordSession:
         if self.phase == "words" and (self.words is None or self.words.done):
             self.phase = "talk"
             if self.talk is not None:
-                events += self.talk.start()
+                events += self.talk.start(after_words=True)
         if self.phase == "talk" and (self.talk is None or self.talk.done):
             self.phase = "done"
         self._remember(events)

@@ -184,6 +184,28 @@ def test_talk_is_kept_one_file_per_text_until_the_target(tmp_path):
     assert again.done and again.text_index == 2
 
 
+@requires_espeak
+def test_a_keyword_said_once_too_often_is_kept_neither_as_the_next_word_nor_as_talk(tmp_path):
+    """In the rhythm of repeating, with pauses of 1.5 s, the word is said once more after the
+    prompt moved on: it is neither the next word's first clip nor talk (taught as no keyword)."""
+    store = DatasetDir(tmp_path / "ds")
+    talk = [np.concatenate([say("apple", i), np.zeros(2000, np.float32), say("garden", i),
+                            np.zeros(2000, np.float32), say("window", i)]) for i in range(2)]
+    words = RecordSession(WordRecorder(store, ["yes", "no"], count=3), None)
+    words.start()
+    feed(words, word_stream([say("yes", i) for i in range(4)], [1.5] * 4).audio)
+    assert store.count("yes") == 3 and store.count("no") == 0
+    session = RecordSession(WordRecorder(store, ["bed"], count=2), TalkRecorder(store, 2.0, avoid=["bed"]))
+    session.start()
+    stream = word_stream([say("bed", i) for i in range(3)] + talk, [1.5, 1.5, 1.5, 2.0, 2.0])
+    events = feed(session, stream.audio)
+    assert store.count("bed") == 2 and "extra" in kinds(events)
+    pieces = sorted((tmp_path / "ds" / "_talk").iterdir())
+    start, end = stream.words[3]  # the first text; the third 'bed' before it is not in its file
+    assert len(pieces) == 1
+    assert abs(sf.info(str(pieces[0])).duration - ((end - start) / SAMPLE_RATE + 0.6)) < 0.15
+
+
 def test_plain_ui_and_panel_render(tmp_path, capsys):
     from rich.console import Console
 
