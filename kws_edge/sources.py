@@ -153,8 +153,10 @@ def list_input_devices() -> list[dict]:
     return out
 
 
-# Exact-zero input this long at the start is reported (see MicrophoneSource._check_silence).
+# Exact-zero input this long at the start is reported (see MicrophoneSource._check_silence), and
+# this long once sound had been heard (a microphone muted while listening).
 SILENCE_WARN_SECONDS = 3.0
+MUTED_WARN_SECONDS = 30.0
 
 
 class DeviceLost(KwsError):
@@ -202,7 +204,8 @@ class MicrophoneSource:
         self.samples_out = 0
         self._warned_at = -float("inf")
         self._warned_lost = 0
-        self._silent_seconds: float | None = 0.0  # None once sound was heard or the warning given
+        self._silent_seconds: float | None = 0.0  # None once the warning was given, until sound again
+        self._heard_sound = False
         self._stream = None
 
     def _pick_rate(self, info: dict) -> int:
@@ -291,19 +294,23 @@ class MicrophoneSource:
                 yield out
 
     def _check_silence(self, block: np.ndarray) -> None:
-        """Warn once when the first seconds are all exact zeros: a real microphone always hears some
-        noise, so this is a muted input or a virtual device (a PulseAudio null sink's monitor, left
-        as the default source by a test set-up), and the user should not trust the silence."""
+        """Warn when the input is all exact zeros: a real microphone always hears some noise, so
+        this is a muted input or a virtual device (a PulseAudio null sink's monitor, left as the
+        default source by a test set-up), and the user should not trust the silence. Said after
+        SILENCE_WARN_SECONDS at the start, after MUTED_WARN_SECONDS once sound had been heard (a
+        microphone muted while listening), and again only after sound came back."""
+        if np.any(block):
+            self._silent_seconds, self._heard_sound = 0.0, True
+            return
         if self._silent_seconds is None:
             return
-        if np.any(block):
-            self._silent_seconds = None
-            return
         self._silent_seconds += len(block) / self.device_rate
-        if self._silent_seconds >= SILENCE_WARN_SECONDS:
-            log.warning("input device %r has delivered only digital silence (exact zeros) for %.0f s: "
-                        "a muted input or not a microphone? (see --list-devices)",
-                        self.device_name, self._silent_seconds)
+        if self._silent_seconds >= (MUTED_WARN_SECONDS if self._heard_sound else SILENCE_WARN_SECONDS):
+            what = "a muted input or not a microphone? (see --list-devices)"
+            if self._heard_sound:
+                what = "was the microphone muted or unplugged?"
+            log.warning("input device %r has delivered only digital silence (exact zeros) for %.0f s: %s",
+                        self.device_name, self._silent_seconds, what)
             self._silent_seconds = None
 
     def _maybe_warn(self) -> None:

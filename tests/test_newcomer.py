@@ -105,11 +105,11 @@ def test_no_microphone_says_so_in_one_line():
 
 def test_digital_silence_from_the_input_is_reported(caplog):
     """A null sink's monitor (or a muted input) gives exact zeros, which no microphone does."""
-    from kws_edge.sources import SILENCE_WARN_SECONDS, MicrophoneSource
+    from kws_edge.sources import MUTED_WARN_SECONDS, SILENCE_WARN_SECONDS, MicrophoneSource
 
     def source() -> MicrophoneSource:  # the consumer-side state only; no device is opened
         src = MicrophoneSource.__new__(MicrophoneSource)
-        src.device_name, src.device_rate, src._silent_seconds = "monitor", 16000, 0.0
+        src.device_name, src.device_rate, src._silent_seconds, src._heard_sound = "monitor", 16000, 0.0, False
         return src
 
     block = np.zeros(1600, dtype=np.float32)
@@ -126,6 +126,15 @@ def test_digital_silence_from_the_input_is_reported(caplog):
         for _ in range(int(SILENCE_WARN_SECONDS * 10) + 5):
             heard._check_silence(block)
     assert not caplog.records
+    # A microphone muted while listening: said after MUTED_WARN_SECONDS, once, and again only after
+    # sound came back and went again.
+    with caplog.at_level("WARNING", logger="kws_edge.sources"):
+        for _ in range(2):
+            for _ in range(3 * int(MUTED_WARN_SECONDS * 10)):
+                heard._check_silence(block)
+            heard._check_silence(noise(0.1, 1e-4))
+    muted = [r.getMessage() for r in caplog.records if "digital silence" in r.getMessage()]
+    assert len(muted) == 2 and "muted or unplugged" in muted[0], muted
 
 
 def test_a_checkpoint_given_to_kws_listen_names_kws_export(tmp_path):
