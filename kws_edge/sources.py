@@ -130,6 +130,8 @@ def parse_device(device: int | str | None) -> int | str | None:
     """`--device` value: an index, a (sub)string of a device name, or None for the default."""
     if isinstance(device, str) and device.strip().isdigit():
         return int(device)
+    if isinstance(device, str) and not device.strip():
+        raise KwsError("--device is empty: give a device index or part of its name (see --list-devices)")
     return device
 
 
@@ -190,7 +192,10 @@ class MicrophoneSource:
                 raise KwsError("no microphone found (no default input device); plug one in, pick one "
                                "with --device (see --list-devices), or read a file with --input") from None
             # PortAudio says "Error querying device 7" for an index it does not have.
-            what = f"no input device {self.device}" if isinstance(self.device, int) else str(exc)
+            # sounddevice's own message can run over lines ("Multiple input devices found ...").
+            what = (f"no input device {self.device}" if isinstance(self.device, int)
+                    else " ".join(str(exc).split()))
+            what = what[:1].lower() + what[1:]
             raise KwsError(f"--device {device}: {what} (see --list-devices)") from None
         self.device_name = info["name"]
         # device_rate: record at this rate instead of trying the model's rate first.

@@ -313,3 +313,9 @@ def test_a_microphone_too_quiet_for_words_is_said_while_listening():
     assert len(quiet) == 2 and re.search(r"the input is quiet: .* peak at -5[4-6] dBFS", quiet[0]), quiet
     assert len(said(voice, -56.0, dc=0.02)) == 1
     assert said(voice, -30.0) == [] and said(click, -56.0) == [] and said(None, 0.0) == []
+
+
+def test_an_empty_device_name_is_a_one_line_error(files, capsys):
+    # sounddevice's own answer to '' ran over three lines ("Multiple input devices found for ''").
+    assert main(["--model", str(files["model"]), "--device", " "]) == 2
+    _one_line_error(capsys.readouterr().err, r"--device is empty: give a device index or part of its name")
