@@ -178,16 +178,20 @@ def _cut_files(args: argparse.Namespace, store, word: str, sources: list) -> tup
 
 
 def _lead_in(first, seconds: float = 0.5):
-    """Quiet to feed the cutter before a file: a file may start on its first word, where the cutter
-    has heard no noise floor yet, and the word itself would be taken for the floor (no word found).
-    Noise at the level of the file's quietest 10 ms of its first second, so a noisy file's floor
-    is learnt as its own."""
+    """Quiet to feed the cutter before a file that starts on a sound (its first 50 ms 10 dB over its
+    quietest 10 ms of the first second): the cutter has heard no noise floor yet, and the word
+    itself would be taken for the floor (no word found). Noise at that quietest level, so a noisy
+    file's floor is its own. A file that starts quiet gets none, and is cut as a live take is."""
     import numpy as np
 
     frame = SAMPLE_RATE // 100
     frames = first[:len(first) // frame * frame].reshape(-1, frame).astype(np.float64)
-    level = float(np.sqrt(frames.var(axis=1).min())) if len(frames) else 0.0
-    noise = np.random.default_rng(0).standard_normal(int(seconds * SAMPLE_RATE)) * level
+    if len(frames) < 5:
+        return np.zeros(0, np.float32)
+    power = frames.var(axis=1)
+    if power[:5].mean() < 10 * power.min():
+        return np.zeros(0, np.float32)
+    noise = np.random.default_rng(0).standard_normal(int(seconds * SAMPLE_RATE)) * np.sqrt(power.min())
     return noise.astype(np.float32)
 
 
