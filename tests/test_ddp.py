@@ -44,6 +44,7 @@ def test_two_gloo_processes(tmp_path):
     assert first["samples_per_s"] * first["seconds"] == pytest.approx(n_train, abs=1)
     # Only rank 0 wrote: one line per epoch in the log, one set of outputs, no temp files.
     assert proc.stderr.count("epoch 1/3 loss") == 1 and proc.stderr.count("training on cpu") == 1
+    assert proc.stderr.count("INFO kws_edge.training.train_cli: data:") == 1
     written = sorted(p.name for p in out.iterdir())
     assert written == ["confusion.png", "metrics.json", "model.pt", "split.json"]
     model = model_from_checkpoint(load_checkpoint(out / "model.pt"))

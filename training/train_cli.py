@@ -425,12 +425,11 @@ def train(args: argparse.Namespace) -> int:
     if resume_state:
         trainer.load_state(resume_state)
         log.info("resuming after epoch %d", trainer.epoch)
-    log.log(logging.INFO if dist.main else logging.DEBUG,  # once under torchrun, not once a process
-            "training on %s, %d thread(s)%s: %d epochs, batch %d, lr %g, keeping the %s epoch%s%s",
-            trainer.device, trainer.threads, f", {dist.world} processes" if dist.world > 1 else "",
-            config.epochs, config.batch_size, config.lr, config.select,
-            f", {', '.join(config.freeze)} frozen" if config.freeze else "",
-            "" if config.augment else ", no augmentation")
+    log.info("training on %s, %d thread(s)%s: %d epochs, batch %d, lr %g, keeping the %s epoch%s%s",
+             trainer.device, trainer.threads, f", {dist.world} processes" if dist.world > 1 else "",
+             config.epochs, config.batch_size, config.lr, config.select,
+             f", {', '.join(config.freeze)} frozen" if config.freeze else "",
+             "" if config.augment else ", no augmentation")
     # The full recipe at DEBUG (it is in model.pt too), without settings that do not apply here:
     # `threads` (resolved above) and `amp` (CUDA only).
     log.debug("config: %s", ", ".join(
@@ -534,6 +533,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     logging.getLogger("matplotlib").setLevel(logging.WARNING)  # "generated new fontManager" on first use
+    if int(os.environ.get("RANK", "0")) > 0:
+        # Under torchrun every process runs this: rank 0 tells the run once, the others only fail.
+        logging.getLogger("kws_edge").setLevel(logging.ERROR)
     return run_cli("kws-train", lambda: train(args))
 
 
