@@ -101,7 +101,7 @@ class LiveLevels:
     scale (at most once every `every_s`), or in which a voice was heard (SAID_OVER_DB over the
     block's typical level, with a pitch) that peaked under LISTEN_QUIET_DBFS (at most once every
     `quiet_every_s`): a microphone too far away or turned down misses words and says nothing else.
-    A chunk is only kept; the block is measured once, at its end (~0.1 s of CPU an hour)."""
+    A chunk is only kept; the block is measured once, at its end (~0.2 s of CPU an hour)."""
 
     def __init__(self, rate: int, block_s: float = 10.0, every_s: float = 60.0,
                  quiet_every_s: float = 300.0) -> None:
