@@ -83,3 +83,35 @@ def test_noise_dir_feeds_augmentation_and_reject_class(tmp_path):
     assert np.all(np.isfinite(data.x["train"]))
     with pytest.raises(KwsError, match="--noise"):
         prepare_dataset(root, noise_dir=tmp_path / "missing")
+
+
+def _raw_zip(path: Path, members: dict[str, bytes]) -> Path:
+    """A ZIP whose member names are written byte for byte, without the UTF-8 flag, as other tools
+    write them: zipfile itself turns `\\` into `/` and flags non-ASCII names. Each name is
+    written as an ASCII placeholder of its length, then the bytes are swapped in."""
+    names = {f"{k:04d}".ljust(len(n.encode("utf-8")), "x").encode(): n.encode("utf-8")
+             for k, n in enumerate(members)}
+    with zipfile.ZipFile(path, "w") as zf:
+        for placeholder, data in zip(names, members.values(), strict=True):
+            zf.writestr(placeholder.decode(), data)
+    raw = path.read_bytes()
+    for placeholder, name in names.items():
+        assert raw.count(placeholder) == 2  # the local header and the central directory
+        raw = raw.replace(placeholder, name)
+    path.write_bytes(raw)
+    return path
+
+
+def test_windows_separators_and_unflagged_utf8_names(tmp_path):
+    """PowerShell's Compress-Archive writes `my_words\\down\\1.wav`; Info-ZIP and macOS write UTF-8
+    names without the flag, which zipfile reads as cp437 ("lumière" as "lumi├¿re"). Both train as
+    the folders they were: the first crashed every tool with a KeyError, the second made a word
+    of mojibake."""
+    members = {f"my_words\\{w}\\{i}.wav": wav_bytes(tmp_path, f + 5 * i)
+               for w, f in (("down", 300.0), ("lumière", 900.0)) for i in range(3)}
+    z = _raw_zip(tmp_path / "win.zip", members)
+    with zipfile.ZipFile(z) as zf:
+        assert any("\\" in n and "├" in n for n in zf.namelist())  # what zipfile sees
+    x, y, names = load_labelled_clips(z, ["down", "lumière", UNKNOWN_LABEL])
+    assert np.bincount(y).tolist() == [3, 3] and len(x) == 6
+    assert all("my_words/" in n for n in names)

@@ -7,6 +7,7 @@ tries it is hostile or broken and the user should know.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import lzma
 import stat
@@ -28,8 +29,27 @@ MAX_RATIO = 200.0
 
 @dataclass(frozen=True)
 class ZipMember:
-    name: str  # POSIX path inside the archive
+    name: str  # POSIX path inside the archive, as the dataset reads it
     size: int
+    stored: str = ""  # the name zipfile knows it by, when `name` differs from it
+
+    @property
+    def zip_name(self) -> str:
+        return self.stored or self.name
+
+
+def _display_name(info: zipfile.ZipInfo) -> str:
+    """The member's path with `/` separators, its non-ASCII letters read as UTF-8.
+
+    Windows PowerShell's Compress-Archive writes `\\` separators; Info-ZIP and macOS's Archive
+    Utility write UTF-8 names without the flag that says so, which zipfile then reads as cp437
+    ("lumière" as "lumi├¿re"), and the name becomes a label.
+    """
+    name = info.filename
+    if not info.flag_bits & 0x800:
+        with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
+            name = name.encode("cp437").decode("utf-8")
+    return name.replace("\\", "/")
 
 
 def _is_symlink(info: zipfile.ZipInfo) -> bool:
@@ -71,7 +91,8 @@ def list_members(zip_path: str | Path, *, max_total: int = MAX_TOTAL_BYTES,
         total += info.file_size
         if total > max_total:
             raise KwsError(f"{zip_path}: more than {max_total} bytes uncompressed; refusing to read it")
-        members.append(ZipMember(info.filename.replace("\\", "/"), info.file_size))
+        name = _display_name(info)
+        members.append(ZipMember(name, info.file_size, "" if name == info.filename else info.filename))
     if skipped_links:
         log.warning("%s: ignored %d symbolic link(s)", zip_path, skipped_links)
     return members
@@ -88,7 +109,7 @@ def read_member(zf: zipfile.ZipFile, member: ZipMember) -> bytes:
     """Read one member, refusing to inflate beyond the size its header declared; a damaged member
     is a KwsError naming it (callers skip such a clip like any unreadable file)."""
     try:
-        with zf.open(member.name) as fh:
+        with zf.open(member.zip_name) as fh:
             data = fh.read(member.size + 1)
     except CORRUPT_MEMBER_ERRORS as exc:
         reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
