@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import zipfile
 from pathlib import Path
 
@@ -50,18 +51,60 @@ def test_custom_folder_labels_and_shapes(tmp_path):
 @pytest.mark.parametrize("names", ["plain", "speech_commands"])
 def test_keyword_folders_in_any_case_are_the_keywords(tmp_path, names):
     """'Yes/', 'NO /' are the keywords yes and no (the base model's labels, whose classifier rows
-    fine-tuning carries over); other names stay as they are. With Speech Commands file names, the
-    capitalised folders used to be dropped as non-keywords."""
+    fine-tuning carries over); other names are read in lower case, so "Lights " and "lights" are one
+    new word; "_Talk" is the talk folder and "_unknown" the reject class. With Speech Commands file
+    names, the capitalised folders used to be dropped as non-keywords."""
     root = tmp_path / "ds"
-    for i, folder in enumerate(["Yes", "NO ", "_Unknown_", "Wake up"]):
+    for i, folder in enumerate(["Yes", "NO ", "_Unknown_", "Wake up", "Lights ", "lights", "_unknown"]):
         for j in range(3):
             name = f"{i:04x}abcd_nohash_{j}.wav" if names == "speech_commands" else f"take{j}.wav"
             write_wav(root / folder / name, tone(300.0 + 200 * i + 10 * j, seconds=0.8))
+    write_wav(root / "_Talk" / "talk.wav", tone(200.0, seconds=3.0))
     index = scan_dataset(root)
-    assert sorted(index.clips) == sorted(["yes", "no", UNKNOWN_LABEL, "Wake up"])
-    assert choose_words(index) == ["Wake up", "no", "yes"]
+    assert sorted(index.clips) == sorted(["yes", "no", UNKNOWN_LABEL, "wake up", "lights"])
+    assert len(index.clips["lights"]) == 6 and len(index.clips[UNKNOWN_LABEL]) == 6
+    assert index.talk == ["_Talk/talk.wav"]
+    assert choose_words(index) == ["lights", "no", "wake up", "yes"]
+    assert choose_words(index, ["Lights", "YES"]) == ["lights", "yes"]
     x, y, _ = load_labelled_clips(root, ["no", "yes", UNKNOWN_LABEL])
-    assert np.bincount(y).tolist() == [3, 3, 6]  # Wake up/ is other speech: _unknown_
+    assert np.bincount(y).tolist() == [3, 3, 15]  # lights/ and wake up/ are other speech: _unknown_
+    # A model trained when new words kept their case still meets its clips.
+    _, y, _ = load_labelled_clips(root, ["Lights", "no", UNKNOWN_LABEL])
+    assert np.bincount(y).tolist() == [6, 3, 12]
+
+
+def test_folder_names_meant_otherwise_are_said(tmp_path, caplog):
+    """`talk/` (not `_talk/`) and `sheela/` (not `sheila/`) train as new words: a warning says what
+    the folder would have been."""
+    root = tmp_path / "ds"
+    for folder in ("talk", "sheela", "yes"):
+        for j in range(2):
+            write_wav(root / folder / f"{j}.wav", tone(300.0 + 10 * j, seconds=0.8))
+    with caplog.at_level(logging.WARNING):
+        assert scan_dataset(root).folders == ["sheela", "talk", "yes"]
+    assert "talk/ is trained as a new word 'talk'; name it _talk/" in caplog.text
+    assert "sheela/ is a new word, not the base model's 'sheila'" in caplog.text
+    assert "yes/" not in caplog.text
+
+
+def test_wrapping_folders_stray_files_and_a_folder_too_high(tmp_path, caplog):
+    """Two wrapping folders, or one holding a desktop.ini or a stray clip beside the word folders,
+    still find the words; --data one level above the dataset says so instead of "no clips"."""
+    inner = tmp_path / "Archive" / "my words"
+    for folder in ("down", "left"):
+        for j in range(3):
+            write_wav(inner / folder / f"{j}.wav", tone(300.0 + 10 * j, seconds=0.8))
+    (inner / "desktop.ini").write_text("[.ShellClassInfo]\r\n")
+    write_wav(inner / "take9.wav", tone(500.0, seconds=0.8))
+    with caplog.at_level(logging.WARNING):
+        index = scan_dataset(tmp_path / "Archive")
+    assert index.prefix == "my words/" and index.folders == ["down", "left"]
+    assert "1 file(s) beside the class folders are not used (e.g. my words/take9.wav)" in caplog.text
+    assert scan_dataset(tmp_path).prefix == "Archive/my words/"
+    other = tmp_path / "other"
+    write_wav(other / "yes" / "0.wav", tone(400.0, seconds=0.8))
+    with pytest.raises(KwsError, match="holds folders, not clips .* point --data at the folder"):
+        scan_dataset(tmp_path)
 
 
 def test_words_not_in_labels_become_unknown_or_are_skipped(tmp_path):
@@ -136,6 +179,7 @@ def test_corrupt_and_non_audio_files_are_skipped_and_counted(tmp_path, caplog):
     assert data.skipped == 3
     assert sum(len(v) for v in data.y.values()) >= 18
     assert "skipped 3 file(s)" in caplog.text
+    assert "gamma/empty.wav: empty file (0 bytes)" in caplog.text
 
 
 def test_structural_errors(tmp_path):
@@ -143,7 +187,13 @@ def test_structural_errors(tmp_path):
         scan_dataset(tmp_path / "missing")
     one = tone_dataset(tmp_path / "one", words={"alpha": 300.0})
     with pytest.raises(KwsError, match="only one class"):
-        prepare_dataset(one)
+        prepare_dataset(one, synth_reject=False)
+    # One word alone (a wake word) trains against the reject class made for it; a splice or chain
+    # of that word with itself would be the word again, so none is made.
+    alone = prepare_dataset(one)
+    assert alone.labels == ["alpha", UNKNOWN_LABEL]
+    assert alone.counts("train")[UNKNOWN_LABEL] > 0
+    assert not {"splice", "chain"} & set(alone.generated_reject["train"])
     few = tone_dataset(tmp_path / "few", per_class=1, words={"alpha": 300.0, "beta": 600.0})
     with pytest.raises(KwsError, match=r"'alpha' has 1 clip\(s\); each class needs at least 2"):
         prepare_dataset(few)
@@ -220,6 +270,46 @@ def test_split_file_written_by_training_reproduces(tmp_path):
         n = len(a.split[s])
         np.testing.assert_array_equal(a.x[s][:n], b.x[s][:n])
         np.testing.assert_array_equal(a.y[s][:n], b.y[s][:n])
+
+
+def test_clips_recorded_after_a_split_file_are_said_to_be_left_out(tmp_path, caplog):
+    from kws_edge.training.split import write_split
+
+    root = tone_dataset(tmp_path / "ds", per_class=10)
+    a = prepare_dataset(root, seed=5)
+    write_split(tmp_path / "split.json", a.split, seed=5, data=str(root), source=a.split_source)
+    write_wav(root / "alpha" / "new01.wav", tone(310.0, seconds=0.8))
+    with caplog.at_level(logging.WARNING):
+        b = prepare_dataset(root, split_file=tmp_path / "split.json")
+    assert a.split == b.split
+    assert "1 clip(s) of" in caplog.text and "not used (e.g. alpha/new01.wav)" in caplog.text
+
+
+def test_nearly_silent_keyword_clips_are_said(tmp_path, caplog):
+    """Dithered silence (±1 step) passes the digital-silence check and would train as the word."""
+    root = tone_dataset(tmp_path / "ds")
+    rng = np.random.default_rng(0)
+    write_wav(root / "alpha" / "dither.wav", (rng.integers(-1, 2, 16000) / 32768).astype(np.float32))
+    with caplog.at_level(logging.WARNING):
+        data = prepare_dataset(root, synth_reject=False)
+    assert sum(data.counts(s)["alpha"] for s in ("train", "val", "test")) == 7
+    assert "1 keyword clip(s) are nearly silent (peak under -60 dBFS)" in caplog.text
+    assert "alpha/dither.wav" in caplog.text
+
+
+def test_a_long_clip_is_cropped_to_its_word_not_to_a_louder_tap():
+    """A phone memo: the record button's 50-ms tap at full scale, the word a second later and
+    20 dB quieter. Summed energy chose the second starting at the tap; the word is what counts."""
+    from kws_edge.training.audio_io import fit_window
+
+    clip = np.zeros(int(2.2 * SAMPLE_RATE), dtype=np.float32)
+    clip[:800] = np.random.default_rng(1).uniform(-1, 1, 800)
+    word = tone(440.0, seconds=0.5) * 0.1
+    clip[SAMPLE_RATE:SAMPLE_RATE + len(word)] = word
+    window = fit_window(clip)
+    loud = np.flatnonzero(np.abs(window) > 0.5 * np.abs(word).max())
+    assert np.abs(window).max() <= np.abs(word).max()  # no tap
+    assert len(loud) and loud[0] / SAMPLE_RATE > 0.2 and loud[-1] / SAMPLE_RATE < 0.8  # word centred
 
 
 def test_reject_clips_are_generated_only_when_missing(tmp_path):

@@ -3,11 +3,12 @@
 Policy for bad input (also in `kws-train --help`): a file inside a class folder that cannot be
 decoded (corrupt, empty, not audio, unsupported format) is skipped with a warning and counted;
 structural problems (missing path, unsafe ZIP, empty class folder, a class with fewer than 2
-clips, one class only, no audio at all) are errors.
+clips, one class and no reject class to make, no audio at all) are errors.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import threading
@@ -36,9 +37,11 @@ TALK_FOLDER = "_talk"
 # digital silence (under one step of 16-bit audio).
 MIN_CLIP_SAMPLES = SAMPLE_RATE // 10
 SILENT_PEAK = 1.0 / 32768
+QUIET_WORD_PEAK = 10 ** (-60 / 20)
 SPLIT_LISTS = {"val": "validation_list.txt", "test": "testing_list.txt"}
 # Files that sit in class folders of real datasets and are not clips.
-_IGNORED_NAMES = {"readme", "readme.md", "readme.txt", "license", "license.txt", ".ds_store", "thumbs.db"}
+_IGNORED_NAMES = {"readme", "readme.md", "readme.txt", "license", "license.txt", ".ds_store", "thumbs.db",
+                  "desktop.ini"}
 
 
 @dataclass
@@ -110,24 +113,35 @@ _DATASET_FILES = {*SPLIT_LISTS.values(), "manifest.json"}
 
 
 def _find_prefix(files: list[str]) -> str:
-    """"" if files sit at `<class>/<file>`; "wrap/" if all sit under one wrapping folder."""
-    if any(len(parts) == 2 and parts[1].lower() not in _DATASET_FILES | _IGNORED_NAMES
-           for parts in (PurePosixPath(f).parts for f in files)):
-        return ""
-    tops = {PurePosixPath(f).parts[0] for f in files if len(PurePosixPath(f).parts) >= 3}
-    if len(tops) == 1:
-        return tops.pop() + "/"
-    return ""
+    """"" if files sit at `<class>/<file>`; "wrap/" (or "wrap/inner/", ...) if they sit under
+    wrapping folders. A folder is a wrapper when it is the only one holding deeper files and holds
+    fewer files directly than below it (a stray desktop.ini or clip beside the class folders)."""
+    prefix = ""
+    for _ in range(4):
+        paths = [PurePosixPath(f[len(prefix):]).parts for f in files if f.startswith(prefix)]
+        shallow = [p for p in paths if len(p) == 2 and p[1].lower() not in _DATASET_FILES | _IGNORED_NAMES]
+        deep = [p for p in paths if len(p) >= 3]
+        tops = {p[0] for p in deep}
+        if len(tops) != 1 or {p[0] for p in shallow} - tops or len(shallow) >= len(deep):
+            break
+        prefix += tops.pop() + "/"
+    return prefix
 
 
-_CANONICAL = {name.casefold(): name for name in (*KEYWORDS, UNKNOWN_LABEL)}
+_CANONICAL = {name.casefold(): name for name in (*KEYWORDS, UNKNOWN_LABEL, NOISE_FOLDER, TALK_FOLDER)}
+_CANONICAL["_unknown"] = UNKNOWN_LABEL
+# Folder names that look meant as the reject class or the user's talk but are read as new words.
+_LOOKS_RESERVED = {"talk": TALK_FOLDER, "unknown": UNKNOWN_LABEL, "negatives": UNKNOWN_LABEL,
+                   "background_noise": NOISE_FOLDER}
 
 
 def class_name(folder: str) -> str:
-    """The class a folder holds: a Speech Commands word (or `_unknown_`) whatever its case and
-    surrounding spaces ("Yes", "NO " -> "yes", "no"), so a user's folders meet the base model's
-    labels; any other name as it is."""
-    return _CANONICAL.get(folder.strip().casefold(), folder)
+    """The class a folder holds, whatever its case and surrounding spaces: a Speech Commands word
+    or a reserved folder ("Yes", "NO ", "_Talk" -> "yes", "no", "_talk"), so a user's folders meet
+    the base model's labels; any other name in lower case ("Lights " -> "lights"), so that two
+    folders of one new word differing in case are one class."""
+    name = folder.strip().casefold()
+    return _CANONICAL.get(name, name)
 
 
 def scan_dataset(path: str | Path) -> DatasetIndex:
@@ -142,6 +156,7 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
                                       if m.name.startswith(prefix)})
     folders_seen: set[str] = set()
     nested: list[str] = []
+    loose: list[str] = []
     for f in files:
         if not f.startswith(prefix):
             continue
@@ -150,6 +165,7 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
             index.split_lists[parts[0]] = set()
             continue
         if len(parts) < 2:
+            loose.append(f)
             continue
         folders_seen.add(parts[0])
         if len(parts) > 2:
@@ -158,9 +174,9 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
         if parts[1].lower() in _IGNORED_NAMES:
             continue
         key = "/".join(parts)
-        if parts[0] == NOISE_FOLDER:
+        if class_name(parts[0]) == NOISE_FOLDER:
             index.noise.append(key)
-        elif parts[0] == TALK_FOLDER:
+        elif class_name(parts[0]) == TALK_FOLDER:
             index.talk.append(key)
         else:
             index.clips.setdefault(class_name(parts[0]), []).append(key)
@@ -174,15 +190,25 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
     else:
         folders_seen |= {PurePosixPath(m.name[len(prefix):]).parts[0] for m in members.values()
                          if m.name.startswith(prefix) and len(PurePosixPath(m.name[len(prefix):]).parts) >= 2}
+    loose = [f for f in loose if PurePosixPath(f).name.lower() not in _IGNORED_NAMES | _DATASET_FILES]
+    if loose:
+        log.warning("%s: %d file(s) beside the class folders are not used (e.g. %s): a class's clips sit "
+                    "in <word>/", path, len(loose), loose[0])
     if nested:
         log.warning("%s: %d file(s) in folders inside the class folders are not used (e.g. %s): a "
                     "class's clips sit directly in <word>/", path, len(nested), nested[0])
-    empty = sorted(f for f in folders_seen - {NOISE_FOLDER, TALK_FOLDER} if class_name(f) not in index.clips)
+    empty = sorted(f for f in folders_seen if class_name(f) not in index.clips
+                   and class_name(f) not in (NOISE_FOLDER, TALK_FOLDER))
     renamed = sorted(f for f in folders_seen if class_name(f) != f)
     if renamed:
-        log.info("%s: %d folder name(s) read as Speech Commands words (%r -> %s%s)", path, len(renamed),
-                 renamed[0], class_name(renamed[0]), ", ..." if len(renamed) > 1 else "")
+        log.info("%s: %d folder name(s) read in lower case, without spaces around them (%r -> %s%s)",
+                 path, len(renamed), renamed[0], class_name(renamed[0]), ", ..." if len(renamed) > 1 else "")
+    _warn_odd_names(path, index.clips)
     if empty:
+        holds = [f for f in nested if PurePosixPath(f[len(prefix):]).parts[0] == empty[0]]
+        if holds:
+            raise KwsError(f"{path}: class folder {prefix}{empty[0]}/ holds folders, not clips (e.g. "
+                           f"{holds[0]}): point --data at the folder whose subfolders are the words")
         raise KwsError(f"{path}: class folder {prefix}{empty[0]}/ has no clips (record some, or remove "
                        "the empty folder)")
     if not index.clips:
@@ -196,6 +222,23 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
     index.noise.sort()
     index.talk.sort()
     return index
+
+
+def _warn_odd_names(path: Path, clips: dict[str, list[str]]) -> None:
+    """Folder names a user likely meant otherwise: trained as they are, but said."""
+    for name in sorted(clips):
+        if name == UNKNOWN_LABEL:
+            continue
+        if name.strip("_") in _LOOKS_RESERVED:
+            meant = _LOOKS_RESERVED[name.strip("_")]
+            log.warning("%s: folder %s/ is trained as a new word %r; name it %s/ if it holds %s", path, name,
+                        name, meant, "your non-keyword talk" if meant == TALK_FOLDER else
+                        ("background noise" if meant == NOISE_FOLDER else "speech that is no keyword"))
+        elif name not in KEYWORDS:
+            close = difflib.get_close_matches(name, KEYWORDS, n=1, cutoff=0.8)
+            if close:
+                log.warning("%s: folder %s/ is a new word, not the base model's %r; rename it %s/ if "
+                            "it holds %r", path, name, close[0], close[0], close[0])
 
 
 def _read_text(index: DatasetIndex, name: str) -> str:
@@ -212,6 +255,7 @@ def choose_words(index: DatasetIndex, words: Sequence[str] | None = None) -> lis
     Speech Commands names for any word it is asked for, and a new word is a new class)."""
     folders = [f for f in index.folders if f != UNKNOWN_LABEL]
     if words:
+        words = [class_name(w) for w in words]
         missing = [w for w in words if w not in folders]
         if missing:
             raise KwsError(f"{index.source}: no folder for word(s) {', '.join(missing)}")
@@ -228,6 +272,10 @@ def class_of(folder: str, labels: Sequence[str]) -> str | None:
     """The label a clip from `folder` trains: itself, `_unknown_` for other speech, None to skip."""
     if folder in labels:
         return folder
+    # A model trained before new words' folder names were read in lower case may say "Lights".
+    same = [label for label in labels if class_name(label) == folder]
+    if same:
+        return same[0]
     return UNKNOWN_LABEL if UNKNOWN_LABEL in labels else None
 
 
@@ -313,7 +361,21 @@ def load_windows(index: DatasetIndex, keys: Sequence[str], *, progress: bool = F
         log.warning("skipped %s", problem)
     loaded = [k for k, good in zip(keys, ok, strict=True) if good]
     skipped = [k for k, good in zip(keys, ok, strict=True) if not good]
-    return out[ok], loaded, skipped
+    out = out[ok]
+    _warn_quiet_words(index, loaded, out)
+    return out, loaded, skipped
+
+
+def _warn_quiet_words(index: DatasetIndex, keys: Sequence[str], windows: np.ndarray) -> None:
+    """Keyword clips whose loudest sample is under QUIET_WORD_PEAK hold no word a model can learn
+    (a dithered silence, a microphone left muted); used as they are, but said."""
+    peaks = np.abs(windows).max(axis=1) if len(windows) else np.zeros(0)
+    quiet = [k for k, peak in zip(keys, peaks, strict=True)
+             if peak < QUIET_WORD_PEAK and class_name(PurePosixPath(k).parts[0]) != UNKNOWN_LABEL]
+    if quiet:
+        log.warning("%s: %d keyword clip(s) are nearly silent (peak under %d dBFS) and are used as they "
+                    "are (e.g. %s%s): listen to them, and delete those without the word", index.source,
+                    len(quiet), round(20 * np.log10(QUIET_WORD_PEAK)), index.prefix, quiet[0])
 
 
 def _recordings(index: DatasetIndex, keys: Iterable[str],
@@ -370,7 +432,8 @@ def load_noise_dir(path: str | Path, what: str = "--noise") -> np.ndarray:
         raise KwsError(f"{path}: {what} must be a folder of recordings or one recording")
     windows, _ = load_noise_windows(index)
     if windows.shape[0] == 0:
-        raise KwsError(f"{path}: no readable recordings for {what}")
+        inside = " directly in it (subfolders are not read)" if path.is_dir() else ""
+        raise KwsError(f"{path}: no readable recordings{inside} for {what}")
     return windows
 
 

@@ -279,7 +279,7 @@ def _print_human(result: dict, stream: bool) -> None:
     from .metrics import format_confusion, format_report
 
     print(f"model {result['model']} on {result['data']} (split {result['split']}, "
-          f"{result['skipped_files']} unreadable file(s) skipped)")
+          f"{result['skipped_files']} unusable file(s) skipped: unreadable, silent or too short)")
     for line in format_report(result) + format_confusion(result):
         print(line)
 

@@ -18,6 +18,7 @@ from .data import (
     TALK_FOLDER,
     DatasetIndex,
     choose_words,
+    class_name,
     class_of,
     labels_for,
     load_noise_dir,
@@ -61,14 +62,17 @@ def _keys_by_class(index: DatasetIndex, labels: Sequence[str]) -> dict[str, str]
     return out
 
 
-def _check_classes(source: Path | str, key_class: dict[str, str], labels: Sequence[str], what: str) -> None:
+def _check_classes(source: Path | str, key_class: dict[str, str], labels: Sequence[str], what: str,
+                   reject_coming: bool = False) -> None:
+    """Each word has clips to train and test on, and there is something to tell them from: a second
+    class, or (`reject_coming`) the reject class that generated clips or negatives will make."""
     counts = Counter(key_class.values())
     for label in labels:
         if label != UNKNOWN_LABEL and counts.get(label, 0) < 2:
             kind = f"{what} " if what else ""
             raise KwsError(f"{source}: class {label!r} has {counts.get(label, 0)} {kind}clip(s); "
                            "each class needs at least 2 (one to train, one to test)")
-    if len([c for c in counts if counts[c] > 0]) < 2:
+    if len([c for c in counts if counts[c] > 0]) + reject_coming < 2:
         raise KwsError(f"{source}: only one class ({', '.join(counts)}); a keyword model needs at least "
                        "two classes (e.g. two words, or a word and an _unknown_/ folder)")
 
@@ -148,6 +152,12 @@ def _load_source(index: DatasetIndex, labels: Sequence[str], *, seed: int, given
         if unknown_keys:
             raise KwsError(f"{split_file}: lists {len(unknown_keys)} clip(s) not in {index.source} "
                            f"(e.g. {unknown_keys[0]}); it belongs to another dataset")
+        listed = {k for s in SPLITS for k in split[s]}
+        left_out = sorted(k for k in key_class if k not in listed and k not in noise_by_key)
+        if left_out:
+            log.warning("%s: %d clip(s) of %s are not in it and are not used (e.g. %s); without "
+                        "--split-file they would be split anew", split_file, len(left_out), index.source,
+                        left_out[0])
         source = f"{split_file}"
     else:
         split, source = _make_split(index, key_class, seed)
@@ -201,8 +211,10 @@ def prepare_dataset(path: str | Path | Sequence[str | Path], *, words: Sequence[
     indexes = [scan_dataset(p) for p in paths]
     labels = labels_for(_words_of_sources(indexes, words))
     what = indexes[0].source if len(indexes) == 1 else ", ".join(map(str, paths))
+    # One word alone (a wake word) is a model once the reject class is made for it.
+    reject_coming = synth_reject or bool(negatives) or any(index.talk for index in indexes)
     _check_classes(what, {f"{i}:{k}": c for i, index in enumerate(indexes)
-                    for k, c in _keys_by_class(index, labels).items()}, labels, "")
+                    for k, c in _keys_by_class(index, labels).items()}, labels, "", reject_coming)
     given = read_split(split_file) if split_file is not None else None
     sources = [_load_source(index, labels, seed=seed, split_file=split_file,
                             given_split=_split_for_source(given, i, len(indexes)) if given else None,
@@ -210,7 +222,7 @@ def prepare_dataset(path: str | Path | Sequence[str | Path], *, words: Sequence[
                for i, index in enumerate(indexes)]
     loaded_classes = {f"{s}:{part}:{n}": labels[int(c)] for s, src in enumerate(sources) for part in SPLITS
                       for n, c in enumerate(src.y[part])}
-    _check_classes(what, loaded_classes, labels, "readable")
+    _check_classes(what, loaded_classes, labels, "readable", reject_coming)
 
     xs = {s: np.concatenate([src.x[s] for src in sources]) for s in SPLITS}
     ys = {s: np.concatenate([src.y[s] for src in sources]) for s in SPLITS}
@@ -240,6 +252,7 @@ def _words_of_sources(indexes: Sequence[DatasetIndex], words: Sequence[str] | No
     if len(indexes) == 1:
         return choose_words(indexes[0], words)
     if words:
+        words = [class_name(w) for w in words]
         folders = {f for index in indexes for f in index.folders}
         missing = [w for w in words if w not in folders]
         if missing:

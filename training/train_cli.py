@@ -40,13 +40,14 @@ FINETUNE_DEFAULTS = {"epochs": 40, "batch_size": 128, "lr": 2e-3, "lr_step": 20,
 
 EPILOG = """\
 datasets (--data PATH, a folder or a .zip):
-  custom:           PATH/<word>/*.wav            (one wrapping folder is fine: dataset/<word>/*.wav)
+  custom:           PATH/<word>/*.wav            (wrapping folders are fine: dataset/<word>/*.wav)
   Speech Commands:  PATH/<word>/<speaker>_nohash_<n>.wav, with validation_list.txt / testing_list.txt
                     (honoured) and _background_noise_/ (cut into 1-s reject-class windows)
   PATH/_unknown_/*.wav holds clips of the reject class (noise, other speech) in either layout.
-  Labels = the word folders, sorted, + _unknown_ last (--words picks a subset; the other folders
-  then count as _unknown_). Audio may be WAV/FLAC/OGG/MP3, any rate, mono or stereo: it is converted
-  to 16 kHz mono once, and clips are padded / cropped around their loudest second.
+  Labels = the word folders in lower case, sorted, + _unknown_ last (--words picks a subset; the
+  other folders then count as _unknown_); one word alone trains against the generated reject
+  class. Audio may be WAV/FLAC/OGG/MP3, any rate, mono or stereo: it is converted to 16 kHz mono
+  once, and clips are padded / cropped to the second that holds the most sound.
   Without split lists the split is stratified and seeded: 80% train (10% of it validation), 20%
   test, recorded in OUT/split.json. A dataset with no _unknown_ clips gets generated ones in
   train/val (silence, coloured and real noise, reversed words, splices of two words).
@@ -54,7 +55,7 @@ datasets (--data PATH, a folder or a .zip):
 bad input:
   an unreadable file inside a class folder (corrupt, empty, not audio) is SKIPPED with a warning
   and the count is reported; a missing path, an unsafe ZIP, an empty class folder, a class with
-  fewer than 2 clips, a dataset with one class, or a checkpoint that is not one / does not fit
+  fewer than 2 clips, one class with no reject class to make, or a checkpoint that is not one / does not fit
   is an ERROR (one line, exit status 2, nothing written).
 
 outputs (in --out):

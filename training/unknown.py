@@ -262,6 +262,9 @@ def make_reject_clips(word_clips: np.ndarray, word_classes: np.ndarray, n: int, 
         mix["coloured_noise"] = mix.get("coloured_noise", 0) + mix.pop("real_noise", 0)
     if len(word_clips) == 0:
         mix = {k: v for k, v in mix.items() if k not in OWN_VOICE_KINDS}
+    elif len(np.unique(word_classes)) < 2:
+        # One word alone (a wake word): a splice or chain of it with itself is that word again.
+        mix = {k: v for k, v in mix.items() if k not in ("splice", "chain")}
     kinds = list(mix)
     weights = np.asarray([mix[k] for k in kinds], dtype=float)
     counts = rng.multinomial(n, weights / weights.sum())
