@@ -66,11 +66,12 @@ def cannot_write(path: Path, exc: BaseException) -> KwsError:
 
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, *, name_errors: bool = True) -> Iterator[Path]:
     """Yield a temp path in `path`'s folder (same suffix, so writers that go by the extension work);
     once the block succeeds it replaces `path`, with the usual umask permissions rather than
     mkstemp's 0600; if the block fails it is removed and `path` is untouched. An OSError (disk
-    full, read-only folder, no permission) becomes a one-line KwsError."""
+    full, read-only folder, no permission) becomes a one-line KwsError naming `path` (with
+    `name_errors`; atomic_paths names the set instead, as it cannot tell whose write failed)."""
     path = Path(path)
     prefix = f".{path.name}."
     sweep_stale(path.parent, prefix)
@@ -88,7 +89,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
+        if isinstance(exc, OSError) and name_errors:
             raise cannot_write(path, exc) from None
         raise
 
@@ -128,9 +129,17 @@ def _swap_in(staging: Path, out: Path) -> None:
 def atomic_paths(paths: Sequence[str | Path]) -> Iterator[list[Path]]:
     """Several files that belong together (a model and its metrics): every one is written to its
     temp first, and only when all succeeded are they renamed into place, so a full disk halfway
-    leaves the old set whole rather than a new model beside old metrics."""
-    with ExitStack() as stack:
-        yield [stack.enter_context(atomic_path(p)) for p in paths]
+    leaves the old set whole rather than a new model beside old metrics. A failed write names the
+    set, not whichever file's temp happened to be opened last."""
+    paths = [Path(p) for p in paths]
+    try:
+        with ExitStack() as stack:
+            yield [stack.enter_context(atomic_path(p, name_errors=False)) for p in paths]
+    except OSError as exc:
+        reason = (getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0] or type(exc).__name__)
+        kept = "the existing files are unchanged" if any(p.exists() for p in paths) else "nothing was written"
+        raise KwsError(f"{paths[0].parent}: cannot write {', '.join(p.name for p in paths)} "
+                       f"({reason[:200]}); {kept}") from None
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
 import pytest
 
-from kws_edge.atomic import atomic_path, staged_folder, write_json_atomic
+from kws_edge.atomic import atomic_path, atomic_paths, staged_folder, write_json_atomic
+from kws_edge.errors import KwsError
 
 
 def test_success_replaces_with_umask_permissions(tmp_path):
@@ -47,3 +49,14 @@ def test_staged_folder_swaps_in_whole_or_not_at_all(tmp_path):
         assert [p.name for p in target.iterdir()] == ["old"]  # nothing seen before the block ends
     assert [p.name for p in target.iterdir()] == ["new"]
     assert [p.name for p in tmp_path.iterdir()] == ["set"]
+
+
+def test_a_failed_set_names_the_set_not_the_last_file_opened(tmp_path):
+    """kws-train writes model.pt, metrics.json, confusion.png and split.json as one set; a full
+    disk while writing model.pt was reported as "split.json: cannot write it"."""
+    paths = [tmp_path / n for n in ("model.pt", "metrics.json", "split.json")]
+    with pytest.raises(KwsError) as err, atomic_paths(paths) as tmps:
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmps[0]))
+    assert str(err.value) == (f"{tmp_path}: cannot write model.pt, metrics.json, split.json (No space left "
+                              "on device); nothing was written")
+    assert list(tmp_path.iterdir()) == []
