@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="checkpoint .pt written by kws-train, or 'base' / 'base-b' for a shipped one; "
                         "several (same labels) become one model that averages their probabilities")
     p.add_argument("-o", "--output", required=True, metavar="OUT.onnx",
-                   help="ONNX file to write (its folder must exist; written atomically)")
+                   help="ONNX file to write (its folder is made if missing; written atomically)")
     p.add_argument("--quantize", action="store_true",
                    help="write a static int8 model (onnxruntime QDQ) instead of fp32")
     p.add_argument("--calibration-data", metavar="PATH",

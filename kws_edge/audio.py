@@ -82,6 +82,8 @@ def unreadable(name: str | Path, reason: object) -> KwsError:
 def _decode(source, name: str) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
+    if (len(source.getbuffer()) if hasattr(source, "getbuffer") else Path(source).stat().st_size) == 0:
+        raise KwsError(f"{name}: empty file (0 bytes)")
     try:
         with quiet_stderr(name.lower().endswith(".mp3")):
             data, rate = sf.read(source, dtype="float32", always_2d=True)

@@ -48,6 +48,8 @@ class FileSource:
         self.realtime = realtime
         if not self.path.is_file():
             raise not_a_file(self.path, "audio file")
+        if self.path.stat().st_size == 0:
+            raise KwsError(f"{self.path}: empty file (0 bytes)")
         try:
             self._file = sf.SoundFile(str(self.path))
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
@@ -333,7 +335,8 @@ def print_input_devices() -> int:
 
     devices = list_input_devices()
     if not devices:
-        print("no input devices found", file=sys.stderr)
+        print("kws-listen: no input devices found (plug a microphone in, or check that PortAudio sees it: "
+              "docs/listening.md, \"Microphones\")", file=sys.stderr)
         return 1
     for dev in devices:
         mark = "*" if dev["default"] else " "

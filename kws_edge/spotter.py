@@ -112,8 +112,10 @@ class SpotterOptions:
             raise KwsError(f"--hop-ms must be positive, got {self.hop_ms}")
         if self.threshold is not None and not 0.0 < self.threshold <= 1.0:
             raise KwsError(f"--threshold must be in (0, 1], got {self.threshold}")
-        if self.smooth_ms < 0 or self.refractory_ms < 0:
-            raise KwsError("smoothing and refractory times must not be negative")
+        if self.smooth_ms < 0:
+            raise KwsError(f"--smooth-ms must not be negative, got {self.smooth_ms}")
+        if self.refractory_ms < 0:
+            raise KwsError(f"--refractory-ms must not be negative, got {self.refractory_ms}")
         if self.batch_windows < 1:
             raise KwsError(f"batch_windows must be at least 1, got {self.batch_windows}")
         if self.max_utterance_ms < 0:

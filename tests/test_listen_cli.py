@@ -68,17 +68,19 @@ def _one_line_error(err: str, pattern: str) -> None:
     assert lines[0].startswith("kws-listen: error: ") and re.search(pattern, lines[0]), lines[0]
 
 
-@pytest.mark.parametrize("case", ["bad_model", "missing_model", "bad_input", "missing_input",
+@pytest.mark.parametrize("case", ["bad_model", "missing_model", "bad_input", "empty_input", "missing_input",
                                   "bad_threshold", "realtime_without_input", "bad_hop"])
 def test_user_mistakes_are_one_line_errors(files, capsys, case):
     d = files["dir"]
     junk = d / "junk.bin"
     junk.write_bytes(b"\x00garbage" * 100)
+    (d / "empty.wav").write_bytes(b"")
     model, wav = str(files["model"]), str(files["wav"])
     argv, pattern = {
         "bad_model": (["--model", str(junk), "--input", wav], r"junk\.bin: not a loadable ONNX model"),
         "missing_model": (["--model", str(d / "nope.onnx"), "--input", wav], r"nope\.onnx: no such"),
         "bad_input": (["--model", model, "--input", str(junk)], r"junk\.bin: not a readable audio file"),
+        "empty_input": (["--model", model, "--input", str(d / "empty.wav")], r"empty\.wav: empty file \(0 b"),
         "missing_input": (["--model", model, "--input", str(d / "nope.wav")], r"nope\.wav: no such"),
         "bad_threshold": (["--model", model, "--input", wav, "--threshold", "2"], r"--threshold"),
         "realtime_without_input": (["--model", model, "--realtime"], r"--realtime"),
