@@ -144,6 +144,10 @@ def test_voice_specs_select_and_hold_out() -> None:
     assert len(select_voices(voices, None, "")) == len(voices)
     with pytest.raises(KwsError, match="matches no installed voice"):
         select_voices(voices, "flite:nobody", None)
+    # A typo in the holdout would hold out nothing; an engine not in use is no typo.
+    with pytest.raises(KwsError, match="--holdout-voices: 'flite:slx' matches no installed voice"):
+        select_voices(voices, None, "flite:slx")
+    assert len(select_voices(voices, None, "rhvoice:slt,kokoro:mix00")) == len(voices)
     with pytest.raises(KwsError, match="engine must be"):
         parse_spec("festival:kal")
     with pytest.raises(KwsError, match="no voices left"):

@@ -362,6 +362,13 @@ def select_voices(available: list[Voice], voices_spec: str | None, holdout_spec:
                 raise KwsError(f"--voices: {p!r} matches no installed voice (see kws-synth --list-voices)")
     if holdout_spec is None:
         holdout_spec = DEFAULT_HOLDOUT if voices_spec is None else ""
+    else:
+        # A typo would hold out nothing, and a base would then hear the voices meant for testing.
+        in_use = {v.engine for v in available}
+        for p in parse_spec(holdout_spec):
+            if (":" not in p or p.split(":", 1)[0] in in_use) and not match_voices(available, [p]):
+                raise KwsError(f"--holdout-voices: {p!r} matches no installed voice of its engine "
+                               "(see kws-synth --list-voices)")
     held = set(match_voices(chosen, parse_spec(holdout_spec)))
     chosen = [v for v in chosen if v not in held]
     if not chosen:
