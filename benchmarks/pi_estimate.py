@@ -114,7 +114,10 @@ def count_macs(path: Path) -> tuple[list[LayerCount], int]:
     except ImportError:
         raise SystemExit("pi_estimate: needs the onnx package (pip install onnx)") from None
 
-    model = onnx.load(str(path))
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # protobuf's DecodeError and friends: the file is not an ONNX model
+        raise SystemExit(f"pi_estimate: {path}: not an ONNX model ({type(exc).__name__})") from None
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
     feed = [i for i in graph.input if i.name not in inits][0]
@@ -236,8 +239,10 @@ def main() -> int:
     parser.add_argument("--measure", action="store_true", help="also time each model on this machine")
     args = parser.parse_args()
     models = args.model or [REPO / "kws_edge" / "models" / "base.onnx"]
-    if not 0 < args.vad_share <= 1 or args.hop_ms <= 0:
-        parser.error("--vad-share must be in (0, 1] and --hop-ms positive")
+    if not 0 < args.vad_share <= 1:
+        parser.error(f"--vad-share must be in (0, 1], got {args.vad_share:g}")
+    if args.hop_ms <= 0:
+        parser.error(f"--hop-ms must be positive, got {args.hop_ms}")
     print("ESTIMATE, not a measurement on a Pi: MACs counted from the graph, peaks from the cores' "
           "pipelines, efficiency and overhead assumed (optimistic/typical/pessimistic = "
           + ", ".join(f"{e:.0%} of peak + {o:g} us" for _, e, o in SCENARIOS) + ").")

@@ -1,4 +1,4 @@
-"""A stand-in int8 model and stream for scripts/pi_check.sh when the shipped model is not there yet.
+"""A stand-in int8 model and stream for scripts/pi_check.sh: a model other than the shipped one.
 
 Development aid only (needs the `train` extra: torch + onnx). The check's point is that the aarch64
 runtime reproduces the x86-64 detections, so it needs a model that actually *fires* on a recording:
@@ -8,7 +8,7 @@ ONNX contract of DESIGN.md (input `audio`, output `probs`, labels in metadata), 
 static QDQ int8 (the shipped model's format) and writes a stream of some of those clips in noise.
 
     .venv/bin/python scripts/pi/make_standin_model.py --out .pi/standin
-    bash scripts/pi_check.sh --model .pi/standin/model_int8.onnx --input .pi/standin/stream.wav
+    bash scripts/pi_check.sh --model .pi/standin/export_int8.onnx --input .pi/standin/stream.wav
 
 It also writes the checkpoint (model.pt, DESIGN.md's contract) and, when the project's own
 `kws-export` is installed next to this Python, exports it the way the shipped model is made
