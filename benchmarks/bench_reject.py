@@ -59,9 +59,11 @@ from bench_stream_accuracy import HELD_OUT, TRAIN_CLIPS, babble, cli, hold_out, 
 
 from kws_edge.atomic import atomic_path
 from kws_edge.audio import load_16k
+from kws_edge.errors import run_cli
 from kws_edge.labelled_stream import OTHER_LABEL, Piece, build_stream, silence, write_stream
 from kws_edge.labels import KEYWORDS, SAMPLE_RATE
 from kws_edge.models import BASE_BABBLE, BASE_NEGATIVES
+from kws_edge.onnx_model import load_model
 from kws_edge.stream_eval import evaluate_stream_file
 from kws_edge.training import synth_effects as fx
 from kws_edge.training.synth import SPEED_RANGE
@@ -460,13 +462,19 @@ def main() -> None:
     args = parser.parse_args()
     if not args.talk_seconds > 0:
         parser.error(f"--talk-seconds must be more than 0, got {args.talk_seconds:g}")
+    if args.threshold is not None and not 0 < args.threshold <= 1:
+        parser.error(f"--threshold must be in (0, 1], got {args.threshold:g}")
+    if args.model is not None:
+        load_model(args.model)  # before minutes of synthesis: a wrong path is one line now
     slug = args.voice.replace(":", "-")
     work = args.work or REPO / "work-data" / "reject" / f"{slug}-s{args.seed}"
     work.mkdir(parents=True, exist_ok=True)
     if args.variant is None:
         args.variant = default_variant(args)
+    progress(f"the voice {args.voice}: its clips and fine-tune in {work} (made once, then cached)")
     data, heldout = prepare_voice(work, args.voice, args.seed)
     model = args.model or finetune(work, data, args)
+    progress("rendering the non-keyword items and building the streams (cached after the first run)")
 
     keywords = [(word_only(load_16k(p)), p.parent.name) for p in sorted(heldout.glob("*/*.wav"))]
     n_items = 2 * len(keywords)
@@ -493,7 +501,8 @@ def main() -> None:
     options = {} if args.threshold is None else {"threshold": args.threshold}
     if args.centre_ms is not None:
         options["centre_ms"] = args.centre_ms
-    print(f"model {model} ({args.variant}, fine-tuned on {args.voice}, seed {args.seed}); "
+    what = f"{args.variant}, fine-tuned on {args.voice}, seed {args.seed}" if args.model is None else "given"
+    print(f"model {model} ({what}); "
           f"real utterances: {real_how}; work files in {work}")
     head = (f"{'stream':<36} {'gate':>4} {'recall':>7} {'wrong':>5} {'others fired':>12} {'FA/h':>6} "
             f"{'latency':>7}")
@@ -522,5 +531,9 @@ def main() -> None:
     sys.stdout.flush()
 
 
+def progress(line: str) -> None:
+    print(f"bench_reject: {line}", file=sys.stderr, flush=True)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli("bench_reject", main))
