@@ -118,7 +118,7 @@ def test_finetune_with_a_new_word(trained, tmp_path):
     assert ckpt["labels"] == ["house", "yes", UNKNOWN_LABEL]
     assert ckpt["provenance"]["new_labels"] == ["house"]
     # Fine-tuning adds the talk shipped with the base model to the reject class by default.
-    assert ckpt["train_config"]["negatives"] == str(BASE_NEGATIVES)
+    assert ckpt["train_config"]["negatives"] == [str(BASE_NEGATIVES)]
     # 200 synthetic talk, 200 isolated common words and 200 real 1-s windows (make_negatives.py).
     assert ckpt["metrics"]["generated_reject"]["negatives"] == {"windows": 600}
 

@@ -485,7 +485,7 @@ def train(args: argparse.Namespace) -> int:
                   "seed": args.seed, "counts": counts}
     train_config = {**config.to_dict(), "data": data_desc, "data_paths": data_paths, "words": words,
                     "init": provenance.get("init"),
-                    "negatives": " ".join(str(n) for n in negatives) if negatives else None,
+                    "negatives": [str(Path(n).resolve()) for n in negatives] if negatives else None,
                     "noise": noise, "talk_windows": data.talk_windows}
     ckpt = make_checkpoint(trainer.model, data.labels, train_config=train_config,
                            metrics={k: v for k, v in metrics.items() if k not in ("history", "test")},
