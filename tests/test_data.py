@@ -380,7 +380,9 @@ def test_negatives_must_be_a_folder_of_audio(tmp_path):
         prepare_dataset(root, negatives=tmp_path / "missing")
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("not audio")
-    with pytest.raises(KwsError, match="no readable recordings for --negatives"):
+    write_wav(tmp_path / "empty" / "sub" / "talk.wav", tone(200.0, seconds=2.0))
+    with pytest.raises(KwsError, match=r"no readable recordings directly in it \(subfolders are not read\) "
+                       "for --negatives"):
         prepare_dataset(root, negatives=tmp_path / "empty")
 
 
