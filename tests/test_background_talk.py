@@ -61,7 +61,7 @@ def test_fine_tune_uses_the_background_talk_unless_given_noise(tmp_path):
     common = ["--init", base, "--epochs", "1", "--no-refit", "--negatives", "none", "--threads", "1"]
     proc = run("train_cli", "--data", data, "--out", tmp_path / "ft", *common)
     assert proc.returncode == 0, proc.stderr
-    assert "no _talk/ in the data" in proc.stderr  # the hint to record one's own talk
+    assert "no usable _talk/ recording in the data" in proc.stderr  # the hint to record one's own talk
     assert torch.load(tmp_path / "ft" / "model.pt", weights_only=True)["train_config"]["noise"] == "base"
 
     write_wav(tmp_path / "room" / "hum.wav", noise(3.0, amp=0.1, seed=3))

@@ -74,15 +74,18 @@ def test_keyword_folders_in_any_case_are_the_keywords(tmp_path, names):
 
 
 def test_folder_names_meant_otherwise_are_said(tmp_path, caplog):
-    """`talk/` (not `_talk/`) and `sheela/` (not `sheila/`) train as new words: a warning says what
-    the folder would have been."""
+    """`Talk/` (not `_talk/`) and `sheela/` (not `sheila/`) train as new words: a warning says what
+    the folder would have been, when training (kws-eval trains nothing and says nothing)."""
     root = tmp_path / "ds"
-    for folder in ("talk", "sheela", "yes"):
+    for folder in ("Talk", "sheela", "yes"):
         for j in range(2):
             write_wav(root / folder / f"{j}.wav", tone(300.0 + 10 * j, seconds=0.8))
     with caplog.at_level(logging.WARNING):
         assert scan_dataset(root).folders == ["sheela", "talk", "yes"]
-    assert "talk/ is trained as a new word 'talk'; name it _talk/" in caplog.text
+    assert caplog.text == ""
+    with caplog.at_level(logging.WARNING):
+        prepare_dataset(root)
+    assert "Talk/ is trained as a new word 'talk'; name it _talk/" in caplog.text
     assert "sheela/ is a new word, not the base model's 'sheila'" in caplog.text
     assert "yes/" not in caplog.text
 
@@ -105,6 +108,45 @@ def test_wrapping_folders_stray_files_and_a_folder_too_high(tmp_path, caplog):
     write_wav(other / "yes" / "0.wav", tone(400.0, seconds=0.8))
     with pytest.raises(KwsError, match="holds folders, not clips .* point --data at the folder"):
         scan_dataset(tmp_path)
+    with pytest.raises(KwsError, match=r"holds clips directly, as a word folder does; point --data at the "
+                       r"folder above it \("):
+        scan_dataset(inner / "down")
+    deep = tmp_path / "a" / "b" / "c" / "d" / "e"
+    write_wav(deep / "go" / "0.wav", tone(400.0, seconds=0.8))
+    write_wav(deep / "up" / "0.wav", tone(500.0, seconds=0.8))
+    assert scan_dataset(tmp_path / "a").folders == ["go", "up"]
+
+
+def test_a_wake_words_folder_with_a_subfolder_is_the_word_not_a_wrapper(tmp_path, caplog):
+    """One word folder holding an old/ subfolder is the word (the subfolder's clips are not used);
+    a wrapper holding one word folder and stray clips is a wrapper."""
+    word = tmp_path / "one"
+    for j in range(2):
+        write_wav(word / "zero" / f"{j}.wav", tone(300.0 + j, seconds=0.8))
+    for j in range(3):
+        write_wav(word / "zero" / "old" / f"{j}.wav", tone(320.0 + j, seconds=0.8))
+    with caplog.at_level(logging.WARNING):
+        index = scan_dataset(word)
+    assert index.prefix == "" and index.folders == ["zero"] and len(index.clips["zero"]) == 2
+    assert "3 file(s) in folders inside the class folders are not used" in caplog.text
+    wrapped = tmp_path / "two" / "My Words"
+    for j in range(3):
+        write_wav(wrapped / "zero" / f"{j}.wav", tone(300.0 + j, seconds=0.8))
+        write_wav(wrapped / f"stray{j}.wav", tone(700.0 + j, seconds=0.8))
+    index = scan_dataset(tmp_path / "two")
+    assert index.prefix == "My Words/" and index.folders == ["zero"]
+
+
+def test_decomposed_unicode_names_are_one_class(tmp_path):
+    """macOS writes "lumière" decomposed (e + combining grave): the same word as the composed one."""
+    import unicodedata
+
+    root = tmp_path / "ds"
+    for form in ("NFC", "NFD"):
+        write_wav(root / unicodedata.normalize(form, "lumière") / f"{form}.wav", tone(300.0, seconds=0.8))
+    write_wav(root / "down" / "0.wav", tone(600.0, seconds=0.8))
+    assert scan_dataset(root).folders == ["down", "lumière"]
+    assert choose_words(scan_dataset(root), [unicodedata.normalize("NFD", "Lumière")]) == ["lumière"]
 
 
 def test_words_not_in_labels_become_unknown_or_are_skipped(tmp_path):
@@ -210,7 +252,8 @@ def test_structural_errors(tmp_path):
 
 def test_speech_commands_layout(tmp_path):
     root = tmp_path / "sc"
-    for w, f in (("yes", 400.0), ("no", 800.0), ("wolf", 1200.0)):  # wolf: a new word, a class too
+    # wolf: a new word, a class too; No/: the lists' no/ (a folder renamed by hand or a file manager)
+    for w, f in (("yes", 400.0), ("No", 800.0), ("wolf", 1200.0)):
         for s in range(5):
             write_wav(root / w / f"spk{s}_nohash_0.wav", tone(f + s))
     write_wav(root / "_background_noise_" / "hum.wav", noise(3.5, seed=1))
@@ -220,8 +263,8 @@ def test_speech_commands_layout(tmp_path):
     data = prepare_dataset(root, seed=0, synth_reject=False)
     assert data.layout == "speech_commands"
     assert data.labels == ["no", "wolf", "yes", UNKNOWN_LABEL]
-    assert data.split["val"] == ["no/spk0_nohash_0.wav", "yes/spk0_nohash_0.wav"]
-    assert sorted(data.split["test"]) == ["no/spk1_nohash_0.wav", "wolf/spk1_nohash_0.wav",
+    assert data.split["val"] == ["No/spk0_nohash_0.wav", "yes/spk0_nohash_0.wav"]
+    assert sorted(data.split["test"]) == ["No/spk1_nohash_0.wav", "wolf/spk1_nohash_0.wav",
                                           "yes/spk1_nohash_0.wav"]
     # three 1-s noise windows join the reject class in train, and the augmentation bank
     assert sum(k.startswith("_background_noise_/") for k in data.split["train"]) == 3
@@ -293,7 +336,7 @@ def test_nearly_silent_keyword_clips_are_said(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         data = prepare_dataset(root, synth_reject=False)
     assert sum(data.counts(s)["alpha"] for s in ("train", "val", "test")) == 7
-    assert "1 keyword clip(s) are nearly silent (peak under -60 dBFS)" in caplog.text
+    assert "1 clip(s) in word folders are nearly silent (peak under -60 dBFS)" in caplog.text
     assert "alpha/dither.wav" in caplog.text
 
 

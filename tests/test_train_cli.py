@@ -106,6 +106,12 @@ def test_finetune_with_a_new_word(trained, tmp_path):
     data = make_word_dataset(tmp_path / "new", ["yes", "house"], per_word=6, seed=3)
     model, info = model_from_init(trained / "model.pt", ["house", "yes", UNKNOWN_LABEL])
     assert info["new_labels"] == ["house"] and info["carried_labels"] == ["yes", UNKNOWN_LABEL]
+    # A model from when new words kept their folder's case ("House") still gives its row to "house".
+    old = load_checkpoint(trained / "model.pt")
+    renamed = ["House" if label == "yes" else label for label in old["labels"]]
+    atomic_save(dict(old, labels=renamed), tmp_path / "old.pt")
+    model, info = model_from_init(tmp_path / "old.pt", ["house", UNKNOWN_LABEL])
+    assert info["new_labels"] == [] and info["carried_labels"] == ["house", UNKNOWN_LABEL]
     out = tmp_path / "ft"
     # A base's export boost (words it heard from synthetic voices only) is not the fine-tune's: it
     # has heard every word in the user's voice.

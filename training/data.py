@@ -12,6 +12,7 @@ import difflib
 import logging
 import os
 import threading
+import unicodedata
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -112,19 +113,32 @@ def _list_files(path: Path) -> tuple[list[str], dict[str, ZipMember]]:
 _DATASET_FILES = {*SPLIT_LISTS.values(), "manifest.json"}
 
 
+# What a stray clip beside the word folders looks like (anything else there is ignored anyway).
+_AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".au",
+                   ".caf", ".w64", ".rf64", ".webm"}
+
+
 def _find_prefix(files: list[str]) -> str:
     """"" if files sit at `<class>/<file>`; "wrap/" (or "wrap/inner/", ...) if they sit under
-    wrapping folders. A folder is a wrapper when it is the only one holding deeper files and holds
-    fewer files directly than below it (a stray desktop.ini or clip beside the class folders)."""
+    wrapping folders: the only folder holding deeper files, that is no word itself, and holds no
+    audio directly, or holds a word's folder, or several folders with more files than beside them
+    (a desktop.ini or a stray clip beside the word folders). `zero/` beside `zero/old/` is a word."""
     prefix = ""
-    for _ in range(4):
+    for _ in range(16):
         paths = [PurePosixPath(f[len(prefix):]).parts for f in files if f.startswith(prefix)]
         shallow = [p for p in paths if len(p) == 2 and p[1].lower() not in _DATASET_FILES | _IGNORED_NAMES]
         deep = [p for p in paths if len(p) >= 3]
         tops = {p[0] for p in deep}
-        if len(tops) != 1 or {p[0] for p in shallow} - tops or len(shallow) >= len(deep):
+        if len(tops) != 1 or {p[0] for p in shallow} - tops:
             break
-        prefix += tops.pop() + "/"
+        top = tops.pop()
+        subs = {class_name(p[1]) for p in deep}
+        audio = [p for p in shallow if PurePosixPath(p[1]).suffix.lower() in _AUDIO_SUFFIXES]
+        wrapper = class_name(top) not in _RESERVED_OR_KEYWORD and (
+            not audio or subs & _RESERVED_OR_KEYWORD or (len(subs) >= 2 and len(audio) < len(deep)))
+        if not wrapper:
+            break
+        prefix += top + "/"
     return prefix
 
 
@@ -135,12 +149,15 @@ _LOOKS_RESERVED = {"talk": TALK_FOLDER, "unknown": UNKNOWN_LABEL, "negatives": U
                    "background_noise": NOISE_FOLDER}
 
 
+_RESERVED_OR_KEYWORD = {*KEYWORDS, UNKNOWN_LABEL, NOISE_FOLDER, TALK_FOLDER}
+
+
 def class_name(folder: str) -> str:
     """The class a folder holds, whatever its case and surrounding spaces: a Speech Commands word
     or a reserved folder ("Yes", "NO ", "_Talk" -> "yes", "no", "_talk"), so a user's folders meet
     the base model's labels; any other name in lower case ("Lights " -> "lights"), so that two
     folders of one new word differing in case are one class."""
-    name = folder.strip().casefold()
+    name = unicodedata.normalize("NFC", folder.strip()).casefold()  # macOS writes names decomposed
     return _CANONICAL.get(name, name)
 
 
@@ -191,7 +208,7 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
         folders_seen |= {PurePosixPath(m.name[len(prefix):]).parts[0] for m in members.values()
                          if m.name.startswith(prefix) and len(PurePosixPath(m.name[len(prefix):]).parts) >= 2}
     loose = [f for f in loose if PurePosixPath(f).name.lower() not in _IGNORED_NAMES | _DATASET_FILES]
-    if loose:
+    if loose and index.clips:
         log.warning("%s: %d file(s) beside the class folders are not used (e.g. %s): a class's clips sit "
                     "in <word>/", path, len(loose), loose[0])
     if nested:
@@ -203,7 +220,6 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
     if renamed:
         log.info("%s: %d folder name(s) read in lower case, without spaces around them (%r -> %s%s)",
                  path, len(renamed), renamed[0], class_name(renamed[0]), ", ..." if len(renamed) > 1 else "")
-    _warn_odd_names(path, index.clips)
     if empty:
         holds = [f for f in nested if PurePosixPath(f[len(prefix):]).parts[0] == empty[0]]
         if holds:
@@ -213,7 +229,7 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
                        "the empty folder)")
     if not index.clips:
         raise KwsError(f"{path}: no class folders with audio (expected <word>/*.wav, optionally inside "
-                       "one wrapping folder)")
+                       f"wrapping folders){_why_no_classes(index, loose)}")
     names_sc = any("_nohash_" in k for keys in index.clips.values() for k in keys)
     if index.split_lists or names_sc:
         index.layout = "speech_commands"
@@ -224,21 +240,34 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
     return index
 
 
-def _warn_odd_names(path: Path, clips: dict[str, list[str]]) -> None:
-    """Folder names a user likely meant otherwise: trained as they are, but said."""
-    for name in sorted(clips):
-        if name == UNKNOWN_LABEL:
-            continue
+def warn_odd_names(index: DatasetIndex, words: Sequence[str]) -> None:
+    """Word folders a user likely meant otherwise (`talk/` for `_talk/`, `sheela/` for `sheila/`):
+    trained as they are, but said. For training only: kws-eval trains nothing."""
+    for name in sorted(set(words) & set(index.clips)):
+        folder = PurePosixPath(index.clips[name][0]).parts[0]
         if name.strip("_") in _LOOKS_RESERVED:
             meant = _LOOKS_RESERVED[name.strip("_")]
-            log.warning("%s: folder %s/ is trained as a new word %r; name it %s/ if it holds %s", path, name,
-                        name, meant, "your non-keyword talk" if meant == TALK_FOLDER else
-                        ("background noise" if meant == NOISE_FOLDER else "speech that is no keyword"))
+            holds = {TALK_FOLDER: "your non-keyword talk", NOISE_FOLDER: "background noise"}.get(
+                meant, "speech that is no keyword")
+            log.warning("%s: folder %s/ is trained as a new word %r; name it %s/ if it holds %s",
+                        index.source, folder, name, meant, holds)
         elif name not in KEYWORDS:
             close = difflib.get_close_matches(name, KEYWORDS, n=1, cutoff=0.8)
             if close:
                 log.warning("%s: folder %s/ is a new word, not the base model's %r; rename it %s/ if "
-                            "it holds %r", path, name, close[0], close[0], close[0])
+                            "it holds %r", index.source, folder, close[0], close[0], close[0])
+
+
+def _why_no_classes(index: DatasetIndex, loose: list[str]) -> str:
+    """What a dataset without word folders holds instead, as the end of its error."""
+    if any(PurePosixPath(f).suffix.lower() == ".zip" for f in loose):
+        return ": it holds a ZIP, which is not read inside a ZIP or folder; unzip it first"
+    if any(PurePosixPath(f).suffix.lower() in _AUDIO_SUFFIXES for f in loose):
+        return (f": it holds clips directly, as a word folder does; point --data at the folder above "
+                f"it ({index.source.parent}), whose subfolders are the words")
+    if index.talk or index.noise:
+        return f": only {TALK_FOLDER}/ or {NOISE_FOLDER}/, which are never a word; add a folder per word"
+    return ""
 
 
 def _read_text(index: DatasetIndex, name: str) -> str:
@@ -373,8 +402,8 @@ def _warn_quiet_words(index: DatasetIndex, keys: Sequence[str], windows: np.ndar
     quiet = [k for k, peak in zip(keys, peaks, strict=True)
              if peak < QUIET_WORD_PEAK and class_name(PurePosixPath(k).parts[0]) != UNKNOWN_LABEL]
     if quiet:
-        log.warning("%s: %d keyword clip(s) are nearly silent (peak under %d dBFS) and are used as they "
-                    "are (e.g. %s%s): listen to them, and delete those without the word", index.source,
+        log.warning("%s: %d clip(s) in word folders are nearly silent (peak under %d dBFS) and are used as "
+                    "they are (e.g. %s%s): listen to them, and delete those without the word", index.source,
                     len(quiet), round(20 * np.log10(QUIET_WORD_PEAK)), index.prefix, quiet[0])
 
 

@@ -11,6 +11,7 @@ import torch
 from kws_edge.errors import KwsError
 
 from .checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint_path
+from .data import class_name
 from .model import M5, M5Config
 
 log = logging.getLogger(__name__)
@@ -30,9 +31,11 @@ def model_from_init(spec: str | Path, labels: Sequence[str], quiet: bool = False
     model.load_state_dict(body, strict=False)
     carried = []
     with torch.no_grad():
+        # A model trained when new words kept their folder's case says "Lights" for "lights".
+        old_classes = [class_name(old) for old in old_labels]
         for i, label in enumerate(labels):
-            if label in old_labels:
-                j = old_labels.index(label)
+            if class_name(label) in old_classes:
+                j = old_classes.index(class_name(label))
                 model.fc1.weight[i] = source.fc1.weight[j]
                 model.fc1.bias[i] = source.fc1.bias[j]
                 carried.append(label)

@@ -26,6 +26,7 @@ from .data import (
     load_talk_windows,
     load_windows,
     scan_dataset,
+    warn_odd_names,
 )
 from .holdout import speaker_of
 from .split import SPLITS, read_split, speaker_split, stratified_split
@@ -82,17 +83,25 @@ def _check_classes(source: Path | str, key_class: dict[str, str], labels: Sequen
 MIN_SPEAKERS_TO_GROUP = 10
 
 
+def _as_class_key(key: str) -> str:
+    """A dataset key with its folder read as the class it holds: `Up/x.wav` -> `up/x.wav`."""
+    folder, _, rest = key.partition("/")
+    return f"{class_name(folder)}/{rest}"
+
+
 def _make_split(index: DatasetIndex, key_class: dict[str, str],
                 seed: int) -> tuple[dict[str, list[str]], str]:
     keys = sorted(key_class)
-    listed = set().union(*index.split_lists.values()) if index.split_lists else set()
-    if index.split_lists and not listed & set(keys):
+    listed = {_as_class_key(k) for names in index.split_lists.values() for k in names}
+    if index.split_lists and not listed & {_as_class_key(k) for k in keys}:
         # kws-synth splits by voice and, for one voice, writes both lists empty: split by clip.
         log.info("%s: its validation/testing lists name none of its clips; split as a custom dataset",
                  index.source)
     elif index.split_lists:
-        test = [k for k in keys if k in index.split_lists.get("test", set())]
-        val = [k for k in keys if k in index.split_lists.get("val", set())]
+        # The lists name `up/x.wav`; the folder may be `Up/`, read as the word up.
+        lists = {s: {_as_class_key(k) for k in index.split_lists.get(s, set())} for s in ("test", "val")}
+        test = [k for k in keys if _as_class_key(k) in lists["test"]]
+        val = [k for k in keys if _as_class_key(k) in lists["val"]]
         taken = set(test) | set(val)
         train = [k for k in keys if k not in taken]
         if not val:  # only a testing list: carve validation from train for early stopping
@@ -187,6 +196,9 @@ def _load_source(index: DatasetIndex, labels: Sequence[str], *, seed: int, given
     talk = None
     if index.talk:
         talk = load_talk_windows(index, index.talk)
+        if not len(talk):
+            log.warning("%s: %s/ holds no usable recording (see the warnings above)", index.source,
+                        TALK_FOLDER)
         log.info("%s: %d windows of non-keyword talk from %s/ used as negatives", index.source,
                  len(talk), TALK_FOLDER)
     return _Source(x=xs, y=ys, split={s: [tag(k) for k in split[s]] for s in SPLITS}, split_source=source,
@@ -210,6 +222,8 @@ def prepare_dataset(path: str | Path | Sequence[str | Path], *, words: Sequence[
         raise KwsError("no dataset given")
     indexes = [scan_dataset(p) for p in paths]
     labels = labels_for(_words_of_sources(indexes, words))
+    for index in indexes:
+        warn_odd_names(index, labels)
     what = indexes[0].source if len(indexes) == 1 else ", ".join(map(str, paths))
     # One word alone (a wake word) is a model once the reject class is made for it.
     reject_coming = synth_reject or bool(negatives) or any(index.talk for index in indexes)

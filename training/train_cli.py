@@ -376,9 +376,9 @@ def train(args: argparse.Namespace) -> int:
                     ", ".join(f"{w} {n}" for w, n in sorted(few.items(), key=lambda x: x[1])[:8])
                     + (", ..." if len(few) > 8 else ""))
     if args.init and not data.talk_windows and dist.main:
-        log.info("no _talk/ in the data: about 2 minutes of your own talk (kws-record DATASET records it "
-                 "after the words; --talk --input FILE adds a recording) keeps a fine-tune quiet on more of "
-                 "your own non-keyword words (docs/recording.md)")
+        log.info("no usable _talk/ recording in the data: about 2 minutes of your own talk (kws-record "
+                 "DATASET records it after the words; --talk --input FILE adds a recording) keeps a "
+                 "fine-tune quiet on more of your own non-keyword words (docs/recording.md)")
     if resume_state and saved_meta.get("split_source"):
         data.split_source = saved_meta["split_source"]  # not the resume-split.json it was read from
     if resume_state and saved_meta.get("labels") != data.labels:
