@@ -481,3 +481,26 @@ def test_negatives_without_base_on_a_fine_tune_say_that_the_shipped_ones_are_dro
         assert len(_negatives(argparse.Namespace(negatives=["base", str(talk)], init="base"))) == 2
         _negatives(argparse.Namespace(negatives=None, init="base"))
     assert "replaces" not in caplog.text
+
+
+def test_a_long_clip_with_a_second_word_is_said_but_not_a_tap_or_a_noisy_room(tmp_path, caplog):
+    """A 4-s clip with "down" then "go" trains one of them as down: said. A tap before the word, or
+    the steady noise of a room at 15 dB under the word, is no second word."""
+    root = tmp_path / "ds"
+    two = np.zeros(4 * SAMPLE_RATE, dtype=np.float32)
+    two[8000:16000] = tone(400.0, seconds=0.5)
+    two[40000:48000] = tone(600.0, seconds=0.5)
+    write_wav(root / "down" / "two.wav", two)
+    tap = np.zeros(int(2.2 * SAMPLE_RATE), dtype=np.float32)
+    tap[:800] = 0.9
+    tap[SAMPLE_RATE:SAMPLE_RATE + 8000] = tone(400.0, seconds=0.5)
+    write_wav(root / "down" / "tap.wav", tap)
+    room = noise(3.0, amp=0.04, seed=4)  # 14.5 dB under the word (RMS)
+    room[SAMPLE_RATE:SAMPLE_RATE + 8000] += tone(400.0, seconds=0.5)
+    write_wav(root / "down" / "room.wav", room)
+    write_wav(root / "up" / "0.wav", tone(900.0, seconds=0.8))
+    write_wav(root / "up" / "1.wav", tone(910.0, seconds=0.8))
+    with caplog.at_level(logging.WARNING):
+        prepare_dataset(root, synth_reject=False)
+    assert "1 clip(s) in word folders are longer than a second and hold loud sound" in caplog.text
+    assert "(e.g. down/two.wav)" in caplog.text

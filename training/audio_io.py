@@ -51,6 +51,22 @@ def _busiest_start(audio: np.ndarray, length: int) -> int:
     return min(int(best[len(best) // 2]) * _FRAME, len(audio) - length)
 
 
+def sound_left_out_ms(audio: np.ndarray, length: int = WINDOW_SAMPLES) -> int:
+    """How much of a long clip's loud sound `fit_window` leaves out: its 10-ms frames within 20 dB of
+    the loudest and 10 dB over the median (not a noisy room's steady level), outside the second
+    kept. A tap is a few frames; a second word is 150 ms or more."""
+    if len(audio) <= length:
+        return 0
+    start = _busiest_start(audio, length)
+    n = len(audio) // _FRAME
+    power = np.mean(audio[:n * _FRAME].astype(np.float64).reshape(n, _FRAME) ** 2, axis=1)
+    db = 10.0 * np.log10(power + 1e-12)
+    loud = (db >= db.max() - 20.0) & (db >= np.median(db) + 10.0)
+    kept = np.zeros(n, dtype=bool)
+    kept[start // _FRAME:(start + length) // _FRAME] = True
+    return int(np.count_nonzero(loud & ~kept)) * 1000 // (SAMPLE_RATE // _FRAME)
+
+
 def load_audio_16k(path: str | Path) -> np.ndarray:
     """Decode any soundfile format, mono, resampled to 16 kHz with torchaudio (full length)."""
     audio, rate = decode(path)

@@ -26,7 +26,7 @@ from kws_edge.audio import decode, decode_bytes
 from kws_edge.errors import KwsError
 from kws_edge.labels import KEYWORDS, SAMPLE_RATE, UNKNOWN_LABEL, WINDOW_SAMPLES
 
-from .audio_io import fit_window, to_16k
+from .audio_io import fit_window, sound_left_out_ms, to_16k
 from .zip_safe import ZipMember, list_members, read_member
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ TALK_FOLDER = "_talk"
 MIN_CLIP_SAMPLES = SAMPLE_RATE // 10
 SILENT_PEAK = 1.0 / 32768
 QUIET_WORD_PEAK = 10 ** (-60 / 20)
+# Loud sound outside the second a long clip is cropped to, this long, is likely another word.
+SECOND_WORD_MS = 150
 SPLIT_LISTS = {"val": "validation_list.txt", "test": "testing_list.txt"}
 # Files that sit in class folders of real datasets and are not clips.
 _IGNORED_NAMES = {"readme", "readme.md", "readme.txt", "license", "license.txt", ".ds_store", "thumbs.db",
@@ -315,6 +317,7 @@ class _Reader:
         self.index = index
         self.resampler = resampler
         self._local = threading.local()
+        self.crowded: list[str] = []  # long clips with a second word's worth of sound left out
 
     def full(self, key: str) -> np.ndarray:
         """The whole file as float32 at 16 kHz; KwsError if it is not usable audio."""
@@ -343,6 +346,8 @@ class _Reader:
                            f"least {1000 * MIN_CLIP_SAMPLES // SAMPLE_RATE} ms")
         if not np.abs(audio).max() >= SILENT_PEAK:
             raise KwsError(f"{name}: silent (no sample reaches one 16-bit step)")
+        if sound_left_out_ms(audio) >= SECOND_WORD_MS:
+            self.crowded.append(key)
         return fit_window(audio)
 
 
@@ -392,6 +397,11 @@ def load_windows(index: DatasetIndex, keys: Sequence[str], *, progress: bool = F
     skipped = [k for k, good in zip(keys, ok, strict=True) if not good]
     out = out[ok]
     _warn_quiet_words(index, loaded, out)
+    crowded = sorted(k for k in reader.crowded if class_name(PurePosixPath(k).parts[0]) != UNKNOWN_LABEL)
+    if crowded:
+        log.warning("%s: %d clip(s) in word folders are longer than a second and hold loud sound for %d ms "
+                    "or more outside the second kept (e.g. %s%s): a second word? A clip should hold one "
+                    "word", index.source, len(crowded), SECOND_WORD_MS, index.prefix, crowded[0])
     return out, loaded, skipped
 
 
