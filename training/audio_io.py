@@ -34,15 +34,20 @@ _FRAME = SAMPLE_RATE // 100
 _COUNTED_DB = 40.0
 
 
+def _frame_db(audio: np.ndarray) -> np.ndarray:
+    """Each whole 10-ms frame's mean power in dB."""
+    n = len(audio) // _FRAME
+    power = np.mean(audio[:n * _FRAME].astype(np.float64).reshape(n, _FRAME) ** 2, axis=1)
+    return 10.0 * np.log10(power + 1e-12)
+
+
 def _busiest_start(audio: np.ndarray, length: int) -> int:
     """Where the window with the most sound starts: each 10-ms frame weighs its level in dB over
     40 dB under the loudest, so a word's half second outweighs a 50-ms tap louder than it (the
     record button of a phone memo), where summed energy chose the tap. Of equally good windows
     (a word in digital silence) the middle one, which centres the word."""
     frames = (len(audio) - length) // _FRAME + 1
-    n = len(audio) // _FRAME
-    power = np.mean(audio[:n * _FRAME].astype(np.float64).reshape(n, _FRAME) ** 2, axis=1)
-    db = 10.0 * np.log10(power + 1e-12)
+    db = _frame_db(audio)
     weight = np.clip(db - (db.max() - _COUNTED_DB), 0.0, None)
     per_window = length // _FRAME
     cum = np.concatenate([[0.0], np.cumsum(weight)])
@@ -58,11 +63,9 @@ def sound_left_out_ms(audio: np.ndarray, length: int = WINDOW_SAMPLES) -> int:
     if len(audio) <= length:
         return 0
     start = _busiest_start(audio, length)
-    n = len(audio) // _FRAME
-    power = np.mean(audio[:n * _FRAME].astype(np.float64).reshape(n, _FRAME) ** 2, axis=1)
-    db = 10.0 * np.log10(power + 1e-12)
+    db = _frame_db(audio)
     loud = (db >= db.max() - 20.0) & (db >= np.median(db) + 10.0)
-    kept = np.zeros(n, dtype=bool)
+    kept = np.zeros(len(db), dtype=bool)
     kept[start // _FRAME:(start + length) // _FRAME] = True
     return int(np.count_nonzero(loud & ~kept)) * 1000 // (SAMPLE_RATE // _FRAME)
 
