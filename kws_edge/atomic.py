@@ -58,11 +58,15 @@ def sweep_stale(folder: Path, prefix: str) -> int:
     return removed
 
 
+def _reason(exc: BaseException) -> str:
+    """Why a write failed, in a few words ("No space left on device")."""
+    return (getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0] or type(exc).__name__)[:200]
+
+
 def cannot_write(path: Path, exc: BaseException) -> KwsError:
     """The one-line error for a failed write: what failed, and that nothing was replaced."""
-    reason = (getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0] or type(exc).__name__)
     kept = "the existing file is unchanged" if path.exists() else "nothing was written"
-    return KwsError(f"{path}: cannot write it ({reason[:200]}); {kept}")
+    return KwsError(f"{path}: cannot write it ({_reason(exc)}); {kept}")
 
 
 @contextmanager
@@ -136,10 +140,9 @@ def atomic_paths(paths: Sequence[str | Path]) -> Iterator[list[Path]]:
         with ExitStack() as stack:
             yield [stack.enter_context(atomic_path(p, name_errors=False)) for p in paths]
     except OSError as exc:
-        reason = (getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0] or type(exc).__name__)
         kept = "the existing files are unchanged" if any(p.exists() for p in paths) else "nothing was written"
         raise KwsError(f"{paths[0].parent}: cannot write {', '.join(p.name for p in paths)} "
-                       f"({reason[:200]}); {kept}") from None
+                       f"({_reason(exc)}); {kept}") from None
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

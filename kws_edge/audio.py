@@ -57,6 +57,8 @@ def decode(path: str | Path) -> tuple[np.ndarray, int]:
     path = Path(path)
     if not path.is_file():
         raise KwsError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise empty_file(path)
     return _decode(str(path), str(path))
 
 
@@ -64,11 +66,18 @@ def decode_bytes(data: bytes, name: str) -> tuple[np.ndarray, int]:
     """Like `decode`, for a file held in memory (e.g. a ZIP member); `name` is for errors."""
     import io
 
+    if not data:
+        raise empty_file(name)
     return _decode(io.BytesIO(data), name)
 
 
 # Containers libsndfile cannot open (phones' voice memos are often .m4a): say how to convert.
 _NOT_READ = {".m4a", ".aac", ".mp4", ".3gp", ".amr", ".wma", ".webm"}
+
+
+def empty_file(name: str | Path) -> KwsError:
+    """The one-line error for a 0-byte file, which soundfile calls "Format not recognised"."""
+    return KwsError(f"{name}: empty file (0 bytes)")
 
 
 def unreadable(name: str | Path, reason: object) -> KwsError:
@@ -82,8 +91,6 @@ def unreadable(name: str | Path, reason: object) -> KwsError:
 def _decode(source, name: str) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
-    if (len(source.getbuffer()) if hasattr(source, "getbuffer") else Path(source).stat().st_size) == 0:
-        raise KwsError(f"{name}: empty file (0 bytes)")
     try:
         with quiet_stderr(name.lower().endswith(".mp3")):
             data, rate = sf.read(source, dtype="float32", always_2d=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import downmix, quiet_stderr, unreadable
+from .audio import downmix, empty_file, quiet_stderr, unreadable
 from .errors import KwsError, not_a_file
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class FileSource:
         if not self.path.is_file():
             raise not_a_file(self.path, "audio file")
         if self.path.stat().st_size == 0:
-            raise KwsError(f"{self.path}: empty file (0 bytes)")
+            raise empty_file(self.path)
         try:
             self._file = sf.SoundFile(str(self.path))
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:

@@ -17,16 +17,27 @@ from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
 def fit_window(audio: np.ndarray, length: int = WINDOW_SAMPLES) -> np.ndarray:
     """Pad short clips (centred) with zeros; crop long ones to the `length` samples that hold the
     most sound (`_busiest_start`)."""
+    return fit_window_and_left_out(audio, length)[0]
+
+
+def fit_window_and_left_out(audio: np.ndarray, length: int = WINDOW_SAMPLES) -> tuple[np.ndarray, int]:
+    """`fit_window`, and how many ms of a long clip's loud sound the crop left out: its 10-ms frames
+    within 20 dB of the loudest and 10 dB over the median (not a noisy room's steady level), outside
+    the second kept. A tap is a few frames; a second word is 150 ms or more."""
     n = audio.shape[0]
     if n == length:
-        return audio
+        return audio, 0
     if n < length:
         out = np.zeros(length, dtype=np.float32)
         start = (length - n) // 2
         out[start:start + n] = audio
-        return out
-    start = _busiest_start(audio, length)
-    return np.ascontiguousarray(audio[start:start + length])
+        return out, 0
+    db = _frame_db(audio)
+    start = _busiest_start(db, n, length)
+    loud = (db >= db.max() - 20.0) & (db >= np.median(db) + 10.0)
+    loud[start // _FRAME:(start + length) // _FRAME] = False
+    left_out = int(np.count_nonzero(loud)) * 1000 // (SAMPLE_RATE // _FRAME)
+    return np.ascontiguousarray(audio[start:start + length]), left_out
 
 
 _FRAME = SAMPLE_RATE // 100
@@ -41,33 +52,19 @@ def _frame_db(audio: np.ndarray) -> np.ndarray:
     return 10.0 * np.log10(power + 1e-12)
 
 
-def _busiest_start(audio: np.ndarray, length: int) -> int:
-    """Where the window with the most sound starts: each 10-ms frame weighs its level in dB over
-    40 dB under the loudest, so a word's half second outweighs a 50-ms tap louder than it (the
-    record button of a phone memo), where summed energy chose the tap. Of equally good windows
-    (a word in digital silence) the middle one, which centres the word."""
-    frames = (len(audio) - length) // _FRAME + 1
-    db = _frame_db(audio)
+def _busiest_start(db: np.ndarray, n: int, length: int) -> int:
+    """Where, in a clip of `n` samples with frame levels `db`, the window with the most sound
+    starts: each 10-ms frame weighs its level in dB over 40 dB under the loudest, so a word's half
+    second outweighs a 50-ms tap louder than it (the record button of a phone memo), where summed
+    energy chose the tap. Of equally good windows (a word in digital silence) the middle one,
+    which centres the word."""
+    frames = (n - length) // _FRAME + 1
     weight = np.clip(db - (db.max() - _COUNTED_DB), 0.0, None)
     per_window = length // _FRAME
     cum = np.concatenate([[0.0], np.cumsum(weight)])
     score = cum[per_window:per_window + frames] - cum[:frames]
     best = np.flatnonzero(score >= score.max() - 1e-9 * max(1.0, score.max()))
-    return min(int(best[len(best) // 2]) * _FRAME, len(audio) - length)
-
-
-def sound_left_out_ms(audio: np.ndarray, length: int = WINDOW_SAMPLES) -> int:
-    """How much of a long clip's loud sound `fit_window` leaves out: its 10-ms frames within 20 dB of
-    the loudest and 10 dB over the median (not a noisy room's steady level), outside the second
-    kept. A tap is a few frames; a second word is 150 ms or more."""
-    if len(audio) <= length:
-        return 0
-    start = _busiest_start(audio, length)
-    db = _frame_db(audio)
-    loud = (db >= db.max() - 20.0) & (db >= np.median(db) + 10.0)
-    kept = np.zeros(len(db), dtype=bool)
-    kept[start // _FRAME:(start + length) // _FRAME] = True
-    return int(np.count_nonzero(loud & ~kept)) * 1000 // (SAMPLE_RATE // _FRAME)
+    return min(int(best[len(best) // 2]) * _FRAME, n - length)
 
 
 def load_audio_16k(path: str | Path) -> np.ndarray:

@@ -26,7 +26,7 @@ from kws_edge.audio import decode, decode_bytes
 from kws_edge.errors import KwsError
 from kws_edge.labels import KEYWORDS, SAMPLE_RATE, UNKNOWN_LABEL, WINDOW_SAMPLES
 
-from .audio_io import fit_window, sound_left_out_ms, to_16k
+from .audio_io import fit_window, fit_window_and_left_out, to_16k
 from .zip_safe import ZipMember, list_members, read_member
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ _LOOKS_RESERVED = {"talk": TALK_FOLDER, "unknown": UNKNOWN_LABEL, "negatives": U
                    "background_noise": NOISE_FOLDER}
 
 
-_RESERVED_OR_KEYWORD = {*KEYWORDS, UNKNOWN_LABEL, NOISE_FOLDER, TALK_FOLDER}
+_RESERVED_OR_KEYWORD = set(_CANONICAL.values())
 
 
 def class_name(folder: str) -> str:
@@ -317,7 +317,10 @@ class _Reader:
         self.index = index
         self.resampler = resampler
         self._local = threading.local()
-        self.crowded: list[str] = []  # long clips with a second word's worth of sound left out
+        # Clips used, but doubtful as a word's: a second word's worth of sound left out by the crop,
+        # or nearly silent (list.append is atomic: the pool's threads share these).
+        self.crowded: list[str] = []
+        self.quiet: list[str] = []
 
     def full(self, key: str) -> np.ndarray:
         """The whole file as float32 at 16 kHz; KwsError if it is not usable audio."""
@@ -346,9 +349,12 @@ class _Reader:
                            f"least {1000 * MIN_CLIP_SAMPLES // SAMPLE_RATE} ms")
         if not np.abs(audio).max() >= SILENT_PEAK:
             raise KwsError(f"{name}: silent (no sample reaches one 16-bit step)")
-        if sound_left_out_ms(audio) >= SECOND_WORD_MS:
+        window, left_out_ms = fit_window_and_left_out(audio)
+        if left_out_ms >= SECOND_WORD_MS:
             self.crowded.append(key)
-        return fit_window(audio)
+        if np.abs(window).max() < QUIET_WORD_PEAK:
+            self.quiet.append(key)
+        return window
 
 
 def _workers() -> int:
@@ -395,22 +401,22 @@ def load_windows(index: DatasetIndex, keys: Sequence[str], *, progress: bool = F
         log.warning("skipped %s", problem)
     loaded = [k for k, good in zip(keys, ok, strict=True) if good]
     skipped = [k for k, good in zip(keys, ok, strict=True) if not good]
-    out = out[ok]
-    _warn_quiet_words(index, loaded, out)
-    crowded = sorted(k for k in reader.crowded if class_name(PurePosixPath(k).parts[0]) != UNKNOWN_LABEL)
+    _warn_doubtful_words(index, reader)
+    return out[ok], loaded, skipped
+
+
+def _warn_doubtful_words(index: DatasetIndex, reader: _Reader) -> None:
+    """Clips of word folders (not the reject class's) that are used but likely hold no word, or two:
+    nearly silent (a dithered silence, a microphone left muted), or a long clip with a second
+    word's worth of loud sound outside the second kept."""
+    def of_words(keys: list[str]) -> list[str]:
+        return sorted(k for k in keys if class_name(PurePosixPath(k).parts[0]) != UNKNOWN_LABEL)
+
+    crowded, quiet = of_words(reader.crowded), of_words(reader.quiet)
     if crowded:
         log.warning("%s: %d clip(s) in word folders are longer than a second and hold loud sound for %d ms "
                     "or more outside the second kept (e.g. %s%s): a second word? A clip should hold one "
                     "word", index.source, len(crowded), SECOND_WORD_MS, index.prefix, crowded[0])
-    return out, loaded, skipped
-
-
-def _warn_quiet_words(index: DatasetIndex, keys: Sequence[str], windows: np.ndarray) -> None:
-    """Keyword clips whose loudest sample is under QUIET_WORD_PEAK hold no word a model can learn
-    (a dithered silence, a microphone left muted); used as they are, but said."""
-    peaks = np.abs(windows).max(axis=1) if len(windows) else np.zeros(0)
-    quiet = [k for k, peak in zip(keys, peaks, strict=True)
-             if peak < QUIET_WORD_PEAK and class_name(PurePosixPath(k).parts[0]) != UNKNOWN_LABEL]
     if quiet:
         log.warning("%s: %d clip(s) in word folders are nearly silent (peak under %d dBFS) and are used as "
                     "they are (e.g. %s%s): listen to them, and delete those without the word", index.source,

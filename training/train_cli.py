@@ -55,8 +55,8 @@ datasets (--data PATH, a folder or a .zip):
 bad input:
   an unreadable file inside a class folder (corrupt, empty, not audio) is SKIPPED with a warning
   and the count is reported; a missing path, an unsafe ZIP, an empty class folder, a class with
-  fewer than 2 clips, one class with no reject class to make, or a checkpoint that is not one / does not fit
-  is an ERROR (one line, exit status 2, nothing written).
+  fewer than 2 clips, one class with no reject class to make, or a checkpoint that is not one /
+  does not fit is an ERROR (one line, exit status 2, nothing written).
 
 outputs (in --out):
   model.pt       the kept model: best validation epoch (--select best), last epoch (--select
