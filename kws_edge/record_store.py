@@ -8,6 +8,7 @@ adds clips and never overwrites one that was kept.
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -25,18 +26,25 @@ _CANONICAL = {w.casefold(): w for w in KEYWORDS}
 
 
 def word_folder(word: str) -> str:
-    """The folder of a word: a Speech Commands word in its canonical spelling ("Yes" -> "yes"),
-    any other word as typed. Names that cannot be a class folder are a one-line error."""
+    """The folder of a word, named as kws-train will read it: a Speech Commands word in its
+    canonical spelling ("Yes" -> "yes"), any other word in lower case, one Unicode form
+    ("Lights" -> "lights"), so the folder and the model's label agree. Names that cannot be a
+    class folder are a one-line error."""
     name = word.strip()
     if not name:
         raise KwsError("empty word: words are separated by commas, e.g. --words yes,no")
     if name.startswith(("_", ".")) or any(c in name for c in '/\\:*?"<>|\0'):
         raise KwsError(f"{word!r}: a word may not start with '_' or '.' or contain / \\ : * ? \" < > |")
-    return _CANONICAL.get(name.casefold(), name)
+    return _folder_key(name)
+
+
+def _folder_key(name: str) -> str:
+    name = unicodedata.normalize("NFC", name.strip()).casefold()
+    return _CANONICAL.get(name, name)
 
 
 def parse_words(text: str | None) -> list[str]:
-    """`--words yes,no,Hey Mycroft` -> folders, in the order given, duplicates dropped."""
+    """`--words yes,no,Hey Mycroft` -> folders (`hey mycroft`), in the order given, duplicates dropped."""
     if text is None:
         return list(KEYWORDS)
     out: list[str] = []
@@ -85,7 +93,13 @@ class DatasetDir:
             folder.rmdir()
 
     def folder(self, word: str) -> Path:
-        return self.root / word
+        """The word's folder; one already there under another case or Unicode form (`Lights/`,
+        made before names were lower-cased) is the same class to kws-train, so it is continued."""
+        plain = self.root / word
+        if plain.is_dir() or not self.root.is_dir():
+            return plain
+        same = sorted(d for d in self.root.iterdir() if d.is_dir() and _folder_key(d.name) == word)
+        return same[0] if same else plain
 
     def words(self) -> list[str]:
         """The word folders that hold clips, sorted (not `_talk/`, not hidden folders)."""

@@ -35,11 +35,23 @@ def kinds(events) -> list[str]:
 
 def test_words_and_folders():
     assert parse_words(None) == list(KEYWORDS)
-    assert parse_words("Yes, no ,yes,Hey Robot") == ["yes", "no", "Hey Robot"]
+    assert parse_words("Yes, no ,yes,Hey Robot") == ["yes", "no", "hey robot"]
     assert word_folder(" STOP ") == "stop"
+    # named as kws-train reads it, so the folder and the model's label agree
+    assert word_folder("Lights") == "lights"
+    assert word_folder("lumie\u0300re") == "lumi\u00e8re"
     for bad in ("_talk", ".hidden", "a/b", ""):
         with pytest.raises(KwsError):
             word_folder(bad)
+
+
+def test_a_folder_made_in_another_case_is_continued(tmp_path):
+    write_wav(tmp_path / "ds" / "Lights" / "001.wav", np.zeros(WINDOW_SAMPLES, np.float32))
+    store = DatasetDir(tmp_path / "ds")
+    assert store.folder("lights") == tmp_path / "ds" / "Lights" and store.count("lights") == 1
+    path = store.add("lights", np.full(WINDOW_SAMPLES, 0.1, np.float32))
+    assert path == tmp_path / "ds" / "Lights" / "002.wav"
+    assert store.folder("lamp") == tmp_path / "ds" / "lamp"
 
 
 def test_texts_hold_no_keyword_and_skip_the_recorded_words():
