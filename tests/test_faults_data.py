@@ -174,3 +174,14 @@ def test_tiny_and_silent_clips_are_skipped_with_a_warning(tmp_path):
     split = json.loads((out / "split.json").read_text())
     kept = {k for part in ("train", "val", "test") for k in split[part]}
     assert not kept & {"yes/blip.wav", "yes/one.wav", "no/zeros.wav"}
+
+
+def test_an_unreadable_talk_recording_is_counted_as_skipped(tmp_path):
+    data = tones(tmp_path / "ds")
+    write_wav(data / "_talk" / "001.wav", tone(300.0, 3.0))
+    (data / "_talk" / "002.wav").write_bytes(b"RIFF\x00\x00\x00\x00not audio at all")
+    out = tmp_path / "run"
+    proc = cli("training.train_cli", "--data", data, "--out", out, "--epochs", "1", "--channels", "8")
+    assert proc.returncode == 0, proc.stderr
+    assert "_talk/002.wav" in proc.stderr
+    assert json.loads((out / "metrics.json").read_text())["skipped_files"] == 1

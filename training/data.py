@@ -423,23 +423,26 @@ def _warn_doubtful_words(index: DatasetIndex, reader: _Reader) -> None:
                     len(quiet), round(20 * np.log10(QUIET_WORD_PEAK)), index.prefix, quiet[0])
 
 
-def _recordings(index: DatasetIndex, keys: Iterable[str],
-                resampler: str = "torchaudio") -> Iterable[tuple[str, np.ndarray]]:
-    """(key, whole file at 16 kHz) for each readable key; unreadable ones skipped with a warning."""
+def _recordings(index: DatasetIndex, keys: Iterable[str], resampler: str = "torchaudio",
+                skipped: list[str] | None = None) -> Iterable[tuple[str, np.ndarray]]:
+    """(key, whole file at 16 kHz) for each readable key; unreadable ones skipped with a warning,
+    and their keys added to `skipped` when given."""
     reader = _Reader(index, resampler)
     for key in keys:
         try:
             yield key, reader.full(key)
         except KwsError as exc:
             log.warning("skipped %s", exc)
+            if skipped is not None:
+                skipped.append(key)
 
 
-def load_noise_windows(index: DatasetIndex, keys: Sequence[str] | None = None,
-                       resampler: str = "torchaudio") -> tuple[np.ndarray, list[str]]:
+def load_noise_windows(index: DatasetIndex, keys: Sequence[str] | None = None, resampler: str = "torchaudio",
+                       skipped: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
     """Cut long noise recordings into non-overlapping 1-s windows; keys `<file>@<window>`."""
     windows: list[np.ndarray] = []
     names: list[str] = []
-    for key, audio in _recordings(index, index.noise if keys is None else keys, resampler):
+    for key, audio in _recordings(index, index.noise if keys is None else keys, resampler, skipped):
         n = audio.shape[0] // WINDOW_SAMPLES
         if n == 0:
             windows.append(fit_window(audio))
@@ -452,13 +455,15 @@ def load_noise_windows(index: DatasetIndex, keys: Sequence[str] | None = None,
     return np.stack(windows).astype(np.float32), names
 
 
-def load_talk_windows(index: DatasetIndex, keys: Sequence[str]) -> np.ndarray:
+def load_talk_windows(index: DatasetIndex, keys: Sequence[str],
+                      skipped: list[str] | None = None) -> np.ndarray:
     """Recordings of non-keyword talk (a dataset's `_talk/`) as 1-s windows, one centred on each
     utterance (`unknown.utterance_windows`), so a short word sits in its window as a keyword sits
-    in a clip; unreadable files are skipped with a warning."""
+    in a clip; unreadable files are skipped with a warning (and added to `skipped`)."""
     from .unknown import utterance_windows
 
-    parts = [w for _, audio in _recordings(index, keys) if len(w := utterance_windows(audio))]
+    recordings = _recordings(index, keys, skipped=skipped)
+    parts = [w for _, audio in recordings if len(w := utterance_windows(audio))]
     if not parts:
         return np.zeros((0, WINDOW_SAMPLES), dtype=np.float32)
     return np.concatenate(parts).astype(np.float32)

@@ -150,7 +150,8 @@ def _load_source(index: DatasetIndex, labels: Sequence[str], *, seed: int, given
     key_class = _keys_by_class(index, labels)
     # Noise: in Speech Commands layout the 1-s windows are reject-class clips (and the augmentation
     # bank, from train only); in a custom dataset they are the augmentation bank only.
-    noise_windows, noise_keys = load_noise_windows(index) if index.noise else (None, [])
+    unread: list[str] = []  # noise and talk recordings that could not be read, counted as skipped
+    noise_windows, noise_keys = load_noise_windows(index, skipped=unread) if index.noise else (None, [])
     noise_by_key = dict(zip(noise_keys, noise_windows, strict=True)) if noise_keys else {}
     if index.layout == "speech_commands":
         key_class.update(dict.fromkeys(noise_keys, UNKNOWN_LABEL))
@@ -195,14 +196,15 @@ def _load_source(index: DatasetIndex, labels: Sequence[str], *, seed: int, given
         bank = list(noise_windows)
     talk = None
     if index.talk:
-        talk = load_talk_windows(index, index.talk)
+        talk = load_talk_windows(index, index.talk, skipped=unread)
         if not len(talk):
             log.warning("%s: %s/ holds no usable recording (see the warnings above)", index.source,
                         TALK_FOLDER)
         log.info("%s: %d windows of non-keyword talk from %s/ used as negatives", index.source,
                  len(talk), TALK_FOLDER)
     return _Source(x=xs, y=ys, split={s: [tag(k) for k in split[s]] for s in SPLITS}, split_source=source,
-                   bank=bank, talk=talk if talk is not None and len(talk) else None, skipped=len(skipped))
+                   bank=bank, talk=talk if talk is not None and len(talk) else None,
+                   skipped=len(skipped) + len(unread))
 
 
 def prepare_dataset(path: str | Path | Sequence[str | Path], *, words: Sequence[str] | None = None,
