@@ -14,6 +14,9 @@ from .errors import KwsError
 from .labels import SAMPLE_RATE
 
 _FD2 = threading.Lock()
+# soundfile's frame count for a file whose header does not give its length (a FLAC written to a
+# pipe): libsndfile's largest count, 2**63 - 1.
+UNKNOWN_FRAMES = 2**62
 
 
 @contextmanager
@@ -50,6 +53,29 @@ def downmix(data: np.ndarray) -> np.ndarray:
     if energy > 0 and float(np.einsum("i,i->", left, right)) < -0.5 * np.sqrt(energy):
         return ((left - right) / 2).astype(np.float32)
     return data.mean(axis=1, dtype=np.float32)
+
+
+def wav_header_frames(path: str | Path) -> int:
+    """The frames a RIFF WAV's header says its data holds (0 for another format, or a header that
+    does not say). libsndfile reports what the file holds, so a recording cut off after its header
+    reads as a shorter file without a word; this is what it should have held."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return 0
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return 0
+    at, align = 12, 0
+    while at + 8 <= len(head):
+        kind, size = head[at:at + 4], int.from_bytes(head[at + 4:at + 8], "little")
+        if kind == b"fmt " and at + 22 <= len(head):
+            align = int.from_bytes(head[at + 20:at + 22], "little")
+        elif kind == b"data":
+            # 0 and 0xFFFFFFFF: a recorder or a pipe that never went back to write the size.
+            return size // align if align and 0 < size < 0xFFFFFFFF else 0
+        at += 8 + size + (size & 1)
+    return 0
 
 
 def decode(path: str | Path) -> tuple[np.ndarray, int]:
@@ -92,8 +118,12 @@ def _decode(source, name: str) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
     try:
-        with quiet_stderr(name.lower().endswith(".mp3")):
-            data, rate = sf.read(source, dtype="float32", always_2d=True)
+        with quiet_stderr(name.lower().endswith(".mp3")), sf.SoundFile(source) as f:
+            rate = f.samplerate
+            if f.frames < UNKNOWN_FRAMES:
+                data = f.read(dtype="float32", always_2d=True)
+            else:
+                data = _read_unknown_length(f)
     except sf.LibsndfileError as exc:
         # libsndfile's own text ("Error opening <_io.BytesIO object at 0x...>: ...") names the
         # Python object, not the file: keep only its reason; `name` says which file. Given a path
@@ -110,6 +140,18 @@ def _decode(source, name: str) -> tuple[np.ndarray, int]:
     if not np.all(np.isfinite(mono)):
         raise KwsError(f"{name}: audio contains NaN or infinite samples")
     return np.ascontiguousarray(mono, dtype=np.float32), int(rate)
+
+
+def _read_unknown_length(f) -> np.ndarray:
+    """All of a file whose header does not give its length, block by block: soundfile would size
+    one array by that unknown length, and seek past the end after each read."""
+    f.seekable = lambda: False
+    blocks = []
+    while True:
+        block = f.read(1 << 16, dtype="float32", always_2d=True)
+        blocks.append(block)
+        if len(block) < 1 << 16:
+            return np.concatenate(blocks)
 
 
 def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:

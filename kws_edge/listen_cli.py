@@ -38,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="MODEL.onnx",
                    help="exported model (kws-export); default: base, the shipped model")
     src = p.add_argument_group("audio source (default: the default microphone)")
-    src.add_argument("--input", metavar="FILE", help="read an audio file instead of a microphone")
+    src.add_argument("--input", metavar="FILE",
+                     help="read an audio file instead of a microphone (-: standard input, e.g. WAV "
+                          "from sox or arecord)")
     src.add_argument("--realtime", action="store_true", help="with --input: pace the file like a microphone")
     src.add_argument("--device", metavar="ID|NAME", help="input device index or part of its name")
     src.add_argument("--list-devices", action="store_true", help="list input devices and exit")
@@ -170,7 +172,7 @@ def _main(argv: list[str] | None) -> int:
         for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
     if args.input and stopped == "end of input":
-        for warning in levels.warnings(args.input):
+        for warning in levels.warnings(str(source.path)):
             log.warning("%s", warning)
     overflows = getattr(source, "lost_blocks", 0)
     stats = spotter.stats

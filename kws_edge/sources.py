@@ -7,7 +7,9 @@ Rate conversion uses soxr's streaming resampler, so chunk edges never click.
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,10 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import downmix, empty_file, quiet_stderr, unreadable
+from .audio import UNKNOWN_FRAMES, downmix, empty_file, quiet_stderr, unreadable, wav_header_frames
 from .errors import KwsError, not_a_file
 
 log = logging.getLogger(__name__)
+
+# A file that ends this much (s) before its header said it would is called cut off; an MP3's
+# header length is an estimate to a frame or two.
+CUT_OFF_S = 0.5
 
 
 class _Resampler:
@@ -38,37 +44,67 @@ class _Resampler:
 
 
 class FileSource:
-    """Streams any file soundfile reads (any rate, any channel count) as mono chunks."""
+    """Streams any file soundfile reads (any rate, any channel count) as mono chunks; "-" is
+    standard input (a pipe: WAV, AU or raw-headed formats libsndfile reads without seeking)."""
 
     def __init__(self, path: str | Path, rate: int, chunk_ms: int = 1000, realtime: bool = False) -> None:
         import soundfile as sf
 
-        self.path = Path(path)
+        stdin = str(path) == "-"
+        self.path = Path("standard input" if stdin else path)
         self.rate = rate
         self.realtime = realtime
-        if not self.path.is_file():
-            raise not_a_file(self.path, "audio file")
-        if self.path.stat().st_size == 0:
-            raise empty_file(self.path)
+        piped = stdin or (self.path.exists() and not self.path.is_file() and not self.path.is_dir())
+        if not piped:
+            if not self.path.is_file():
+                raise not_a_file(self.path, "audio file")
+            if self.path.stat().st_size == 0:
+                raise empty_file(self.path)
         try:
-            self._file = sf.SoundFile(str(self.path))
+            if piped:
+                # A pipe, a FIFO or /dev/stdin: read through its descriptor, which libsndfile reads
+                # front to back; given as a path it would try to seek.
+                fd = sys.stdin.buffer.fileno() if stdin else os.open(self.path, os.O_RDONLY)
+                self._file = sf.SoundFile(fd, closefd=not stdin)
+            else:
+                with quiet_stderr(self.path.suffix.lower() == ".mp3"):  # libmpg123's notes on a cut file
+                    self._file = sf.SoundFile(str(self.path))
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-            raise unreadable(self.path, exc) from None
+            reason = getattr(exc, "error_string", None) or exc
+            if piped:
+                reason = f"{reason}; from a pipe, send WAV (e.g. sox IN -t wav -)"
+            raise unreadable(self.path, reason) from None
         if self._file.frames == 0:
             self._file.close()
             hint = ""
-            if self._file.format == "WAV" and self.path.stat().st_size > 4096:
+            if self._file.format == "WAV" and not piped and self.path.stat().st_size > 4096:
                 # A recorder stopped before it wrote the sizes into the header.
                 hint = (f"; its header says so, but the file holds {self.path.stat().st_size} bytes: an "
                         "unfinished recording? sox --ignore-length IN OUT repairs it")
             raise KwsError(f"{self.path}: empty audio (no samples){hint}")
         self.file_rate = int(self._file.samplerate)
-        self.duration = self._file.frames / self.file_rate
+        known = self._file.frames < UNKNOWN_FRAMES and not piped
+        if not known:
+            # A FLAC written to a pipe (or anything read from one) does not say its length; soundfile
+            # would seek past the end after each read and fail at the last block.
+            self._file.seekable = lambda: False
+        # From the header, or None when it does not say: an MP3's is an estimate, and a file cut
+        # off after its header holds less (said at the end, `short_by`).
+        self.duration: float | None = self._file.frames / self.file_rate if known else None
+        self._header_frames = max(self._file.frames, wav_header_frames(self.path)) if known else None
         self._block = max(1, self.file_rate * chunk_ms // 1000)
         self._resample = _Resampler(self.file_rate, rate)
         self.samples_out = 0
         self._frames_read = 0
         self.nonfinite = 0
+
+    @property
+    def short_by(self) -> float:
+        """Seconds the header promised that were not there once the file was read to its end (a
+        recording cut off, an MP3 damaged midway); 0 for a file read whole, or read only in part."""
+        if self._header_frames is None:
+            return 0.0
+        return max(0.0, (self._header_frames - self._frames_read) / self.file_rate)
 
     def __enter__(self) -> FileSource:
         return self
@@ -114,6 +150,10 @@ class FileSource:
                 self.samples_out += len(out)
                 yield out
             if last:
+                if self.short_by > CUT_OFF_S:
+                    log.warning("%s: ends at %.1f s, though its header says %.1f s: the file is cut off or "
+                                "damaged, and the rest was not heard", self.path,
+                                self._frames_read / self.file_rate, self._header_frames / self.file_rate)
                 return
 
 

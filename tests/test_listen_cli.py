@@ -177,6 +177,48 @@ def test_a_file_damaged_after_its_header_is_a_one_line_error(files, capsys):
     _one_line_error(err, r"cut\.flac: cannot be read after \d+\.\d s of audio .*the file is damaged")
 
 
+def test_a_flac_that_does_not_say_its_length_is_heard_to_its_end(files, capsys):
+    """FLAC written to a pipe (flac -, ffmpeg ... pipe:) leaves the header's sample count at 0,
+    which soundfile reports as 2**63 - 1 frames: it had failed at the last block."""
+    data = bytearray(files["flac"].read_bytes())
+    data[21] &= 0xF0  # STREAMINFO's 36-bit total-samples field, from the low nibble of byte 21
+    data[22:26] = bytes(4)
+    path = files["dir"] / "piped.flac"
+    path.write_bytes(bytes(data))
+    assert main(["--model", str(files["model"]), "--input", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert [line.split()[1] for line in out.strip().splitlines()] == ["yes", "no"], err
+    assert "listened" in err and "error" not in err
+    from kws_edge.audio import decode
+
+    assert np.array_equal(decode(path)[0], decode(files["flac"])[0])
+
+
+def test_a_wav_cut_off_after_its_header_is_heard_and_said(files, capsys, caplog):
+    whole = files["wav"].read_bytes()
+    path = files["dir"] / "cut.wav"
+    path.write_bytes(whole[: len(whole) * 3 // 5])  # the header still says 5.7 s
+    assert main(["--model", str(files["model"]), "--input", str(path)]) == 0
+    assert [line.split()[1] for line in capsys.readouterr().out.strip().splitlines()] == ["yes"]
+    said = [r.getMessage() for r in caplog.records if "cut off" in r.getMessage()]
+    assert len(said) == 1 and re.search(r"cut\.wav: ends at 3\.\d s, though its header says 5\.7 s", said[0])
+
+
+def test_standard_input_is_read_as_a_file(files):
+    listen = f"{' '.join(LISTEN)} --model {files['model']}"
+    for source in ("-", "/dev/stdin"):
+        with open(files["wav"], "rb") as wav:
+            proc = subprocess.run(f"cat | {listen} --input {source} --json", shell=True, stdin=wav,
+                                  capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert [json.loads(line)["label"] for line in proc.stdout.splitlines()] == ["yes", "no"]
+    with open(files["flac"], "rb") as flac:
+        proc = subprocess.run(f"cat | {listen} --input -", shell=True, stdin=flac, capture_output=True,
+                              text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert re.search(r"standard input: not a readable audio file .*sox IN -t wav -", proc.stderr), proc.stderr
+
+
 def test_nan_in_a_file_is_heard_as_silence_and_the_scan_goes_on(files, capsys, caplog):
     """A float WAV with NaN and inf samples part-way (a broken converter): the words after them are
     still heard, and one warning says where they start."""
