@@ -410,3 +410,12 @@ def test_batching_over_a_long_silence_gives_the_same_events(models):
     batched, _ = _events(models["tone"], audio, 1000, batch_windows=16)
     assert [e.label for e in plain] == ["yes", "no"]
     assert batched == plain
+
+
+def test_a_gate_too_short_for_a_spoken_keyword_is_warned_about(caplog):
+    SpotterOptions(max_utterance_ms=500)
+    assert any("--max-utterance-ms 500" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    SpotterOptions(max_utterance_ms=0)
+    SpotterOptions()
+    assert not caplog.records
