@@ -224,6 +224,8 @@ def test_eval_errors(tone_data, tmp_path):
     assert_one_line_error(proc, "kws-eval", "no such model file")
     proc = run("eval_cli", "--model", "base", "--stream", "s.wav", "--truth", "t.csv", "--confusion", "c.png")
     assert_one_line_error(proc, "kws-eval", "--confusion goes with --data")
+    proc = run("eval_cli", "--model", "base", "--stream", "s.wav", "--truth", "t.csv", "--split", "test")
+    assert_one_line_error(proc, "kws-eval", "--split goes with --data")
     bogus = tmp_path / "bogus.onnx"
     bogus.write_bytes(b"not onnx")
     proc = run("eval_cli", "--model", bogus, "--data", tone_data)

@@ -300,6 +300,9 @@ def run(args: argparse.Namespace) -> int:
     args.model = str(model_path(args.model))
     if args.confusion and args.stream:
         raise KwsError("--confusion goes with --data (clips): a stream has no confusion matrix")
+    if args.stream and (args.split != "all" or args.split_file):
+        flag = "--split" if args.split != "all" else "--split-file"
+        raise KwsError(f"{flag} goes with --data (clips): a stream is scored whole")
     if args.data:
         parser = build_parser()
         changed = [name for name, value in vars(args).items()
