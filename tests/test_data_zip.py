@@ -65,8 +65,19 @@ def test_symlinks_in_zip_are_ignored(tmp_path):
 def test_not_a_zip(tmp_path):
     f = tmp_path / "data.zip"
     f.write_bytes(b"PK\x03\x04 truncated")
-    with pytest.raises(KwsError):
+    with pytest.raises(KwsError, match="damaged or incomplete ZIP"):
         load_labelled_clips(f, ["a"])
+    whole = tmp_path / "whole.zip"
+    with zipfile.ZipFile(whole, "w") as zf:
+        zf.writestr("yes/ok.wav", wav_bytes(tmp_path, 300))
+    cut = tmp_path / "download"  # no .zip suffix: known by its first bytes
+    cut.write_bytes(whole.read_bytes()[:-30])
+    with pytest.raises(KwsError, match="download: a damaged or incomplete ZIP"):
+        load_labelled_clips(cut, ["a"])
+    text = tmp_path / "notes.txt"
+    text.write_text("yes no")
+    with pytest.raises(KwsError, match="not a dataset folder or a ZIP archive"):
+        load_labelled_clips(text, ["a"])
 
 
 def test_noise_dir_feeds_augmentation_and_reject_class(tmp_path):

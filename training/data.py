@@ -107,6 +107,10 @@ def _list_files(path: Path) -> tuple[list[str], dict[str, ZipMember]]:
         members = list_members(path)
         kept = {m.name: m for m in members if not any(_is_hidden(p) for p in PurePosixPath(m.name).parts)}
         return list(kept), kept
+    if path.suffix.lower() == ".zip" or _starts_with(path, b"PK\x03\x04"):
+        # The ZIP's directory sits at its end: a download or copy cut short loses it.
+        raise KwsError(f"{path}: a damaged or incomplete ZIP archive (its table of contents is missing: "
+                       "a download or copy cut short?); make or copy it again")
     raise KwsError(f"{path}: not a dataset folder or a ZIP archive")
 
 
@@ -161,6 +165,14 @@ def class_name(folder: str) -> str:
     folders of one new word differing in case are one class."""
     name = unicodedata.normalize("NFC", folder.strip()).casefold()  # macOS writes names decomposed
     return _CANONICAL.get(name, name)
+
+
+def _starts_with(path: Path, magic: bytes) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(magic)) == magic
+    except OSError:
+        return False
 
 
 def scan_dataset(path: str | Path) -> DatasetIndex:
