@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 # A file that ends this much (s) before its header said it would is called cut off; an MP3's
 # header length is an estimate to a frame or two.
 CUT_OFF_S = 0.5
+# Files recorded at a lower rate (Hz) lack part of the band the model hears (warned).
+LOWEST_RATE = 8000
 
 
 class _Resampler:
@@ -83,6 +85,10 @@ class FileSource:
                         "unfinished recording? sox --ignore-length IN OUT repairs it")
             raise KwsError(f"{self.path}: empty audio (no samples){hint}")
         self.file_rate = int(self._file.samplerate)
+        if self.file_rate < LOWEST_RATE:
+            log.warning("%s: recorded at %d Hz, so it holds no sound over %d Hz; the model hears up to "
+                        "4000 Hz, and words are heard less reliably (a telephone's 8000 Hz is enough)",
+                        self.path, self.file_rate, self.file_rate // 2)
         known = self._file.frames < UNKNOWN_FRAMES and not piped
         if not known:
             # A FLAC written to a pipe (or anything read from one) does not say its length; soundfile

@@ -204,6 +204,18 @@ def test_a_wav_cut_off_after_its_header_is_heard_and_said(files, capsys, caplog)
     assert len(said) == 1 and re.search(r"cut\.wav: ends at 3\.\d s, though its header says 5\.7 s", said[0])
 
 
+def test_a_file_recorded_under_8_khz_is_warned_about(files, caplog):
+    import soundfile as sf
+
+    audio, _ = sf.read(str(files["wav"]), dtype="float32")
+    low = write_wav(files["dir"] / "low.wav", audio[::4], rate=4000)
+    assert main(["--model", str(files["model"]), "--input", str(low)]) == 0
+    assert any("low.wav: recorded at 4000 Hz" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    assert main(["--model", str(files["model"]), "--input", str(files["wav"])]) == 0
+    assert not any("recorded at" in r.getMessage() for r in caplog.records)
+
+
 def test_standard_input_is_read_as_a_file(files):
     listen = f"{' '.join(LISTEN)} --model {files['model']}"
     for source in ("-", "/dev/stdin"):
