@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -109,8 +110,9 @@ def empty_file(name: str | Path) -> KwsError:
 def unreadable(name: str | Path, reason: object) -> KwsError:
     """The one-line error for a file soundfile cannot decode, with a way out where there is one."""
     suffix = Path(str(name)).suffix.lower()
-    hint = (f"; {suffix} is not read here: convert it first, e.g. ffmpeg -i {Path(str(name)).name} "
-            f"{Path(str(name)).stem}.wav") if suffix in _NOT_READ else ""
+    stem = Path(str(name))
+    hint = (f"; {suffix} is not read here: convert it first, e.g. ffmpeg -i {shlex.quote(stem.name)} "
+            f"{shlex.quote(stem.stem + '.wav')}") if suffix in _NOT_READ else ""
     return KwsError(f"{name}: not a readable audio file ({reason}){hint}")
 
 
