@@ -80,6 +80,13 @@ def run_cli(prog: str, main: Callable[[], int | None]) -> int:
     full, no permission, stdout unwritable) -> one line naming the file, exit 2; a training
     package missing from a runtime-only install -> one line saying how to add it, exit 2."""
     real_stdout = sys.stdout
+    if real_stdout is None:  # started with stdout closed (`>&-`)
+        print(f"{prog}: error: standard output is closed; redirect it (> FILE or > /dev/null)",
+              file=sys.stderr)
+        return 2
+    if hasattr(real_stdout, "reconfigure"):
+        # A label of a new word ("lumière") on a terminal that is not UTF-8 is escaped, not a traceback.
+        real_stdout.reconfigure(errors="backslashreplace")
     sys.stdout = _GuardedStdout(real_stdout)
     try:
         code = main()

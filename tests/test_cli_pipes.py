@@ -33,3 +33,15 @@ sys.exit(run_cli("prog", body))
 def test_run_cli_returns_the_body_exit_code():
     assert run_cli("prog", lambda: 3) == 3
     assert run_cli("prog", lambda: None) == 0
+
+
+def test_a_closed_stdout_and_an_ascii_terminal_are_no_tracebacks():
+    body = f"import sys; sys.path.insert(0, {str(REPO)!r}); from kws_edge.errors import run_cli; " \
+           "sys.exit(run_cli('prog', lambda: print('lumi\\u00e8re')))"
+    proc = subprocess.run(f"'{sys.executable}' -c \"{body}\" >&-", shell=True, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2 and proc.stderr.strip() == \
+        "prog: error: standard output is closed; redirect it (> FILE or > /dev/null)", proc.stderr
+    proc = subprocess.run([sys.executable, "-c", body], capture_output=True, timeout=60,
+                          env={"PYTHONIOENCODING": "ascii", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0 and proc.stdout == b"lumi\\xe8re\n", proc.stderr
