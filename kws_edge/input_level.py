@@ -62,6 +62,8 @@ class InputLevels:
         out = []
         if self.samples and self.peak == 0:
             out.append(f"{name}: every sample is zero (digital silence): nothing to hear; a muted input?")
+        elif self.samples and self.words_peak < 1e-6:
+            out.append(f"{name}: holds nothing but a constant offset (DC): nothing to hear; a muted input?")
         elif self.words_peak < 10 ** (LISTEN_QUIET_DBFS / 20):
             # Words this quiet are missed (and under -70 dBFS never counted as speech): say why.
             level = 20 * math.log10(max(self.words_peak, 1e-10))

@@ -274,6 +274,11 @@ def test_a_file_too_quiet_to_hear_words_says_so(files):
                            "--input", str(zeros)], capture_output=True, text=True, timeout=120)
     assert "zeros.wav: every sample is zero (digital silence)" in proc.stderr, proc.stderr
     assert "normalise" not in proc.stderr
+    dc = write_wav(files["dir"] / "dc.wav", np.full(16000, 0.5, np.float32))
+    proc = subprocess.run([sys.executable, "-m", "kws_edge.listen_cli", "--model", str(files["model"]),
+                           "--input", str(dc)], capture_output=True, text=True, timeout=120)
+    assert "dc.wav: holds nothing but a constant offset (DC)" in proc.stderr, proc.stderr
+    assert "dBFS" not in proc.stderr
     for path, warned in ((quiet, True), (offset, True), (click, True), (heard, False), (files["wav"], False)):
         proc = subprocess.run([sys.executable, "-m", "kws_edge.listen_cli", "--model", str(files["model"]),
                                "--input", str(path)], capture_output=True, text=True, timeout=120)
