@@ -61,6 +61,26 @@ def test_pt_and_onnx_give_the_same_report(model_and_data):
     assert "TORCH_LOADED False" in err  # the ONNX path never imported torch
 
 
+def test_a_dataset_scored_in_parts_gives_the_report_of_one_pass(model_and_data, monkeypatch, capsys):
+    """Large datasets are decoded and scored a part at a time (memory); the report is the same."""
+    from kws_edge.training import data as data_module
+    from kws_edge.training import eval_cli
+
+    _, onnx_path, data = model_and_data
+    (data / "mid" / "broken.wav").write_bytes(b"RIFF not audio")
+    try:
+        reports = []
+        for part in (10_000, 4):
+            monkeypatch.setattr(data_module, "EVAL_PART", part)
+            assert eval_cli.main(["--model", str(onnx_path), "--data", str(data), "--json"]) == 0
+            reports.append(json.loads(capsys.readouterr().out))
+    finally:
+        (data / "mid" / "broken.wav").unlink()
+    whole, parts = reports
+    assert whole["n"] == 30 and whole["skipped_files"] == 1
+    assert parts == whole
+
+
 def test_scoring_the_training_data_says_the_model_heard_it(model_and_data, tmp_path):
     pt, onnx_path, data = model_and_data
     for model, how in ((pt, "is"), (onnx_path, "looks like")):  # the export keeps folder names only

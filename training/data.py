@@ -15,7 +15,7 @@ import threading
 import unicodedata
 import zipfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -374,14 +374,48 @@ def _workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
+# Clips decoded at a time when a dataset is scored (64 KB each: 256 MB), not all of it at once: the
+# full Speech Commands set would need 7 GB.
+EVAL_PART = 4096
+
+
 def load_windows(index: DatasetIndex, keys: Sequence[str], *, progress: bool = False,
                  resampler: str = "torchaudio") -> tuple[np.ndarray, list[str], list[str]]:
     """Decode `keys` in a thread pool. Returns (float32 [N, WINDOW_SAMPLES], loaded keys, skipped keys).
 
     Unusable files are skipped with one warning each; the caller reports the count.
     """
+    bar = _progress_bar(len(keys)) if progress else None
     reader = _Reader(index, resampler)
+    out = _load_part(reader, keys, bar)
+    if bar is not None:
+        bar.close()
+    _warn_doubtful_words(index, reader)
+    return out
 
+
+def iter_windows(index: DatasetIndex, keys: Sequence[str], *, part: int | None = None,
+                 resampler: str = "torchaudio") -> Iterator[tuple[np.ndarray, list[str], list[str]]]:
+    """`load_windows` `part` (EVAL_PART) keys at a time, so that scoring a large dataset holds one
+    part in memory, with one progress bar and the doubtful-clip warnings once at the end."""
+    part = part or EVAL_PART
+    bar = _progress_bar(len(keys))
+    reader = _Reader(index, resampler)
+    try:
+        for start in range(0, len(keys), part):
+            yield _load_part(reader, keys[start:start + part], bar)
+    finally:
+        bar.close()
+    _warn_doubtful_words(index, reader)
+
+
+def _progress_bar(total: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="loading clips", unit="clip", leave=False, disable=None)
+
+
+def _load_part(reader: _Reader, keys: Sequence[str], bar) -> tuple[np.ndarray, list[str], list[str]]:
     problems: list[str] = []
 
     def one(key: str) -> np.ndarray | None:
@@ -393,11 +427,6 @@ def load_windows(index: DatasetIndex, keys: Sequence[str], *, progress: bool = F
             problems.append(str(exc))
             return None
 
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(keys), desc="loading clips", unit="clip", leave=False, disable=None)
     out = np.zeros((len(keys), WINDOW_SAMPLES), dtype=np.float32)
     ok = np.zeros(len(keys), dtype=bool)
     with ThreadPoolExecutor(max_workers=_workers()) as pool:
@@ -407,14 +436,11 @@ def load_windows(index: DatasetIndex, keys: Sequence[str], *, progress: bool = F
                 ok[i] = True
             if bar is not None:
                 bar.update(1)
-    if bar is not None:
-        bar.close()
     for problem in sorted(problems):
         log.warning("skipped %s", problem)
     loaded = [k for k, good in zip(keys, ok, strict=True) if good]
     skipped = [k for k, good in zip(keys, ok, strict=True) if not good]
-    _warn_doubtful_words(index, reader)
-    return out[ok], loaded, skipped
+    return (out if ok.all() else out[ok]), loaded, skipped  # out[ok] copies: only when needed
 
 
 def _warn_doubtful_words(index: DatasetIndex, reader: _Reader) -> None:

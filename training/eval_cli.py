@@ -172,7 +172,7 @@ def _check_split_is_of(split_file: Path, data: Path, part: str) -> None:
 
 def eval_clips(args: argparse.Namespace) -> dict:
     from .metrics import classification_report
-    from .prepare import load_eval_clips
+    from .prepare import iter_eval_clips
 
     model_path = Path(args.model)
     model, resampler = _load_model(model_path)
@@ -197,13 +197,19 @@ def eval_clips(args: argparse.Namespace) -> dict:
         log.warning("%s %s the data %s was trained on: this accuracy is on clips it has heard. Measure "
                     "on recordings it never heard (--data OTHER), or --split test for a scratch model",
                     args.data, same, model_path)
-    x, y, keys, skipped = load_eval_clips(args.data, model.labels, split_name=args.split,
-                                          split_file=split_file, resampler=resampler)
-    probs = _predict_batched(model, x)
-    if probs.shape != (len(x), len(model.labels)):
-        expected = (len(x), len(model.labels))
-        raise KwsError(f"{model_path}: model returned shape {probs.shape}, expected {expected}")
-    report = classification_report(y, probs.argmax(axis=1), model.labels)
+    truth, predicted, skipped = [], [], 0
+    for x, y, _, part_skipped in iter_eval_clips(args.data, model.labels, split_name=args.split,
+                                                 split_file=split_file, resampler=resampler):
+        skipped += part_skipped
+        if not len(x):
+            continue
+        probs = _predict_batched(model, x)
+        if probs.shape != (len(x), len(model.labels)):
+            expected = (len(x), len(model.labels))
+            raise KwsError(f"{model_path}: model returned shape {probs.shape}, expected {expected}")
+        truth.append(y)
+        predicted.append(probs.argmax(axis=1))
+    report = classification_report(np.concatenate(truth), np.concatenate(predicted), model.labels)
     report.update({"model": str(model_path), "data": str(args.data), "split": args.split,
                    "skipped_files": skipped})
     if args.confusion:

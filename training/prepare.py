@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -20,6 +20,7 @@ from .data import (
     choose_words,
     class_name,
     class_of,
+    iter_windows,
     labels_for,
     load_noise_dir,
     load_noise_windows,
@@ -315,13 +316,14 @@ def _add_reject(data: PreparedData, seed: int, ratio: float) -> None:
                  ", ".join(f"{k} {v}" for k, v in made.items()))
 
 
-def load_eval_clips(path: str | Path, labels: Sequence[str], *, split_name: str = "all",
+def iter_eval_clips(path: str | Path, labels: Sequence[str], *, split_name: str = "all",
                     split_file: str | Path | None = None,
-                    resampler: str = "torchaudio") -> tuple[np.ndarray, np.ndarray, list[str], int]:
-    """Clips of a dataset (or of one split recorded in split.json) against a model's labels.
+                    resampler: str = "torchaudio") -> Iterator[tuple[np.ndarray, np.ndarray, list[str], int]]:
+    """Clips of a dataset (or of one split recorded in split.json) against a model's labels, a
+    few thousand at a time (a large dataset never sits in memory whole).
 
-    Returns (windows, label indices, keys, skipped count). Dataset words the model lacks count
-    as `_unknown_` truth; Speech Commands noise windows count as `_unknown_` too.
+    Yields (windows, label indices, keys, skipped count) per part. Dataset words the model lacks
+    count as `_unknown_` truth; Speech Commands noise windows count as `_unknown_` too.
     """
     labels = list(labels)
     index = scan_dataset(path)
@@ -339,12 +341,17 @@ def load_eval_clips(path: str | Path, labels: Sequence[str], *, split_name: str 
         if len(missing) == len(wanted) and wanted:
             raise KwsError(f"{split_file}: none of its {split_name} clips are in {index.source}")
         keys = [k for k in wanted if k in key_class]
+
+    def truth(part_keys: list[str]) -> np.ndarray:
+        return np.asarray([labels.index(key_class[k]) for k in part_keys], dtype=np.int64)
+
     clip_keys = [k for k in keys if k not in noise_by_key]
-    x, loaded, skipped = load_windows(index, clip_keys, progress=True, resampler=resampler)
-    parts = [x] + [noise_by_key[k][None] for k in keys if k in noise_by_key]
-    all_keys = loaded + [k for k in keys if k in noise_by_key]
-    x = np.concatenate(parts) if len(parts) > 1 else x
-    if x.shape[0] == 0:
+    loaded_any = False
+    for x, loaded, skipped in iter_windows(index, clip_keys, resampler=resampler):
+        loaded_any = loaded_any or bool(loaded)
+        yield x, truth(loaded), loaded, len(skipped)
+    in_noise = [k for k in keys if k in noise_by_key]
+    if in_noise:
+        yield np.stack([noise_by_key[k] for k in in_noise]), truth(in_noise), in_noise, 0
+    elif not loaded_any:
         raise KwsError(f"{index.source}: no usable audio for the model's labels")
-    y = np.asarray([labels.index(key_class[k]) for k in all_keys], dtype=np.int64)
-    return x, y, all_keys, len(skipped)
