@@ -98,6 +98,9 @@ def _main(argv: list[str] | None) -> int:
         raise KwsError(f"--duration must be positive, got {args.duration:g}")
     if args.device_rate is not None and args.device_rate <= 0:
         raise KwsError(f"--device-rate must be a positive rate in Hz, got {args.device_rate}")
+    if args.device_rate is not None and args.device_rate < SAMPLE_RATE:
+        raise KwsError(f"--device-rate {args.device_rate}: clips are {SAMPLE_RATE} Hz, and a lower rate "
+                       f"records less than they hold; give {SAMPLE_RATE} or more")
     if args.input:
         if args.words or args.device is not None:
             raise KwsError("--input cuts files: give --word W (or --talk), not --words or --device")
@@ -153,13 +156,14 @@ def _cut_files(args: argparse.Namespace, store, word: str, sources: list) -> tup
             if args.talk:
                 talk = TalkRecorder(store, math.inf, avoid=[])
                 events = [e for chunk in source for e in talk.feed(chunk)] + talk.flush()
-                pieces = [e for e in events if e.kind == "talk"]
+                pieces = [e for e in events if e.kind in ("talk", "same")]
                 for event in pieces:
                     print(f"{source.path.name}: {event.message}", flush=True)
                 if not pieces:
                     raise KwsError(f"{source.path}: no talk found (silence, or too quiet to tell "
                                    "from the noise)")
-                kept += len(pieces)
+                again = sum(e.kind == "same" for e in pieces)
+                kept, rejected = kept + len(pieces) - again, rejected + again
                 continue
             cutter = UtteranceCutter()
             found = 0

@@ -102,7 +102,8 @@ class WordRecorder:
             if full < len(self.words):  # `n` past the last word, some words still short
                 return [Event("done", f"past the last word: {full} of {len(self.words)} words have "
                                       f"{self.target} clips (run again to record the rest)")]
-            return [Event("done", f"all {len(self.words)} words have {self.target} clips")]
+            every = "the word has" if len(self.words) == 1 else f"all {len(self.words)} words have"
+            return [Event("done", f"{every} {self.target} clips")]
         if self.index >= 0:
             self.changed_at = self.cutter.samples
         if i != self.index:
@@ -318,6 +319,10 @@ class TalkRecorder:
         hang = self._vad.hangover_frames * self._vad.frame_samples
         b = min(len(audio), self._last - hang + self.pad - self._piece_start)
         piece = audio[a:b] - np.float32(audio[a:b].mean(dtype=np.float64))  # a microphone's DC offset
+        same = self.store.same_clip(TALK_FOLDER, piece)
+        if same is not None:
+            # `kws-record --talk --input F` run again on F: the talk is there already.
+            return [Event("same", f"not kept: the same talk as {TALK_FOLDER}/{same.name} (cut before)")]
         path = self.store.add_talk(piece)
         self._kept.append((path, piece))
         secs = len(piece) / self.rate

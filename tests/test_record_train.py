@@ -42,6 +42,10 @@ def test_kws_train_runs_on_what_kws_record_wrote_with_its_talk(tmp_path):
     res = _record(str(dataset), "--talk", "--input", str(talk))
     assert res.returncode == 0, res.stderr
     assert len(list((dataset / "_talk").glob("*.wav"))) == 3
+    # The corrected command run again (docs/recording.md) adds no second copy of the same talk.
+    res = _record(str(dataset), "--talk", "--input", str(talk))
+    assert res.returncode == 1 and res.stdout.count("not kept: the same talk as _talk/") == 3, res.stdout
+    assert len(list((dataset / "_talk").glob("*.wav"))) == 3
 
     out = tmp_path / "run"
     res = subprocess.run([sys.executable, "-m", "kws_edge.training.train_cli", "--data", str(dataset),
