@@ -25,6 +25,10 @@ _NUMBERED = re.compile(r"^(\d+)\.wav$", re.IGNORECASE)
 _CANONICAL = {w.casefold(): w for w in KEYWORDS}
 
 
+# Longer folder names are refused by most file systems (255 bytes), when the first clip is written.
+MAX_NAME_BYTES = 200
+
+
 def word_folder(word: str) -> str:
     """The folder of a word, named as kws-train will read it: a Speech Commands word in its
     canonical spelling ("Yes" -> "yes"), any other word in lower case, one Unicode form
@@ -33,6 +37,8 @@ def word_folder(word: str) -> str:
     name = word.strip()
     if not name:
         raise KwsError("empty word: words are separated by commas, e.g. --words yes,no")
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise KwsError(f"{word[:40]!r}...: a word's folder name may be at most {MAX_NAME_BYTES} bytes")
     if name.startswith(("_", ".")) or any(c in name for c in '/\\:*?"<>|\0'):
         raise KwsError(f"{word!r}: a word may not start with '_' or '.' or contain / \\ : * ? \" < > |")
     return _folder_key(name)
@@ -140,7 +146,10 @@ class DatasetDir:
         return path
 
     def add_talk(self, audio: np.ndarray) -> Path:
-        return self._write(self.root / TALK_FOLDER, audio)
+        path = self._write(self.root / TALK_FOLDER, audio)
+        if TALK_FOLDER in self._clips_of:
+            self._clips_of[TALK_FOLDER][_digest(_as_written(audio))] = path
+        return path
 
     def _write(self, folder: Path, audio: np.ndarray) -> Path:
         import soundfile as sf

@@ -306,6 +306,8 @@ def test_file_mode_errors_are_one_line(tmp_path):
         ((str(tmp_path / "ds"), "--count", "0"), "--count"),
         ((str(tmp_path / "ds"), "--device-rate", "-8000"), "--device-rate must be a positive rate"),
         ((str(tmp_path / "ds"), "--device-rate", "0"), "--device-rate must be a positive rate"),
+        ((str(tmp_path / "ds"), "--device-rate", "8000"), "give 16000 or more"),
+        ((str(tmp_path / "ds"), "--words", "a" * 300), "at most 200 bytes"),
         ((str(tmp_path / "ds"), "--word", "yes", "--input", str(tmp_path)), "is a folder"),
         ((str(tmp_path / "ds"), "--word", "yes", "--input", str(memo)),
          "convert it first, e.g. ffmpeg -i memo.m4a"),
