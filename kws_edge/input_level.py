@@ -58,7 +58,9 @@ class InputLevels:
             self.add(chunk)
             yield chunk
 
-    def warnings(self, name: str) -> list[str]:
+    def warnings(self, name: str, past_full_scale: bool = False) -> list[str]:
+        """What is wrong with the input. `past_full_scale`: the file is floating point and its
+        samples go past 1.0, so those at full scale are no clipping (nothing was cut off)."""
         out = []
         if self.samples and self.peak == 0:
             out.append(f"{name}: every sample is zero (digital silence): nothing to hear; a muted input?")
@@ -70,7 +72,7 @@ class InputLevels:
             out.append(f"{name}: its loudest sounds peak at {level:.0f} dBFS, too quiet to "
                        f"hear words reliably (words under {LISTEN_QUIET_DBFS:.0f} dBFS start to be missed); "
                        "normalise it first, e.g. sox IN OUT gain -n -3")
-        if self.clipped >= max(CLIP_SAMPLES, CLIP_SHARE * self.samples):
+        if self.clipped >= max(CLIP_SAMPLES, CLIP_SHARE * self.samples) and not past_full_scale:
             out.append(f"{name}: {self.clipped} samples ({100 * self.clipped / self.samples:.2g}%) are at "
                        "full scale: it is clipped, and clipped words are heard less reliably; record "
                        "with the input volume lower")

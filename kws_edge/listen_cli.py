@@ -172,7 +172,7 @@ def _main(argv: list[str] | None) -> int:
         for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
     if args.input and stopped == "end of input":
-        for warning in levels.warnings(str(source.path)):
+        for warning in levels.warnings(str(source.path), source.past_full_scale):
             log.warning("%s", warning)
     overflows = getattr(source, "lost_blocks", 0)
     stats = spotter.stats

@@ -103,6 +103,8 @@ class FileSource:
         self.samples_out = 0
         self._frames_read = 0
         self.nonfinite = 0
+        # A floating-point file whose samples go past 1.0: loud, but nothing was cut off.
+        self.past_full_scale = False
 
     @property
     def short_by(self) -> float:
@@ -135,6 +137,8 @@ class FileSource:
                 raise KwsError(f"{self.path}: cannot be read after {self.samples_out / self.rate:.1f} s "
                                f"of audio ({reason.strip()}); the file is damaged") from None
             last = len(data) < self._block
+            if not self.past_full_scale and self._file.subtype in ("FLOAT", "DOUBLE"):
+                self.past_full_scale = bool(np.abs(data).max(initial=0.0) > 1.0)
             mono = downmix(data)
             if not np.all(np.isfinite(mono)):
                 # Heard as silence (they would poison the resampler and the filters), as the API does.

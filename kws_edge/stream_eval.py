@@ -184,7 +184,7 @@ def evaluate_stream_file(model_path: str | Path | None, wav_path: str | Path, tr
         if source.duration is not None:
             _check_within(truth, source.duration, truth_csv_path, wav_path, slack=0.5)
         detections = list(spotter.run(levels.watch(source)))
-    for warning in levels.warnings(str(wav_path)):
+    for warning in levels.warnings(str(wav_path), source.past_full_scale):
         log.warning("%s", warning)
     duration = spotter.seconds
     _check_within(truth, duration, truth_csv_path, wav_path)

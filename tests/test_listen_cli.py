@@ -298,10 +298,12 @@ def test_a_clipped_file_says_so_in_kws_listen_and_kws_eval(files, tmp_path):
     audio, _ = sf.read(str(files["wav"]), dtype="float32")
     clipped = write_wav(tmp_path / "clipped.wav", np.clip(audio / np.abs(audio).max() * 8, -1, 1))
     quiet = write_wav(tmp_path / "quiet.wav", 0.001 * audio / np.abs(audio).max())
+    # A float file past 1.0 is loud, but whole: no clipping to warn about.
+    loud = write_wav(tmp_path / "loud.wav", audio / np.abs(audio).max() * 8, subtype="FLOAT")
     truth = tmp_path / "truth.csv"
     truth.write_text("start_s,end_s,label\n")
     for path, warning in ((clipped, "at full scale: it is clipped"), (files["wav"], None),
-                          (quiet, "too quiet to hear words")):
+                          (quiet, "too quiet to hear words"), (loud, None)):
         for cmd in (["kws_edge.listen_cli", "--input", str(path)],
                     ["kws_edge.training.eval_cli", "--stream", str(path), "--truth", str(truth)]):
             proc = subprocess.run([sys.executable, "-m", *cmd, "--model", str(files["model"])],
