@@ -104,6 +104,7 @@ def staged_folder(out: str | Path) -> Iterator[Path]:
     the block succeeds it takes `out`'s place (an old `out` is removed only after the swap), and if
     the block fails it is removed, so no reader ever takes a half-built set for a finished one."""
     out = Path(out)
+    _sweep_staged(out)
     staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
     if staging.exists():
         shutil.rmtree(staging)
@@ -114,6 +115,22 @@ def staged_folder(out: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _sweep_staged(out: Path) -> None:
+    """Remove what a run killed outright (SIGKILL, SIGTERM in a worker pool) left beside `out`: its
+    hidden `.partial-<pid>` folder, once that process is gone, and an `.old-<pid>` one when `out`
+    is in place (killed between the two renames of the swap, the old folder is all there is)."""
+    kinds = "partial|old" if out.is_dir() else "partial"
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.({kinds})-(\d+)")
+    try:
+        entries = list(out.parent.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match and entry.is_dir() and not entry.is_symlink() and not pid_alive(int(match.group(2))):
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _swap_in(staging: Path, out: Path) -> None:

@@ -51,6 +51,23 @@ def test_staged_folder_swaps_in_whole_or_not_at_all(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["set"]
 
 
+def test_a_staged_folder_left_by_a_killed_run_is_swept_by_the_next(tmp_path):
+    """A run killed outright (SIGTERM to kws-synth's pool) leaves its hidden staging folder; the
+    next run beside it removes those of dead processes, never a live one's."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    (tmp_path / f".set.partial-{dead}" / "yes").mkdir(parents=True)
+    (tmp_path / f".set.partial-{os.getppid()}").mkdir()  # a live process's: another run at work
+    (tmp_path / f".other.partial-{dead}").mkdir()  # not this output's
+    with staged_folder(tmp_path / "set") as staging:
+        (staging / "new").mkdir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["set", f".set.partial-{os.getppid()}", f".other.partial-{dead}"])
+
+
 def test_a_failed_set_names_the_set_not_the_last_file_opened(tmp_path):
     """kws-train writes model.pt, metrics.json, confusion.png and split.json as one set; a full
     disk while writing model.pt was reported as "split.json: cannot write it"."""

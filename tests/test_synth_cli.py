@@ -230,6 +230,12 @@ def test_refuses_non_empty_out_dir(tmp_path: Path, capsys) -> None:
     assert main([str(out), "--per-word", "1", "--noise", "none"]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (out / "keep.txt").read_text() == "mine"
+    # --overwrite replaces only what kws-synth wrote: a slip of the path keeps a user's recordings.
+    (out / "yes").mkdir()
+    (out / "yes" / "001.wav").write_bytes(b"a recording")
+    assert main([str(out), "--per-word", "1", "--noise", "none", "--overwrite"]) == 2
+    assert "replaces only a folder kws-synth wrote" in capsys.readouterr().err
+    assert (out / "keep.txt").read_text() == "mine" and (out / "yes" / "001.wav").is_file()
 
 
 def test_help_explains_usage() -> None:
@@ -285,3 +291,21 @@ def test_ctrl_c_with_workers_is_one_line_and_leaves_nothing(tmp_path: Path) -> N
     assert err.strip().splitlines()[-1] == "kws-synth: interrupted", err
     assert "Traceback" not in err and "ForkPoolWorker" not in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@requires_espeak
+def test_sigterm_leaves_no_partial_folder(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "kws_edge.training.synth_cli", str(tmp_path / "out"),
+                             "--words", "yes,no", "--per-word", "400", "--noise", "none"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".out.partial-*/yes/*.wav")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "terminated; nothing was written" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

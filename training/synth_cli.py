@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -118,6 +119,10 @@ def _list_voices(engines: tuple[str, ...], voices: str | None, holdout: str | No
     print(f"{len(chosen)} of {len(available)} voices selected", file=sys.stderr)
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
@@ -146,7 +151,12 @@ def main(argv: list[str] | None = None) -> int:
             holdout_voices=holdout, engines=engines, flite_share=args.flite_share, overwrite=args.overwrite,
             effects=EffectRanges.dry() if args.no_effects else EffectRanges(),
             unknown_mix=_parse_mix(args.unknown_mix))
-        generate(opts)
+        signal.signal(signal.SIGTERM, _terminated)  # the staging folder is removed, as on Ctrl-C
+        try:
+            generate(opts)
+        except SystemExit:
+            print(f"kws-synth: terminated; nothing was written to {args.out_dir}", file=sys.stderr)
+            raise
         return 0
 
     return run_cli("kws-synth", body)
