@@ -225,3 +225,22 @@ def test_export_into_a_read_only_folder(tmp_path):
         assert list(locked.iterdir()) == []
     finally:
         locked.chmod(0o755)
+
+
+def test_kws_synth_that_cannot_write_its_clips_is_one_line(tmp_path):
+    """A full disk while the clips are written (libsndfile says only "System error", in a worker).
+    A real one: a 300-KB tmpfs (root only; espeak-ng's own files rule out RLIMIT_FSIZE here)."""
+    full = tmp_path / "full"
+    full.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(full)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        out = full / "syn"
+        proc = cli("training.synth_cli", out, "--words", "yes,no", "--per-word", "30", "--unknown", "0",
+                   "--noise", "none")
+        assert proc.returncode == 2, proc.stderr
+        one_line_error(proc.stderr, "kws-synth", f"{out}: cannot write the clips (no space left on device)")
+        assert list(full.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(full)], check=True)

@@ -21,10 +21,13 @@ import math
 import multiprocessing
 import os
 import re
+import shutil
 import signal
 import sys
 import zlib
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -374,6 +377,20 @@ def _progress(total: int):
                 dynamic_ncols=True)
 
 
+@contextmanager
+def _write_errors(out: Path) -> Iterator[None]:
+    """A clip that cannot be written (a full disk: libsndfile says only "System error") is one line
+    naming the folder, not a traceback from a worker."""
+    try:
+        yield
+    except (OSError, sf.LibsndfileError) as exc:
+        reason = getattr(exc, "strerror", None) or getattr(exc, "error_string", None) or str(exc)
+        if shutil.disk_usage(out.parent).free < 1 << 20:
+            reason = "no space left on device"
+        raise KwsError(f"{out}: cannot write the clips ({reason.strip().rstrip('.')}); nothing was written") \
+            from None
+
+
 def generate(opts: SynthOptions) -> dict:
     """Build the dataset at `opts.out_dir`; returns the manifest."""
     try:
@@ -398,7 +415,7 @@ def _generate(opts: SynthOptions) -> dict:
 
     out = opts.out_dir.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    with staged_folder(out) as staging:
+    with staged_folder(out) as staging, _write_errors(out):
         for label in sorted({j.label for j in jobs}):
             (staging / label).mkdir(parents=True)
         init_args = (str(staging), tuple(str(d) for d in noise_dirs), opts.seed, opts.effects)
