@@ -229,6 +229,22 @@ def _check_output(path: Path, what: str) -> None:
     sweep_stale(path.parent, f".{path.name}.")
 
 
+def _check_report_path(report: Path, out: Path) -> None:
+    """--report replaces only an earlier report: not the model being written, not kws-train's
+    metrics.json or any other file that happens to sit there."""
+    if report.resolve() == out.resolve():
+        raise KwsError(f"{report}: --report names the model file (-o); give the report its own name")
+    if not report.exists():
+        return
+    try:
+        earlier = json.loads(report.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        earlier = None
+    if not (isinstance(earlier, dict) and "verdict" in earlier and "top1_agreement" in earlier):
+        raise KwsError(f"{report}: exists and is no kws-export report; --report replaces only an earlier "
+                       "report: give another name")
+
+
 def _say_replaced(out: Path, kind: str) -> None:
     """Warn before a model at OUT is replaced, naming what it was: an int8 model overwritten by an
     fp32 export of the same name (a forgotten --quantize) was otherwise noticed only by its size."""
@@ -305,6 +321,10 @@ def run(args: argparse.Namespace) -> int:
     for path in paths:
         if out.resolve() == path.resolve():
             raise KwsError(f"{out}: -o/--output would overwrite the checkpoint")
+        if report_path is not None and report_path.resolve() == path.resolve():
+            raise KwsError(f"{report_path}: --report would overwrite the checkpoint")
+    if report_path is not None:
+        _check_report_path(report_path, out)
     if out.suffix.lower() != ".onnx":
         # kws-eval tells an exported model from a checkpoint by this suffix.
         raise KwsError(f"{out}: -o/--output must end in .onnx (e.g. {out.with_suffix('.onnx').name})")
@@ -372,9 +392,9 @@ def run(args: argparse.Namespace) -> int:
     log.info("int8 accepted: %s", verdict)
     if keyword_free:
         _with_thresholds(int8, keyword_free, out)
-    save_onnx(int8, out)
-    if report_path is not None:
+    if report_path is not None:  # first: a report that cannot be written leaves no model behind
         write_report(report, report_path)
+    save_onnx(int8, out)
     print(f"wrote {out} (int8, {out.stat().st_size / 1024:.1f} KB) in {time.perf_counter() - started:.0f} s")
     return 0
 

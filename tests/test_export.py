@@ -268,6 +268,18 @@ def test_int8_from_a_zip_with_other_options(trained, tmp_path):
     assert report["per_channel"] is False and report["calibrate_method"] == "minmax"
     assert report["clips"] + report["calibration_clips"] == len(WORDS) * 12
     assert OnnxModel(out).quantization == "int8-static-qdq"
+    # --report replaces an earlier report, and nothing else: not the checkpoint, the model, metrics.json.
+    ckpt = tmp_path / "copy.pt"
+    shutil.copy(trained["ckpt"], ckpt)
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text('{"test_accuracy": 0.9}')
+    for report, message in ((ckpt, "would overwrite the checkpoint"), (out, "names the model file"),
+                            (metrics, "exists and is no kws-export report")):
+        before = report.read_bytes()
+        with pytest.raises(KwsError, match=message):
+            export_cli.run(export_cli.build_parser().parse_args(
+                [str(ckpt), "-o", str(out), "--quantize", "--report", str(report)]))
+        assert report.read_bytes() == before
 
 
 def test_held_out_clips_follow_the_datasets_testing_list(trained, tmp_path):
