@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from kws_edge.atomic import sweep_stale
+from kws_edge.cli_args import Once
 from kws_edge.errors import KwsError, StdoutError, run_cli, setup_logging
 from kws_edge.labels import SAMPLE_RATE, UNKNOWN_LABEL
 
@@ -82,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", metavar="CKPT", nargs="+",
                    help="checkpoint .pt written by kws-train, or 'base' / 'base-b' for a shipped one; "
                         "several (same labels) become one model that averages their probabilities")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.onnx",
+    p.add_argument("-o", "--output", required=True, metavar="OUT.onnx", action=Once,
                    help="ONNX file to write (its folder is made if missing; written atomically)")
     p.add_argument("--quantize", action="store_true",
                    help="write a static int8 model (onnxruntime QDQ) instead of fp32")

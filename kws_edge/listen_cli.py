@@ -11,6 +11,7 @@ import time
 
 # Only the standard library at module level: numpy, onnxruntime and the rest load inside
 # run_cli, so a Ctrl-C while they load is the usual one-line "interrupted", not a traceback.
+from .cli_args import Once
 from .errors import KwsError, run_cli, setup_logging
 
 log = logging.getLogger("kws_edge.listen")
@@ -35,10 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG, description="Spot keywords in live audio or a file with an ONNX keyword model.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", metavar="MODEL.onnx",
+    p.add_argument("--model", metavar="MODEL.onnx", action=Once,
                    help="exported model (kws-export); default: base, the shipped model")
     src = p.add_argument_group("audio source (default: the default microphone)")
-    src.add_argument("--input", metavar="FILE",
+    src.add_argument("--input", metavar="FILE", action=Once,
                      help="read an audio file instead of a microphone (-: standard input, e.g. WAV "
                           "from sox or arecord)")
     src.add_argument("--realtime", action="store_true", help="with --input: pace the file like a microphone")

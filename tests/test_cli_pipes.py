@@ -45,3 +45,22 @@ def test_a_closed_stdout_and_an_ascii_terminal_are_no_tracebacks():
     proc = subprocess.run([sys.executable, "-c", body], capture_output=True, timeout=60,
                           env={"PYTHONIOENCODING": "ascii", "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0 and proc.stdout == b"lumi\\xe8re\n", proc.stderr
+
+
+def test_a_flag_given_twice_is_refused_or_kept_whole():
+    """argparse keeps the last of a repeated flag: `--input A --input B` had read only B."""
+    import pytest
+
+    from kws_edge.export import export_cli
+    from kws_edge.listen_cli import build_parser as listen_parser
+    from kws_edge.training import eval_cli, train_cli
+
+    for parser, argv in ((listen_parser(), ["--input", "a", "--input", "b"]),
+                         (eval_cli.build_parser(), ["--model", "m", "--data", "a", "--data", "b"]),
+                         (export_cli.build_parser(), ["base", "-o", "a.onnx", "--output", "b.onnx"])):
+        with pytest.raises(SystemExit) as stop:
+            parser.parse_args(argv)
+        assert stop.value.code == 2
+    assert listen_parser().parse_args(["--input", "a"]).input == "a"
+    # kws-train trains on several datasets: a repeated --data adds to them.
+    assert train_cli.build_parser().parse_args(["--data", "a", "b", "--data", "c"]).data == ["a", "b", "c"]

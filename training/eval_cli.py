@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kws_edge.cli_args import Once
 from kws_edge.detection import format_clock
 from kws_edge.errors import KwsError, not_a_file, run_cli, setup_logging
 from kws_edge.listen_cli import add_detection_arguments, detection_options
@@ -39,11 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Measure a keyword model: accuracy, per-class accuracy and a confusion matrix on a "
                     "dataset, or detection quality on a labelled recording. The same output for a "
                     "training checkpoint (.pt) and an exported model (.onnx).")
-    p.add_argument("--model", required=True, metavar="FILE",
+    p.add_argument("--model", required=True, metavar="FILE", action=Once,
                    help="model.pt (kws-train), model.onnx (kws-export), or base (the shipped model)")
     mode = p.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--data", metavar="PATH", help="dataset folder or .zip to score clip by clip")
-    mode.add_argument("--stream", metavar="WAV", help="long recording to score as a stream (needs --truth)")
+    mode.add_argument("--data", metavar="PATH", action=Once,
+                      help="dataset folder or .zip to score clip by clip")
+    mode.add_argument("--stream", metavar="WAV", action=Once,
+                      help="long recording to score as a stream (needs --truth)")
     p.add_argument("--truth", metavar="CSV", help="truth for --stream: start_s,end_s,label per line")
     p.add_argument("--split", default="all", choices=("all", "train", "val", "test"),
                    help="which part of the dataset to score (default: all)")

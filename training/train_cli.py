@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kws-train", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Train the M5 keyword-spotting model on a dataset of 1-second clips, or fine-tune an "
                     "existing checkpoint (--init) on your own recordings. Uses the GPU when there is one.")
-    p.add_argument("--data", required=True, metavar="PATH", nargs="+",
+    p.add_argument("--data", required=True, metavar="PATH", nargs="+", action="extend",
                    help="dataset folder(s) or .zip(s) (layouts below); several are trained on together")
     p.add_argument("--out", default="runs/kws", metavar="DIR", help="output folder (default: runs/kws)")
     p.add_argument("--init", metavar="CKPT|base|base-b",
