@@ -97,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                         f"held-out clips, beyond chance (default {DEFAULT_MAX_DROP})")
     p.add_argument("--per-tensor", action="store_true",
                    help="one int8 scale per weight tensor instead of per output channel")
-    p.add_argument("--calibrate-method", choices=("minmax", "percentile", "entropy"), default="percentile",
+    # No "entropy": onnxruntime's quantize_static gives its entropy calibrator as many histogram
+    # bins as quantized bins (128), so its search has one candidate, the full range: minmax again.
+    p.add_argument("--calibrate-method", choices=("minmax", "percentile"), default="percentile",
                    help="how activation ranges are chosen from the calibration clips (default percentile)")
     p.add_argument("--no-fold", action="store_true",
                    help="keep the resampler as its own conv instead of folding it into conv1 "
