@@ -315,6 +315,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.quantize:
             raise KwsError("--report needs --quantize (it compares fp32 with int8)")
         _check_output(report_path, "--report")
+    if not args.parity_tolerance > 0:
+        raise KwsError(f"--parity-tolerance must be positive (got {args.parity_tolerance})")
     if not 0 <= args.max_accuracy_drop <= 100:
         raise KwsError(f"--max-accuracy-drop must be within [0, 100] points, got {args.max_accuracy_drop}")
     keyword_free = check_recordings(args.keyword_free)

@@ -385,3 +385,10 @@ def test_keyword_free_refuses_a_recording_that_holds_the_keywords(tmp_path):
         calibrate(model, [keywords])
     two = write_wav(tmp_path / "two.wav", np.concatenate([*said[:2], noise(1.2, amp=0.002, seed=98)]))
     assert sorted(calibrate(model, [two]).capped) == ["w0", "w1"]  # a few: a warning, as before
+
+
+def test_a_parity_tolerance_that_no_export_can_meet_is_refused_first(ckpt_dir, tmp_path):
+    res = _run(str(ckpt_dir / "ok.pt"), "-o", str(tmp_path / "m.onnx"), "--parity-tolerance", "-1",
+               cwd=tmp_path)
+    _assert_one_line_error(res, "--parity-tolerance must be positive (got -1.0)")
+    assert not (tmp_path / "m.onnx").exists()

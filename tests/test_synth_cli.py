@@ -206,6 +206,7 @@ def test_flite_missing_warns_and_uses_espeak_only(tmp_path: Path) -> None:
     (["--per-word", "-1"], "must be >= 0"),
     (["--words", "Yes!"], "not a plain lowercase word"),
     (["--words", "yes,no,yes"], "listed twice"),
+    (["--words", ",,"], "no word given"),
     (["--engines", "festival"], "--engines"),
     (["--jobs", "0"], "--jobs"),
     (["--unknown-mix", "words=1"], "unknown kind 'words'"),

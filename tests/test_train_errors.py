@@ -150,6 +150,16 @@ def test_bad_flags(tone_data, tmp_path):
     proc = run("train_cli", "--data", tone_data, "--out", tmp_path / "o6", "--channels", "2")
     assert_one_line_error(proc, "kws-train", "--channels must be between 4 and 512")
     assert no_outputs(tmp_path / "o5") and no_outputs(tmp_path / "o6")
+    # Values torch would have refused with a traceback, after the data had loaded.
+    for flag, value, said in (("--seed", "-1", "--seed must be 0 or more"),
+                              ("--weight-decay", "-1", "--weight-decay must be 0 or more"),
+                              ("--threads", "-2", "--threads must be 0"),
+                              ("--lr-gamma", "0", "--lr-gamma is the factor"),
+                              ("--reject-ratio", "-1", "--reject-ratio must be 0 or more"),
+                              ("--words", ",,", "no word given")):
+        proc = run("train_cli", "--data", tone_data, "--out", tmp_path / "o7", flag, value)
+        assert_one_line_error(proc, "kws-train", said)
+        assert no_outputs(tmp_path / "o7")
 
 
 def test_channels_sets_the_width_and_fine_tuning_keeps_it(tone_data, tmp_path):

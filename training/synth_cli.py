@@ -141,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.noise is not None:
             noise = () if [n.lower() for n in args.noise] == ["none"] else tuple(
                 Path(n).expanduser() for n in args.noise if n.lower() != "none")
+        if args.words is not None and not _split(args.words):
+            raise KwsError(f"--words {args.words!r}: no word given (e.g. --words yes,no)")
         # Imported here so --help and argument errors stay instant.
         from .synth import SynthOptions, generate
         from .synth_effects import EffectRanges

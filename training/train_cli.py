@@ -224,6 +224,22 @@ def _noise_path(noise: str | None) -> Path | None:
     return path
 
 
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Values torch or the recipe would take badly, refused before the data loads (a negative seed
+    or weight decay had been a traceback from inside torch after it)."""
+    if args.seed < 0:
+        raise KwsError(f"--seed must be 0 or more (got {args.seed})")
+    if not args.weight_decay >= 0:
+        raise KwsError(f"--weight-decay must be 0 or more (got {args.weight_decay})")
+    if args.threads < 0:
+        raise KwsError(f"--threads must be 0 (one per core) or more (got {args.threads})")
+    if args.lr_gamma is not None and not 0 < args.lr_gamma <= 1:
+        raise KwsError(f"--lr-gamma is the factor the learning rate is multiplied by: in (0, 1] (got "
+                       f"{args.lr_gamma})")
+    if args.reject_ratio is not None and not args.reject_ratio >= 0:
+        raise KwsError(f"--reject-ratio must be 0 or more (got {args.reject_ratio})")
+
+
 def _config_from_args(args: argparse.Namespace, saved: dict | None):
     from .finetune import parse_freeze
     from .trainer import TrainConfig
@@ -318,6 +334,7 @@ def train(args: argparse.Namespace) -> int:
         raise KwsError("--front sets the front end of a new model; --init and --resume keep the checkpoint's")
     if args.channels is not None and not 4 <= args.channels <= 512:
         raise KwsError(f"--channels must be between 4 and 512 (got {args.channels})")
+    _check_numbers(args)
     dist = dist_from_env()
     out = Path(args.out)
     check_output_folder(out, "--out")
@@ -334,7 +351,9 @@ def train(args: argparse.Namespace) -> int:
     config = _config_from_args(args, resume_state["train_config"] if resume_state else None)
     if args.resume and args.split_file is None:
         args.split_file = out / RESUME_SPLIT if (out / RESUME_SPLIT).is_file() else out / "split.json"
-    words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else None
+    words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words is not None else None
+    if words == []:
+        raise KwsError(f"--words {args.words!r}: no word given (e.g. --words yes,no)")
     if resume_state and words is None:
         words = saved_meta.get("words")
     if resume_state and args.negatives is None and saved_meta.get("negatives"):
