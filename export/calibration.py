@@ -10,6 +10,7 @@ import numpy as np
 from onnxruntime.quantization import CalibrationDataReader
 
 from kws_edge.errors import KwsError
+from kws_edge.labels import UNKNOWN_LABEL
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,10 @@ def load_clip_set(path: str | Path, labels: list[str]) -> ClipSet:
     x, y, paths = load_labelled_clips(path, labels)
     if len(x) < 2:
         raise KwsError(f"{path}: {len(x)} usable clip(s); calibration needs at least 2")
+    if UNKNOWN_LABEL in labels and np.all(np.asarray(y) == labels.index(UNKNOWN_LABEL)):
+        log.warning("%s holds no clip of the model's words (%s): every clip counts as %s, so the int8 "
+                    "check measures only how both models reject; give clips of its words", path,
+                    ", ".join(w for w in labels if w != UNKNOWN_LABEL), UNKNOWN_LABEL)
     return ClipSet(np.ascontiguousarray(x, dtype=np.float32), np.asarray(y, dtype=np.int64), list(paths))
 
 

@@ -315,8 +315,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.quantize:
             raise KwsError("--report needs --quantize (it compares fp32 with int8)")
         _check_output(report_path, "--report")
-    if not args.parity_tolerance > 0:
-        raise KwsError(f"--parity-tolerance must be positive (got {args.parity_tolerance})")
+    if not args.parity_tolerance >= 0:
+        raise KwsError(f"--parity-tolerance must be 0 or more (got {args.parity_tolerance})")
     if not 0 <= args.max_accuracy_drop <= 100:
         raise KwsError(f"--max-accuracy-drop must be within [0, 100] points, got {args.max_accuracy_drop}")
     keyword_free = check_recordings(args.keyword_free)
@@ -330,6 +330,9 @@ def run(args: argparse.Namespace) -> int:
             raise KwsError(f"{report_path}: --report would overwrite the checkpoint")
     if report_path is not None:
         _check_report_path(report_path, out)
+    if len({p.resolve() for p in paths}) < len(paths):
+        log.warning("the same checkpoint is given twice: averaging a network with itself changes nothing "
+                    "and doubles the work per window; give two different checkpoints, or one")
     if out.suffix.lower() != ".onnx":
         # kws-eval tells an exported model from a checkpoint by this suffix.
         raise KwsError(f"{out}: -o/--output must end in .onnx (e.g. {out.with_suffix('.onnx').name})")
@@ -393,7 +396,8 @@ def run(args: argparse.Namespace) -> int:
         save_onnx(fp32, fallback)
         if report_path is not None:
             write_report(report, report_path)
-        raise KwsError(f"{verdict}; wrote no int8 model, kept fp32 at {fallback}")
+        earlier = f"; the model already at {out} is an earlier one, left as it was" if out.exists() else ""
+        raise KwsError(f"{verdict}; wrote no int8 model, kept fp32 at {fallback}{earlier}")
     log.info("int8 accepted: %s", verdict)
     if keyword_free:
         _with_thresholds(int8, keyword_free, out)

@@ -50,11 +50,15 @@ class Calibration:
                 "alarms_after": self.alarms_after, "raised": self.raised, "capped": self.capped}
 
 
+# Less keyword-free audio than this (s) is warned about.
+SHORTEST_KEYWORD_FREE_S = 60.0
+
+
 def check_recordings(paths: list[str]) -> list[Path]:
     """Every recording must exist and be readable audio: checked before any export work."""
     import soundfile as sf
 
-    out = []
+    out, seconds = [], 0.0
     for raw in paths:
         path = Path(raw)
         if not path.is_file():
@@ -66,6 +70,11 @@ def check_recordings(paths: list[str]) -> list[Path]:
         if info.frames == 0:
             raise KwsError(f"{path}: empty recording (--keyword-free)")
         out.append(path)
+        seconds += info.frames / info.samplerate
+    if out and seconds < SHORTEST_KEYWORD_FREE_S:
+        log.warning("--keyword-free: %.1f s of audio in all; a word that fires once in a few minutes of your "
+                    "room will not show in so little, and nothing is raised for it: record a few minutes",
+                    seconds)
     return out
 
 

@@ -295,3 +295,15 @@ def test_held_out_clips_follow_the_datasets_testing_list(trained, tmp_path):
     assert how == "dataset testing_list.txt"
     assert sorted("/".join(Path(p).parts[-2:]) for p in held.paths) == listed
     assert not set(cal.paths) & set(held.paths)
+
+
+def test_calibration_clips_of_none_of_the_models_words_are_said_to_measure_rejection_only(tmp_path, caplog):
+    from kws_edge.export.calibration import load_clip_set
+
+    for word in ("alpha", "beta"):
+        for i in range(3):
+            write_wav(tmp_path / word / f"{i}.wav", tone(300.0 + 100 * i, 0.5))
+    load_clip_set(tmp_path, ["alpha", "gamma", UNKNOWN_LABEL])
+    assert not [r for r in caplog.records if "holds no clip of the model's words" in r.getMessage()]
+    load_clip_set(tmp_path, ["gamma", UNKNOWN_LABEL])
+    assert [r for r in caplog.records if "holds no clip of the model's words (gamma)" in r.getMessage()]
