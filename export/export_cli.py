@@ -64,7 +64,7 @@ what the file carries (read by kws-listen / kws-eval, no sidecar files): input '
 [N, 16000] at 16 kHz, output 'probs' float32 [N, C] (softmax inside), and metadata labels,
 sample_rate, window_samples, unknown_label, model, version, quantization, metrics, test_accuracy,
 thresholds (from --keyword-free, or when the checkpoint has calibrated ones), boost (from
---boost) and source (checkpoint path + sha256).
+--boost) and source (checkpoint file name + sha256).
 
 refusal: with --quantize, when int8 accuracy on the held-out clips is more than
 --max-accuracy-drop points below fp32 and chance cannot explain the loss (an exact one-sided

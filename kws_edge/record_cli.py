@@ -89,7 +89,7 @@ def _main(argv: list[str] | None) -> int:
     if args.list_devices:
         from .sources import print_input_devices
 
-        return print_input_devices()
+        return print_input_devices(PROG)
     if args.dataset is None:
         raise KwsError("give the dataset folder: kws-record DATASET_DIR (see --help)")
     if args.count < 1:

@@ -379,13 +379,13 @@ class MicrophoneSource:
                         "processing fell behind); listening goes on", lost, self.overflows, self.dropped)
 
 
-def print_input_devices() -> int:
+def print_input_devices(prog: str = "kws-listen") -> int:
     """`--list-devices`: one line per input device on stdout; exit status 1 when there is none."""
     import sys
 
     devices = list_input_devices()
     if not devices:
-        print("kws-listen: no input devices found (plug a microphone in, or check that PortAudio sees it: "
+        print(f"{prog}: no input devices found (plug a microphone in, or check that PortAudio sees it: "
               "docs/listening.md, \"Microphones\")", file=sys.stderr)
         return 1
     for dev in devices:
