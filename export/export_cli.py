@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from kws_edge.atomic import sweep_stale
 from kws_edge.cli_args import Once
-from kws_edge.errors import KwsError, StdoutError, run_cli, setup_logging
+from kws_edge.errors import KwsError, StdoutError, exit_cleanly_on_sigterm, run_cli, setup_logging
 from kws_edge.labels import SAMPLE_RATE, UNKNOWN_LABEL
 
 from .calibration import ClipSet, load_clip_set, resolve_calibration_data, split_for_calibration
@@ -416,7 +417,12 @@ def main(argv: list[str] | None = None) -> int:
         # ops this model never uses); our own progress lines are what a user needs.
         for name in ("onnx_ir", "onnxscript", "onnxruntime", "torch.onnx"):
             logging.getLogger(name).setLevel(logging.ERROR)
-    return run_cli(PROG, lambda: _run_guarded(args))
+    exit_cleanly_on_sigterm()  # onnxruntime's calibration folder in /tmp is removed, as on Ctrl-C
+    try:
+        return run_cli(PROG, lambda: _run_guarded(args))
+    except SystemExit:
+        print(f"{PROG}: terminated; nothing was written to {args.output}", file=sys.stderr)
+        raise
 
 
 def _make_folder(folder: Path) -> list[Path]:
@@ -463,6 +469,4 @@ def _run_reporting_temp_failures(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.exit(main())

@@ -126,3 +126,14 @@ def setup_logging(verbose: bool = False) -> None:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """SIGTERM (systemd, a CI timeout, `kill`) raises SystemExit(143) instead of ending the process
+    at once, so temp folders and staged outputs are removed on the way out, as on Ctrl-C."""
+    import signal
+
+    def terminated(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminated)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 
-from kws_edge.errors import KwsError, run_cli, setup_logging
+from kws_edge.errors import KwsError, exit_cleanly_on_sigterm, run_cli, setup_logging
 from kws_edge.labels import KEYWORDS
 
 from .synth_voices import DEFAULT_ENGINES, DEFAULT_HOLDOUT, ENGINES
@@ -119,10 +118,6 @@ def _list_voices(engines: tuple[str, ...], voices: str | None, holdout: str | No
     print(f"{len(chosen)} of {len(available)} voices selected", file=sys.stderr)
 
 
-def _terminated(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
@@ -153,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             holdout_voices=holdout, engines=engines, flite_share=args.flite_share, overwrite=args.overwrite,
             effects=EffectRanges.dry() if args.no_effects else EffectRanges(),
             unknown_mix=_parse_mix(args.unknown_mix))
-        signal.signal(signal.SIGTERM, _terminated)  # the staging folder is removed, as on Ctrl-C
+        exit_cleanly_on_sigterm()  # the staging folder is removed, as on Ctrl-C
         try:
             generate(opts)
         except SystemExit:
