@@ -110,7 +110,11 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         raise KwsError(f"{path}: not a kws-edge checkpoint ({exc})") from None
     if not isinstance(ckpt, dict) or "labels" not in ckpt:
         raise KwsError(f"{path}: not a kws-edge checkpoint (no labels)")
-    state = ckpt.pop("state_dict", {}) or {}
+    # What kws-export and kws-eval need of it too (training/checkpoint.py checks the full list).
+    missing = [k for k in ("state_dict", "model_config") if not ckpt.get(k)]
+    if missing:
+        raise KwsError(f"{path}: not a complete kws-edge checkpoint (no {' or '.join(missing)})")
+    state = ckpt.pop("state_dict")
     params = sum(_numel(t.shape) for t in state.values() if isinstance(t, _Tensor))
     return {"kind": "checkpoint", "file": str(path), "bytes": path.stat().st_size, "parameters": params,
             **ckpt}

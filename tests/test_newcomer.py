@@ -320,6 +320,17 @@ def test_kws_info_refuses_a_checkpoint_that_would_run_code(tmp_path):
     assert "notes.pt: not a kws-edge checkpoint" in line
 
 
+def test_kws_info_refuses_a_checkpoint_without_weights(tmp_path):
+    """Shown as '0 parameters' it had looked like a model; kws-export and kws-eval refuse it."""
+    torch = pytest.importorskip("torch")
+    ckpt = torch.load(BASE_PT, weights_only=True, map_location="cpu")
+    for key in ("state_dict", "model_config"):
+        broken = tmp_path / f"no_{key}.pt"
+        torch.save({k: v for k, v in ckpt.items() if k != key}, broken)
+        line = _one_line_error(_cli("kws_edge.info_cli", str(broken)), "kws-info")
+        assert f"no_{key}.pt: not a complete kws-edge checkpoint (no {key})" in line
+
+
 
 @pytest.mark.parametrize("key, value, says", [
     ("labels", "{not json", "metadata 'labels' is not JSON"),
