@@ -225,6 +225,9 @@ def _check_output(path: Path, what: str) -> None:
     if path.is_dir():
         raise KwsError(f"{path}: is a folder; {what} must be a file path")
     if not path.parent.is_dir():
+        blocking = next((p for p in path.parents if p.exists()), None)
+        if blocking is not None and not blocking.is_dir():
+            raise KwsError(f"{path}: {blocking} is a file, not a folder")
         raise KwsError(f"{path}: output folder {path.parent} does not exist")
     if not os.access(path.parent, os.W_OK | os.X_OK):
         raise KwsError(f"{path}: output folder {path.parent} is not writable (read-only or not yours)")
@@ -432,6 +435,8 @@ def _make_folder(folder: Path) -> list[Path]:
     while not folder.exists() and folder != folder.parent:
         missing.insert(0, folder)
         folder = folder.parent
+    if missing and not folder.is_dir():
+        raise KwsError(f"{missing[-1]}: cannot make the output folder: {folder} is a file, not a folder")
     for m in missing:
         try:
             m.mkdir()
