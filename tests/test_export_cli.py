@@ -399,3 +399,11 @@ def test_the_same_checkpoint_twice_is_said_to_change_nothing(ckpt_dir, tmp_path)
     res = _run(str(ckpt_dir / "ok.pt"), str(ckpt_dir / "ok.pt"), "-o", str(tmp_path / "m.onnx"), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "the same checkpoint is given twice" in res.stderr
+
+
+def test_an_output_under_a_file_names_the_file_in_the_way(ckpt_dir, tmp_path):
+    (tmp_path / "a.onnx").write_bytes(b"a model")
+    for out in (tmp_path / "a.onnx" / "m.onnx", tmp_path / "a.onnx" / "sub" / "m.onnx"):
+        res = _run(str(ckpt_dir / "ok.pt"), "-o", str(out), cwd=tmp_path)
+        _assert_one_line_error(res, f"{tmp_path / 'a.onnx'} is a file, not a folder")
+    assert (tmp_path / "a.onnx").read_bytes() == b"a model"
