@@ -67,7 +67,12 @@ class FileSource:
                 # A pipe, a FIFO or /dev/stdin: read through its descriptor, which libsndfile reads
                 # front to back; given as a path it would try to seek.
                 fd = sys.stdin.buffer.fileno() if stdin else os.open(self.path, os.O_RDONLY)
-                self._file = sf.SoundFile(fd, closefd=not stdin)
+                try:
+                    self._file = sf.SoundFile(fd, closefd=not stdin)
+                except BaseException:
+                    if not stdin:
+                        os.close(fd)
+                    raise
             else:
                 with quiet_stderr(self.path.suffix.lower() == ".mp3"):  # libmpg123's notes on a cut file
                     self._file = sf.SoundFile(str(self.path))
@@ -108,8 +113,9 @@ class FileSource:
 
     @property
     def short_by(self) -> float:
-        """Seconds the header promised that were not there once the file was read to its end (a
-        recording cut off, an MP3 damaged midway); 0 for a file read whole, or read only in part."""
+        """Seconds the header promised that were not there, once the file is read to its end (a
+        recording cut off, an MP3 damaged midway); 0 for a file whole, or one whose header does not
+        give its length."""
         if self._header_frames is None:
             return 0.0
         return max(0.0, (self._header_frames - self._frames_read) / self.file_rate)
@@ -381,8 +387,6 @@ class MicrophoneSource:
 
 def print_input_devices(prog: str = "kws-listen") -> int:
     """`--list-devices`: one line per input device on stdout; exit status 1 when there is none."""
-    import sys
-
     devices = list_input_devices()
     if not devices:
         print(f"{prog}: no input devices found (plug a microphone in, or check that PortAudio sees it: "
