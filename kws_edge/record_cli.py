@@ -149,7 +149,7 @@ def _cut_files(args: argparse.Namespace, store, word: str, sources: list) -> tup
     """Cut every file into `store`; (clips kept, cuts not kept). KwsError for a file with no word."""
     import numpy as np
 
-    from .record_cutter import UtteranceCutter
+    from .record_cutter import UtteranceCutter, is_phrase
     from .record_session import TalkRecorder
 
     kept = rejected = 0
@@ -168,6 +168,7 @@ def _cut_files(args: argparse.Namespace, store, word: str, sources: list) -> tup
                 kept, rejected = kept + len(pieces) - again, rejected + again
                 continue
             cutter = UtteranceCutter()
+            cutter.new_word(phrase=is_phrase(word))
             found = 0
             chunks = iter(source)
             first = next(chunks, np.zeros(0, np.float32))

@@ -180,6 +180,11 @@ class FrameDcRemover:
         return frames.astype(np.float32).ravel()
 
 
+def is_phrase(word: str) -> bool:
+    """A label of several words ("lights on"), said with a pause between them by nature."""
+    return len(word.split()) > 1
+
+
 class UtteranceCutter:
     """`process(chunk) -> list[Cut]` over mono float32 at `options.sample_rate`."""
 
@@ -197,6 +202,9 @@ class UtteranceCutter:
         self._floor_frames = max(1, int(opts.vad.floor_seconds * 1000 / opts.vad.frame_ms))
         self._levels = np.zeros(0)
         self.samples = 0
+        # A phrase ("lights on") has a pause between its words by nature, and must fit the clip
+        # as a whole: set by new_word().
+        self.phrase = False
         self._open_at: int | None = None
         self._pending: list[Cut] = []
         self._takes: list[float] = []  # durations (ms) of the last takes kept, this word
@@ -219,9 +227,15 @@ class UtteranceCutter:
     def floor_dbfs(self) -> float:
         return float(self._levels.min()) if len(self._levels) else -120.0
 
-    def new_word(self) -> None:
-        """The person moves on to another word: forget how long the takes of the last one were."""
+    def new_word(self, phrase: bool = False) -> None:
+        """The person moves on to another word (`phrase`: of several words, "lights on"): forget
+        how long the takes of the last one were."""
         self._takes = []
+        self.phrase = phrase
+
+    @property
+    def _unit(self) -> str:
+        return "phrase" if self.phrase else "word"
 
     def forget_last_take(self) -> None:
         """The person deleted the last clip kept: its length no longer tells how long they say the
@@ -282,7 +296,7 @@ class UtteranceCutter:
             self._pending.append(Cut(start=seg_start, onset=seg_start, offset=seg_end,
                                      audio=np.zeros(opts.clip_samples, np.float32), peak_dbfs=0.0,
                                      snr_db=0.0, problems=[TOO_LONG],
-                                     details=[f"too long for one word ({secs:.1f} s of sound)"],
+                                     details=[f"too long for one {self._unit} ({secs:.1f} s of sound)"],
                                      rate=self.rate))
             return
         cut = self._measure(seg_start, seg_end)
@@ -343,7 +357,7 @@ class UtteranceCutter:
         loudest = float(levels.max())
         long_gaps = [(s, n) for s, n in gaps if n * opts.frame_ms >= opts.gap_ms
                      and min(levels[:s].max(), levels[s + n:].max()) >= loudest - opts.second_word_db]
-        if long_gaps:
+        if long_gaps and not self.phrase:
             s, n = max(long_gaps, key=lambda g: g[1])
             problem(TWO_WORDS, f"two words in one clip (a {n * opts.frame_ms} ms pause inside): "
                                "leave a longer pause between words")
@@ -355,8 +369,10 @@ class UtteranceCutter:
         # One frame of slack: the high-pass rings for a few ms after sound stops, and a 1-s clip of a
         # word in its own room noise (all of it within range_db of the word) is exactly a second.
         if dur_ms > 1000 * opts.clip_samples / rate + opts.frame_ms:
-            problem(TOO_LONG, f"too long for one word ({dur_ms / 1000:.2f} s; a clip holds "
-                              f"{opts.clip_samples / rate:g} s): say the word alone, then pause")
+            advice = ("say the phrase a little faster, all of it within the second, with no pause inside"
+                      if self.phrase else "say the word alone, then pause")
+            problem(TOO_LONG, f"too long for one {self._unit} ({dur_ms / 1000:.2f} s; a clip holds "
+                              f"{opts.clip_samples / rate:g} s): {advice}")
         elif dur_ms < opts.min_word_ms:
             problem(TOO_SHORT, f"too short for a word ({dur_ms:.0f} ms): a click or a breath?")
         if cut.peak_dbfs < opts.quiet_dbfs:
@@ -434,9 +450,12 @@ def _pauses(speech: np.ndarray, frame_ms: int) -> list[tuple[int, int]]:
     return [(int(s), int(e - s)) for s, e in zip(starts, ends, strict=True)]
 
 
-def cut_audio(audio: np.ndarray, options: CutterOptions | None = None, chunk: int = SAMPLE_RATE) -> list[Cut]:
-    """Every utterance of a whole recording (mono float32 at the options' rate)."""
+def cut_audio(audio: np.ndarray, options: CutterOptions | None = None, chunk: int = SAMPLE_RATE,
+              phrase: bool = False) -> list[Cut]:
+    """Every utterance of a whole recording (mono float32 at the options' rate), of a word or,
+    with `phrase`, of a phrase of several words."""
     cutter = UtteranceCutter(options)
+    cutter.new_word(phrase=phrase)
     out: list[Cut] = []
     for i in range(0, len(audio), chunk):
         out += cutter.process(audio[i:i + chunk])

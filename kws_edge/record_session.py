@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .labels import SAMPLE_RATE
-from .record_cutter import RECORD_MIN_DBFS, Cut, CutterOptions, FrameDcRemover, UtteranceCutter
+from .record_cutter import RECORD_MIN_DBFS, Cut, CutterOptions, FrameDcRemover, UtteranceCutter, is_phrase
 from .record_store import TALK_FOLDER, DatasetDir
 from .record_texts import texts_for
 from .vad import EnergyVad, VadOptions
@@ -107,7 +107,7 @@ class WordRecorder:
         if self.index >= 0:
             self.changed_at = self.cutter.samples
         if i != self.index:
-            self.cutter.new_word()
+            self.cutter.new_word(phrase=is_phrase(self.words[i]))
         self.index = i
         self._quiet_since = self.cutter.samples
         w = self.word

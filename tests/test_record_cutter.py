@@ -97,6 +97,24 @@ def test_two_takes_with_no_pause_between_are_two_words():
     assert alone.kept
 
 
+def test_a_phrase_may_hold_a_pause_but_must_fit_the_clip():
+    """"lights on" with a short pause between its words is one take of the phrase, not two words;
+    said too slowly for a 1-s clip it is refused with advice for a phrase, not for a word."""
+    gap = np.zeros(SAMPLE_RATE // 5, np.float32)  # 200 ms: a "two words" pause for a single word
+    take = np.concatenate([trimmed(espeak("lights", "en-us", speed=200)), gap,
+                           trimmed(espeak("on", "en-us", speed=200))])
+    assert len(take) < 0.95 * SAMPLE_RATE
+    stream = word_stream([take], [1.0])
+    (as_word,) = cut_audio(stream.audio)
+    assert as_word.problems == [TWO_WORDS]
+    (as_phrase,) = cut_audio(stream.audio, phrase=True)
+    assert as_phrase.kept, as_phrase.describe()
+    slow = trimmed(espeak("stop the music", "en-us", speed=90))
+    assert len(slow) > 1.1 * SAMPLE_RATE
+    (too_long,) = cut_audio(word_stream([slow], [1.0]).audio, phrase=True)
+    assert TOO_LONG in too_long.problems and "say the phrase a little faster" in too_long.describe()
+
+
 def test_a_breath_before_a_word_or_a_stop_released_after_it_is_one_word():
     """Real people's single words often hold a long pause: a breath, then the word; or a final "t"
     released 200 ms after its closure. Far under the word's loudest part, neither makes it two words
