@@ -11,5 +11,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from .export_cli import main as export_main
     except ModuleNotFoundError as exc:
+        from .parser import build_parser
+
+        build_parser().parse_args(argv)  # --help and flag errors, as where the tools are installed
         return missing_training_tools("kws-export", exc)
     return export_main(argv)

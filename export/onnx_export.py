@@ -29,15 +29,13 @@ from kws_edge.labels import UNKNOWN_LABEL
 from kws_edge.training.model import M5
 
 from .fold import ProbsModel, fold_front_end
+from .parser import PARITY_TOLERANCE
 
 log = logging.getLogger(__name__)
 
 OPSET = 18
 INPUT_NAME = "audio"
 OUTPUT_NAME = "probs"
-# Max |p_torch - p_onnx| over real clips. fp32 reorderings (the folded front end, fused convs)
-# move probabilities by ~1e-6; 1e-4 leaves room for that and nothing else.
-PARITY_TOLERANCE = 1e-4
 
 
 def package_version() -> str:

@@ -65,7 +65,7 @@ def _without_training_tools(body: str, tmp_path) -> subprocess.CompletedProcess:
 
 def test_training_tools_say_how_to_install_them_where_only_the_runtime_is(tmp_path):
     (tmp_path / "data" / "yes").mkdir(parents=True)
-    for body in ("from kws_edge.export import main\nsys.exit(main(['--help']))\n",
+    for body in ("from kws_edge.export import main\nsys.exit(main(['base', '-o', 'm.onnx']))\n",
                  "from kws_edge.training.train_cli import main\n"
                  f"sys.exit(main(['--data', {str(tmp_path / 'data')!r}, '--out', 'run']))\n"):
         res = _without_training_tools(body, tmp_path)
@@ -74,10 +74,12 @@ def test_training_tools_say_how_to_install_them_where_only_the_runtime_is(tmp_pa
         assert len(lines) == 1 and "is not installed): in a clone of kws-edge, bash scripts/setup.sh --dev" \
             in lines[0], res.stderr
     assert not (tmp_path / "run").exists()
-    # kws-train's usage needs no training package.
+    # Their usage needs no training package.
     res = _without_training_tools("from kws_edge.training.train_cli import main\nmain(['--help'])\n",
                                   tmp_path)
     assert res.returncode == 0 and "--init" in res.stdout
+    res = _without_training_tools("from kws_edge.export import main\nmain(['--help'])\n", tmp_path)
+    assert res.returncode == 0 and "--quantize" in res.stdout, res.stderr
 
 
 def test_kws_eval_scores_an_exported_model_on_clips_without_the_training_tools(tmp_path):
