@@ -192,15 +192,16 @@ class _Progress:
 
     def __init__(self, duration: float | None) -> None:
         self.duration = duration
-        self.next_step = 0.1
+        self.tenths = 0  # the last tenth of the file said
         self.enabled = duration is not None and duration >= 60.0
 
     def update(self, seconds: float) -> None:
-        if not self.enabled or seconds < self.next_step * self.duration:
+        if not self.enabled:
             return
-        while seconds >= self.next_step * self.duration:
-            self.next_step += 0.1
-        log.info("%3.0f %% of %.0f s", min(100.0, 100 * seconds / self.duration), self.duration)
+        tenths = min(10, int(10 * seconds / self.duration))
+        if tenths > self.tenths:
+            self.tenths = tenths
+            log.info("%3d %% of %.0f s", 10 * tenths, self.duration)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -382,3 +382,20 @@ def test_an_empty_device_name_is_a_one_line_error(files, capsys):
     # sounddevice's own answer to '' ran over three lines ("Multiple input devices found for ''").
     assert main(["--model", str(files["model"]), "--device", " "]) == 2
     _one_line_error(capsys.readouterr().err, r"--device is empty: give a device index or part of its name")
+
+
+def test_progress_on_a_long_file_is_said_every_tenth(caplog):
+    import logging
+
+    from kws_edge.listen_cli import _Progress
+
+    caplog.set_level(logging.INFO)
+    progress = _Progress(90.0)
+    for seconds in np.arange(0.0, 91.0, 7.0):  # chunks that never land on a tenth
+        progress.update(min(float(seconds), 90.0))
+    progress.update(90.0)
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [f"{10 * k:3d} % of 90 s" for k in range(1, 11)], said
+    caplog.clear()
+    _Progress(30.0).update(30.0)  # under a minute: nothing
+    assert not caplog.records
