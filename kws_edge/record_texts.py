@@ -6,12 +6,16 @@ text holds a Speech Commands word, or a word that sounds like one ("to", "for", 
 "one", "eight"), or one that starts with one ("going", "upon", "nobody"). tests/test_record_texts.py
 checks every text against the 35 words and these lists. Sentences give connected speech; the
 rows of single words give isolated words with pauses, the way the keywords themselves are said.
+One exception: a person who records only some of the 35 words (or new ones) reads the keywords
+they left out first, as single words: to their model those are no keyword.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+
+from .labels import KEYWORDS
 
 SENTENCES: tuple[str, ...] = (
     "The weather was mild and the sky stayed clear all afternoon.",
@@ -87,6 +91,8 @@ DERIVED: frozenset[str] = frozenset({
 })
 
 _TOKEN = re.compile(r"[a-z']+")
+KEYWORDS_PER_ROW = 6
+KEYWORD_ROW_SEP = "   "
 
 
 def tokens(text: str) -> list[str]:
@@ -95,8 +101,13 @@ def tokens(text: str) -> list[str]:
 
 def texts_for(words: Iterable[str]) -> list[str]:
     """Every text, sentences and word rows interleaved, leaving out any that holds one of `words`
-    (the words being recorded, which may be new ones)."""
+    (the words being recorded, which may be new ones). When those are not all 35 keywords, rows of
+    the keywords left out come first: fine-tuning drops them from the model, and said alone in the
+    person's voice they would otherwise fire as the nearest recorded word ("off" as stop)."""
     avoid = {w.casefold() for w in words}
+    left_out = [k for k in KEYWORDS if k not in avoid]
+    first = [KEYWORD_ROW_SEP.join(left_out[i:i + KEYWORDS_PER_ROW])
+             for i in range(0, len(left_out), KEYWORDS_PER_ROW)]
     rows = list(WORD_ROWS)
     out: list[str] = []
     for i, sentence in enumerate(SENTENCES):
@@ -105,4 +116,4 @@ def texts_for(words: Iterable[str]) -> list[str]:
             out.append(rows.pop(0))
     out += rows
     phrases = [w for w in avoid if " " in w]
-    return [t for t in out if not avoid & set(tokens(t)) and not any(p in t.lower() for p in phrases)]
+    return first + [t for t in out if not avoid & set(tokens(t)) and not any(p in t.lower() for p in phrases)]
