@@ -97,9 +97,15 @@ def test_unknown_words_count_as_unknown_truth(model_and_data, tmp_path):
     for i in range(4):
         write_wav(other / "mystery" / f"m{i}.wav", noise(1.0, amp=0.1, seed=i))
         write_wav(other / "low" / f"l{i}.wav", tone(300.0 + i, seconds=0.6))
-    r, _ = eval_json("--model", str(onnx_path), "--data", str(other))
+    r, err = eval_json("--model", str(onnx_path), "--data", str(other))
     assert r["support"][UNKNOWN_LABEL] == 4 and r["support"]["low"] == 4
-    assert r["n"] == 8
+    assert r["n"] == 8 and "holds no clip of" not in err
+    # None of the data's words is the model's: its accuracy says only how it rejects.
+    only_other = tmp_path / "only_other"
+    for i in range(3):
+        write_wav(only_other / "mystery" / f"m{i}.wav", noise(1.0, amp=0.1, seed=i))
+    r, err = eval_json("--model", str(onnx_path), "--data", str(only_other))
+    assert r["n"] == 3 and "holds no clip of" in err and "says only how often it stays quiet" in err
 
 
 def test_confusion_png_and_human_output(model_and_data, tmp_path):

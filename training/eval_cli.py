@@ -14,6 +14,7 @@ import numpy as np
 from kws_edge.cli_args import Once
 from kws_edge.detection import format_clock
 from kws_edge.errors import KwsError, not_a_file, run_cli, setup_logging
+from kws_edge.labels import UNKNOWN_LABEL
 from kws_edge.listen_cli import add_detection_arguments, detection_options
 
 log = logging.getLogger("kws_edge.training.eval_cli")
@@ -47,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="dataset folder or .zip to score clip by clip")
     mode.add_argument("--stream", metavar="WAV", action=Once,
                       help="long recording to score as a stream (needs --truth)")
-    p.add_argument("--truth", metavar="CSV", help="truth for --stream: start_s,end_s,label per line")
+    p.add_argument("--truth", metavar="CSV",
+                   help="truth for --stream: a CSV file whose first line is the header start_s,end_s,label, "
+                        "then one spoken item per line (seconds; label a keyword or 'other')")
     p.add_argument("--split", default="all", choices=("all", "train", "val", "test"),
                    help="which part of the dataset to score (default: all)")
     p.add_argument("--split-file", metavar="JSON",
@@ -212,7 +215,12 @@ def eval_clips(args: argparse.Namespace) -> dict:
             raise KwsError(f"{model_path}: model returned shape {probs.shape}, expected {expected}")
         truth.append(y)
         predicted.append(probs.argmax(axis=1))
-    report = classification_report(np.concatenate(truth), np.concatenate(predicted), model.labels)
+    truth_all = np.concatenate(truth)
+    if UNKNOWN_LABEL in model.labels and np.all(truth_all == model.labels.index(UNKNOWN_LABEL)):
+        log.warning("%s holds no clip of %s's words (%s): every clip counts as %s, so this accuracy says "
+                    "only how often it stays quiet on other words", args.data, model_path,
+                    ", ".join(w for w in model.labels if w != UNKNOWN_LABEL), UNKNOWN_LABEL)
+    report = classification_report(truth_all, np.concatenate(predicted), model.labels)
     report.update({"model": str(model_path), "data": str(args.data), "split": args.split,
                    "skipped_files": skipped})
     if args.confusion:
