@@ -106,8 +106,12 @@ def texts_for(words: Iterable[str]) -> list[str]:
     person's voice they would otherwise fire as the nearest recorded word ("off" as stop)."""
     avoid = {w.casefold() for w in words}
     left_out = [k for k in KEYWORDS if k not in avoid]
-    first = [KEYWORD_ROW_SEP.join(left_out[i:i + KEYWORDS_PER_ROW])
-             for i in range(0, len(left_out), KEYWORDS_PER_ROW)]
+    if 0 < len(left_out) < KEYWORDS_PER_ROW:
+        # The take moves on after 1.5 s of speech, and keeps nothing of a word or two said alone
+        # (the last keyword said once more): a short row is filled up with other words.
+        left_out += [w for w in tokens(WORD_ROWS[0])][:KEYWORDS_PER_ROW - len(left_out)]
+    n_rows = len(left_out) // KEYWORDS_PER_ROW  # rows of 6 to 11 words: each long enough to move on
+    first = [KEYWORD_ROW_SEP.join(part) for part in _even_parts(left_out, n_rows)]
     rows = list(WORD_ROWS)
     out: list[str] = []
     for i, sentence in enumerate(SENTENCES):
@@ -117,3 +121,14 @@ def texts_for(words: Iterable[str]) -> list[str]:
     out += rows
     phrases = [w for w in avoid if " " in w]
     return first + [t for t in out if not avoid & set(tokens(t)) and not any(p in t.lower() for p in phrases)]
+
+
+def _even_parts(items: list[str], n: int) -> list[list[str]]:
+    """`items` in `n` consecutive parts whose lengths differ by one at most (32 in 5: 7 7 6 6 6)."""
+    size, extra = divmod(len(items), n) if n else (0, 0)
+    parts, at = [], 0
+    for i in range(n):
+        step = size + (i < extra)
+        parts.append(items[at:at + step])
+        at += step
+    return parts
