@@ -60,10 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ONNX file to write (its folder is made if missing; written atomically)")
     p.add_argument("--quantize", action="store_true",
                    help="write a static int8 model (onnxruntime QDQ) instead of fp32")
-    p.add_argument("--calibration-data", metavar="PATH",
+    p.add_argument("--calibration-data", metavar="PATH", action=Once,
                    help="folder or .zip of <word>/*.wav used to calibrate int8 ranges and to check "
                         "accuracy (default: the checkpoint's training data, if still on disk)")
-    p.add_argument("--report", metavar="FILE.json",
+    p.add_argument("--report", metavar="FILE.json", action=Once,
                    help="with --quantize: write the fp32-vs-int8 comparison as JSON")
     p.add_argument("--max-accuracy-drop", type=float, default=DEFAULT_MAX_DROP, metavar="POINTS",
                    help=f"refuse int8 when it is more than this many accuracy points below fp32 on "

@@ -128,12 +128,23 @@ def setup_logging(verbose: bool = False) -> None:
     )
 
 
+_terminated_by: int | None = None
+
+
 def exit_cleanly_on_sigterm() -> None:
     """SIGTERM (systemd, a CI timeout, `kill`) raises SystemExit(143) instead of ending the process
-    at once, so temp folders and staged outputs are removed on the way out, as on Ctrl-C."""
+    at once, so temp folders and staged outputs are removed on the way out, as on Ctrl-C. Code that
+    catches it (torch.export wraps it in an error of its own) leaves `terminated_by()` to say so."""
     import signal
 
     def terminated(signum: int, frame: object) -> None:
+        global _terminated_by
+        _terminated_by = signum
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, terminated)
+
+
+def terminated_by() -> int | None:
+    """The signal `exit_cleanly_on_sigterm` caught, if one came."""
+    return _terminated_by

@@ -206,12 +206,12 @@ def _file_cut(store, word: str, path: Path, cut, kept: int, rejected: int) -> tu
     if cut.kept:
         same = store.same_clip(word, cut.audio)
         if same is not None:
-            print(f"{path.name} {cut.span()}: not kept: the same clip as {word}/{same.name} "
+            print(f"{path.name} {cut.span()}: not kept: the same clip as {same.parent.name}/{same.name} "
                   "(this file was cut before)", flush=True)
             return kept, rejected + 1
         out = store.add(word, cut.audio)
-        print(f"{word}/{out.name}  kept  ({path.name} {cut.span()}, peak {cut.peak_dbfs:.0f} dBFS)",
-              flush=True)
+        where = f"{out.parent.name}/{out.name}"  # the folder as it is: an older `Lights/` is continued
+        print(f"{where}  kept  ({path.name} {cut.span()}, peak {cut.peak_dbfs:.0f} dBFS)", flush=True)
         return kept + 1, rejected
     print(f"{path.name} {cut.span()}: not kept: {cut.describe()}", flush=True)
     return kept, rejected + 1

@@ -369,7 +369,7 @@ class UtteranceCutter:
         # One frame of slack: the high-pass rings for a few ms after sound stops, and a 1-s clip of a
         # word in its own room noise (all of it within range_db of the word) is exactly a second.
         if dur_ms > 1000 * opts.clip_samples / rate + opts.frame_ms:
-            advice = ("say the phrase a little faster, all of it within the second, with no pause inside"
+            advice = ("say the phrase a little faster, all of it within the second, without a long pause"
                       if self.phrase else "say the word alone, then pause")
             problem(TOO_LONG, f"too long for one {self._unit} ({dur_ms / 1000:.2f} s; a clip holds "
                               f"{opts.clip_samples / rate:g} s): {advice}")

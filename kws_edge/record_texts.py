@@ -109,7 +109,8 @@ def texts_for(words: Iterable[str]) -> list[str]:
     if 0 < len(left_out) < KEYWORDS_PER_ROW:
         # The take moves on after 1.5 s of speech, and keeps nothing of a word or two said alone
         # (the last keyword said once more): a short row is filled up with other words.
-        left_out += [w for w in tokens(WORD_ROWS[0])][:KEYWORDS_PER_ROW - len(left_out)]
+        fillers = [w for row in WORD_ROWS for w in tokens(row) if w not in avoid]
+        left_out += fillers[:KEYWORDS_PER_ROW - len(left_out)]
     n_rows = len(left_out) // KEYWORDS_PER_ROW  # rows of 6 to 11 words: each long enough to move on
     first = [KEYWORD_ROW_SEP.join(part) for part in _even_parts(left_out, n_rows)]
     rows = list(WORD_ROWS)

@@ -166,6 +166,8 @@ class FileSource:
                 self.samples_out += len(out)
                 yield out
             if last:
+                if not self._frames_read:  # a pipe that ended after its header
+                    raise KwsError(f"{self.path}: no audio in it (it ended before its first sample)")
                 if self.short_by > CUT_OFF_S:
                     log.warning("%s: ends at %.1f s, though its header says %.1f s: the file is cut off or "
                                 "damaged, and the rest was not heard", self.path,

@@ -57,7 +57,9 @@ def test_a_flag_given_twice_is_refused_or_kept_whole():
 
     for parser, argv in ((listen_parser(), ["--input", "a", "--input", "b"]),
                          (eval_cli.build_parser(), ["--model", "m", "--data", "a", "--data", "b"]),
-                         (export_cli.build_parser(), ["base", "-o", "a.onnx", "--output", "b.onnx"])):
+                         (export_cli.build_parser(), ["base", "-o", "a.onnx", "--output", "b.onnx"]),
+                         (export_cli.build_parser(), ["base", "-o", "o", "--report", "a", "--report", "b"]),
+                         (train_cli.build_parser(), ["--data", "d", "--out", "a", "--out", "b"])):
         with pytest.raises(SystemExit) as stop:
             parser.parse_args(argv)
         assert stop.value.code == 2

@@ -407,3 +407,28 @@ def test_an_output_under_a_file_names_the_file_in_the_way(ckpt_dir, tmp_path):
         res = _run(str(ckpt_dir / "ok.pt"), "-o", str(out), cwd=tmp_path)
         _assert_one_line_error(res, f"{tmp_path / 'a.onnx'} is a file, not a folder")
     assert (tmp_path / "a.onnx").read_bytes() == b"a model"
+
+
+def test_a_sigterm_that_a_library_turned_into_its_own_error_still_ends_as_terminated(monkeypatch, capsys,
+                                                                                    tmp_path):
+    """torch.export catches the SystemExit that SIGTERM raises and re-raises it as an export error:
+    kws-export still says 'terminated' (exit 143), not a 100-line traceback; and a SIGTERM swallowed
+    outright stops it before anything is written."""
+    import signal
+
+    from kws_edge import errors
+    from kws_edge.export import export_cli
+
+    def export_interrupted(args):
+        errors._terminated_by = signal.SIGTERM
+        raise RuntimeError("Failed to export the model with torch.export")
+
+    monkeypatch.setattr(errors, "_terminated_by", None)
+    monkeypatch.setattr(export_cli, "_run_guarded", export_interrupted)
+    assert export_cli.main(["base", "-o", str(tmp_path / "m.onnx")]) == 143
+    said = capsys.readouterr().err.strip()
+    assert said == f"kws-export: terminated; nothing was written to {tmp_path / 'm.onnx'}"
+    with pytest.raises(SystemExit) as stop:
+        export_cli._stop_if_terminated()
+    assert stop.value.code == 143
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)

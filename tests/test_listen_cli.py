@@ -229,6 +229,10 @@ def test_standard_input_is_read_as_a_file(files):
                               text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert re.search(r"standard input: not a readable audio file .*sox IN -t wav -", proc.stderr), proc.stderr
+    header = files["wav"].read_bytes()[:44]  # a recorder stopped before its first sample
+    proc = subprocess.run(f"cat | {listen} --input -", shell=True, input=header, capture_output=True,
+                          timeout=120)
+    assert proc.returncode == 2 and b"standard input: no audio in it" in proc.stderr, proc.stderr
 
 
 def test_nan_in_a_file_is_heard_as_silence_and_the_scan_goes_on(files, capsys, caplog):

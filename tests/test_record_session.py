@@ -77,6 +77,9 @@ def test_the_keywords_left_out_are_read_first_as_single_words():
     # One or two left out: a row of them alone would be taken for the last keyword said again.
     (row,) = [t for t in texts_for(KEYWORDS[:-2]) if set(tokens(t)) & set(KEYWORDS)]
     assert tokens(row)[:2] == list(KEYWORDS[-2:]) and len(tokens(row)) == 6
+    # ... by words that are not recorded either.
+    (row,) = [t for t in texts_for([*KEYWORDS[:-2], "apple", "garden"]) if set(tokens(t)) & set(KEYWORDS)]
+    assert not {"apple", "garden"} & set(tokens(row)) and len(tokens(row)) == 6
 
 
 @requires_espeak

@@ -237,6 +237,9 @@ def test_refuses_non_empty_out_dir(tmp_path: Path, capsys) -> None:
     assert main([str(out), "--per-word", "1", "--noise", "none", "--overwrite"]) == 2
     assert "replaces only a folder kws-synth wrote" in capsys.readouterr().err
     assert (out / "keep.txt").read_text() == "mine" and (out / "yes" / "001.wav").is_file()
+    (out / "manifest.json").write_text("{}")  # another tool's manifest
+    assert main([str(out), "--per-word", "1", "--noise", "none", "--overwrite"]) == 2
+    assert (out / "keep.txt").read_text() == "mine"
 
 
 def test_help_explains_usage() -> None:

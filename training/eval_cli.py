@@ -48,14 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="dataset folder or .zip to score clip by clip")
     mode.add_argument("--stream", metavar="WAV", action=Once,
                       help="long recording to score as a stream (needs --truth)")
-    p.add_argument("--truth", metavar="CSV",
+    p.add_argument("--truth", metavar="CSV", action=Once,
                    help="truth for --stream: a CSV file whose first line is the header start_s,end_s,label, "
                         "then one spoken item per line (seconds; label a keyword or 'other')")
     p.add_argument("--split", default="all", choices=("all", "train", "val", "test"),
                    help="which part of the dataset to score (default: all)")
-    p.add_argument("--split-file", metavar="JSON",
+    p.add_argument("--split-file", metavar="JSON", action=Once,
                    help="split.json to use (default: the one next to --model)")
-    p.add_argument("--confusion", metavar="PNG", help="also write the confusion matrix as a PNG")
+    p.add_argument("--confusion", metavar="PNG", action=Once, help="also write the confusion matrix as a PNG")
     add_detection_arguments(p.add_argument_group("detection, with --stream (kws-listen's flags)"))
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")

@@ -322,11 +322,19 @@ def check_options(opts: SynthOptions) -> None:
         raise KwsError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not opts.overwrite:
         raise KwsError(f"{out}: folder exists and is not empty (use --overwrite to replace it)")
-    if opts.overwrite and out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
+    if opts.overwrite and out.is_dir() and any(out.iterdir()) and not _written_by_synth(out):
         # --overwrite replaces the whole folder: only ever one kws-synth wrote (a slip of the
         # path must not delete a kws-record dataset).
         raise KwsError(f"{out}: --overwrite replaces only a folder kws-synth wrote (with its manifest.json); "
                        "this one holds other files: give a new folder, or delete it yourself")
+
+
+def _written_by_synth(folder: Path) -> bool:
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("generator") == "kws-synth"
 
 
 def _split_lists(jobs: list[ClipJob]) -> dict[str, list[str]]:

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from kws_edge.cli_args import Once
 from kws_edge.errors import KwsError, run_cli, setup_logging
 from kws_edge.labels import UNKNOWN_LABEL
 
@@ -84,8 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "existing checkpoint (--init) on your own recordings. Uses the GPU when there is one.")
     p.add_argument("--data", required=True, metavar="PATH", nargs="+", action="extend",
                    help="dataset folder(s) or .zip(s) (layouts below); several are trained on together")
-    p.add_argument("--out", default="runs/kws", metavar="DIR", help="output folder (default: runs/kws)")
-    p.add_argument("--init", metavar="CKPT|base|base-b",
+    p.add_argument("--out", default="runs/kws", metavar="DIR", action=Once,
+                   help="output folder (default: runs/kws)")
+    p.add_argument("--init", metavar="CKPT|base|base-b", action=Once,
                    help="start from this checkpoint ('base' = the shipped model, 'base-b' = the second "
                         "shipped one, for a pair) and fine-tune; switches to the fine-tuning defaults below")
     g = p.add_argument_group("training knobs (defaults: from scratch / with --init)")
@@ -144,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after the measured run, train again on all clips (test and val too) and keep "
                         "that model; the reported test accuracy is the measured run's (default: on "
                         "with --init, off from scratch)")
-    p.add_argument("--split-file", metavar="JSON", help="reuse a split.json instead of making a new split")
+    p.add_argument("--split-file", metavar="JSON", action=Once,
+                   help="reuse a split.json instead of making a new split")
     p.add_argument("--device", default="auto", help="auto (GPU if present), cpu or cuda (default: auto)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: one per core)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/resume.pt")
