@@ -15,14 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from kws_edge.atomic import sweep_stale
-from kws_edge.errors import (
-    KwsError,
-    StdoutError,
-    exit_cleanly_on_sigterm,
-    run_cli,
-    setup_logging,
-    terminated_by,
-)
+from kws_edge.errors import KwsError, StdoutError, exit_cleanly_on_sigterm, run_cli, setup_logging
 from kws_edge.labels import SAMPLE_RATE, UNKNOWN_LABEL
 
 from .calibration import ClipSet, load_clip_set, resolve_calibration_data, split_for_calibration
@@ -296,7 +289,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.quantize:
         if keyword_free:
             _with_thresholds(fp32, keyword_free, out)
-        _stop_if_terminated()
         save_onnx(fp32, out)
         print(f"wrote {out} (fp32, {out.stat().st_size / 1024:.1f} KB, {len(labels)} labels, parity "
               f"max |dp| {diff:.1e} on {len(windows)} {kind}) in {time.perf_counter() - started:.0f} s")
@@ -323,7 +315,6 @@ def run(args: argparse.Namespace) -> int:
         "held_out_clips": report["clips"], "held_out": how, "fp32_accuracy": report["accuracy"]["fp32"],
         "int8_accuracy": report["accuracy"]["int8"], "top1_agreement": report["top1_agreement"]})})
 
-    _stop_if_terminated()
     if not accepted:
         fallback = fp32_fallback_path(out)
         save_onnx(fp32, fallback)
@@ -334,7 +325,6 @@ def run(args: argparse.Namespace) -> int:
     log.info("int8 accepted: %s", verdict)
     if keyword_free:
         _with_thresholds(int8, keyword_free, out)
-    _stop_if_terminated()
     if report_path is not None:  # first: a report that cannot be written leaves no model behind
         write_report(report, report_path)
     save_onnx(int8, out)
@@ -350,24 +340,9 @@ def main(argv: list[str] | None = None) -> int:
         # ops this model never uses); our own progress lines are what a user needs.
         for name in ("onnx_ir", "onnxscript", "onnxruntime", "torch.onnx"):
             logging.getLogger(name).setLevel(logging.ERROR)
-    exit_cleanly_on_sigterm()  # onnxruntime's calibration folder in /tmp is removed, as on Ctrl-C
-    try:
-        return run_cli(PROG, lambda: _run_guarded(args))
-    except BaseException:
-        signum = terminated_by()
-        if signum is None:
-            raise
-        # Whatever the SystemExit became on its way out (torch.export re-raises it as its own error).
-        print(f"{PROG}: terminated; nothing was written to {args.output}", file=sys.stderr)
-        return 128 + signum
-
-
-def _stop_if_terminated() -> None:
-    """Before anything is written: a SIGTERM that a library swallowed (torch.export catches and
-    logs what interrupts it) still stops the export."""
-    signum = terminated_by()
-    if signum is not None:
-        raise SystemExit(128 + signum)
+    # onnxruntime's calibration folder in /tmp is removed, as on Ctrl-C.
+    exit_cleanly_on_sigterm(f"nothing was written to {args.output}")
+    return run_cli(PROG, lambda: _run_guarded(args))
 
 
 def _make_folder(folder: Path) -> list[Path]:

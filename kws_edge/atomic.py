@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from .errors import KwsError
+from .errors import KwsError, stop_if_terminated
 
 
 def pid_alive(pid: int) -> bool:
@@ -87,6 +87,7 @@ def atomic_path(path: str | Path, *, name_errors: bool = True) -> Iterator[Path]
     os.close(fd)
     try:
         yield Path(tmp)
+        stop_if_terminated()
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
@@ -100,44 +101,32 @@ def atomic_path(path: str | Path, *, name_errors: bool = True) -> Iterator[Path]
 
 @contextmanager
 def staged_folder(out: str | Path) -> Iterator[Path]:
-    """Yield an empty folder beside `out` (`.<name>.partial-<pid>`) to build a whole set in; once
+    """Yield an empty folder beside `out` (`.<name>.partial-<pid>.<random>`) to build a whole set in; once
     the block succeeds it takes `out`'s place (an old `out` is removed only after the swap), and if
     the block fails it is removed, so no reader ever takes a half-built set for a finished one."""
     out = Path(out)
-    _sweep_staged(out)
-    staging = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # What a run killed outright left (SIGKILL, SIGTERM in a worker pool), once its process is
+    # gone; an old folder only when `out` is in place (killed between the swap's two renames, the
+    # old folder is all there is).
+    sweep_stale(out.parent, f".{out.name}.partial-")
+    if out.is_dir():
+        sweep_stale(out.parent, f".{out.name}.old-")
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-{os.getpid()}.", dir=out.parent))
     try:
         yield staging
+        stop_if_terminated()
         _swap_in(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
-def _sweep_staged(out: Path) -> None:
-    """Remove what a run killed outright (SIGKILL, SIGTERM in a worker pool) left beside `out`: its
-    hidden `.partial-<pid>` folder, once that process is gone, and an `.old-<pid>` one when `out`
-    is in place (killed between the two renames of the swap, the old folder is all there is)."""
-    kinds = "partial|old" if out.is_dir() else "partial"
-    pattern = re.compile(rf"\.{re.escape(out.name)}\.({kinds})-(\d+)")
-    try:
-        entries = list(out.parent.iterdir())
-    except OSError:
-        return
-    for entry in entries:
-        match = pattern.fullmatch(entry.name)
-        if match and entry.is_dir() and not entry.is_symlink() and not pid_alive(int(match.group(2))):
-            shutil.rmtree(entry, ignore_errors=True)
-
-
 def _swap_in(staging: Path, out: Path) -> None:
     old = None
     if out.exists():
         if any(out.iterdir()):
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            old = out.with_name(f".{out.name}.old-" + staging.name[len(f".{out.name}.partial-"):])
             os.replace(out, old)
         else:
             out.rmdir()

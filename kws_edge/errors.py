@@ -78,7 +78,8 @@ def not_a_file(path: str | Path, what: str) -> KwsError:
 def run_cli(prog: str, main: Callable[[], int | None]) -> int:
     """Run a CLI body: KwsError -> one-line error, exit 2; Ctrl-C -> exit 130; an OSError (disk
     full, no permission, stdout unwritable) -> one line naming the file, exit 2; a training
-    package missing from a runtime-only install -> one line saying how to add it, exit 2."""
+    package missing from a runtime-only install -> one line saying how to add it, exit 2; SIGTERM,
+    once `exit_cleanly_on_sigterm` is on -> one line, exit 143."""
     real_stdout = sys.stdout
     if real_stdout is None:  # started with stdout closed (`>&-`)
         print(f"{prog}: error: standard output is closed; redirect it (> FILE or > /dev/null)",
@@ -114,6 +115,11 @@ def run_cli(prog: str, main: Callable[[], int | None]) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"{prog}: error: {where}{exc.strerror or exc or type(exc).__name__}", file=sys.stderr)
         return 2
+    except BaseException:
+        if _terminated_by is None:
+            raise
+        print(f"{prog}: terminated" + (f"; {_terminated_note}" if _terminated_note else ""), file=sys.stderr)
+        return 128 + _terminated_by
     finally:
         sys.stdout = real_stdout
     return int(code or 0)
@@ -129,13 +135,18 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 _terminated_by: int | None = None
+_terminated_note = ""
 
 
-def exit_cleanly_on_sigterm() -> None:
+def exit_cleanly_on_sigterm(note: str = "") -> None:
     """SIGTERM (systemd, a CI timeout, `kill`) raises SystemExit(143) instead of ending the process
-    at once, so temp folders and staged outputs are removed on the way out, as on Ctrl-C. Code that
-    catches it (torch.export wraps it in an error of its own) leaves `terminated_by()` to say so."""
+    at once, so temp folders and staged outputs are removed on the way out, as on Ctrl-C; run_cli
+    then says `PROG: terminated; NOTE` and exits 143, whatever the SystemExit became on its way out
+    (torch.export re-raises it as an error of its own)."""
     import signal
+
+    global _terminated_note
+    _terminated_note = note
 
     def terminated(signum: int, frame: object) -> None:
         global _terminated_by
@@ -145,6 +156,8 @@ def exit_cleanly_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, terminated)
 
 
-def terminated_by() -> int | None:
-    """The signal `exit_cleanly_on_sigterm` caught, if one came."""
-    return _terminated_by
+def stop_if_terminated() -> None:
+    """Before a file is put in place: a SIGTERM that a library caught and logged still stops the
+    command, rather than let it finish writing."""
+    if _terminated_by is not None:
+        raise SystemExit(128 + _terminated_by)

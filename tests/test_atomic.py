@@ -59,13 +59,13 @@ def test_a_staged_folder_left_by_a_killed_run_is_swept_by_the_next(tmp_path):
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True, check=True).stdout.strip()
-    (tmp_path / f".set.partial-{dead}" / "yes").mkdir(parents=True)
-    (tmp_path / f".set.partial-{os.getppid()}").mkdir()  # a live process's: another run at work
-    (tmp_path / f".other.partial-{dead}").mkdir()  # not this output's
+    (tmp_path / f".set.partial-{dead}.k2x9q0ab" / "yes").mkdir(parents=True)
+    (tmp_path / f".set.partial-{os.getppid()}.m3c1z7rd").mkdir()  # a live process's: another run at work
+    (tmp_path / f".other.partial-{dead}.p8s2w4ee").mkdir()  # not this output's
     with staged_folder(tmp_path / "set") as staging:
         (staging / "new").mkdir()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["set", f".set.partial-{os.getppid()}", f".other.partial-{dead}"])
+        ["set", f".set.partial-{os.getppid()}.m3c1z7rd", f".other.partial-{dead}.p8s2w4ee"])
 
 
 def test_a_failed_set_names_the_set_not_the_last_file_opened(tmp_path):

@@ -424,11 +424,14 @@ def test_a_sigterm_that_a_library_turned_into_its_own_error_still_ends_as_termin
         raise RuntimeError("Failed to export the model with torch.export")
 
     monkeypatch.setattr(errors, "_terminated_by", None)
+    monkeypatch.setattr(errors, "_terminated_note", "")
     monkeypatch.setattr(export_cli, "_run_guarded", export_interrupted)
     assert export_cli.main(["base", "-o", str(tmp_path / "m.onnx")]) == 143
     said = capsys.readouterr().err.strip()
     assert said == f"kws-export: terminated; nothing was written to {tmp_path / 'm.onnx'}"
+    from kws_edge.atomic import write_bytes_atomic
+
     with pytest.raises(SystemExit) as stop:
-        export_cli._stop_if_terminated()
-    assert stop.value.code == 143
+        write_bytes_atomic(tmp_path / "m.onnx", b"a model")
+    assert stop.value.code == 143 and list(tmp_path.iterdir()) == []
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -148,12 +148,9 @@ def main(argv: list[str] | None = None) -> int:
             holdout_voices=holdout, engines=engines, flite_share=args.flite_share, overwrite=args.overwrite,
             effects=EffectRanges.dry() if args.no_effects else EffectRanges(),
             unknown_mix=_parse_mix(args.unknown_mix))
-        exit_cleanly_on_sigterm()  # the staging folder is removed, as on Ctrl-C
-        try:
-            generate(opts)
-        except SystemExit:
-            print(f"kws-synth: terminated; nothing was written to {args.out_dir}", file=sys.stderr)
-            raise
+        # The staging folder is removed, as on Ctrl-C.
+        exit_cleanly_on_sigterm(f"nothing was written to {args.out_dir}")
+        generate(opts)
         return 0
 
     return run_cli("kws-synth", body)
