@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .errors import KwsError
+
 
 class Once(argparse.Action):
     """A flag that takes one value and may be given once: argparse keeps the last of two
@@ -15,3 +17,14 @@ class Once(argparse.Action):
             parser.error(f"{option_string} is given twice; it takes one value")
         setattr(namespace, f"_once_{self.dest}", True)
         setattr(namespace, self.dest, values)
+
+
+def word_list(text: str | None, flag: str = "--words") -> list[str] | None:
+    """`--words "yes, no,,up"` -> ["yes", "no", "up"]; None when the flag was not given. A value
+    that names no word (",,") is a one-line error, not "every word"."""
+    if text is None:
+        return None
+    words = [w.strip() for w in text.split(",") if w.strip()]
+    if not words:
+        raise KwsError(f"{flag} {text!r}: no word given (e.g. {flag} yes,no)")
+    return words

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import numpy as np
+
 from .labels import KEYWORDS
 
 SENTENCES: tuple[str, ...] = (
@@ -112,7 +114,7 @@ def texts_for(words: Iterable[str]) -> list[str]:
         fillers = [w for row in WORD_ROWS for w in tokens(row) if w not in avoid]
         left_out += fillers[:KEYWORDS_PER_ROW - len(left_out)]
     n_rows = len(left_out) // KEYWORDS_PER_ROW  # rows of 6 to 11 words: each long enough to move on
-    first = [KEYWORD_ROW_SEP.join(part) for part in _even_parts(left_out, n_rows)]
+    first = [KEYWORD_ROW_SEP.join(part) for part in np.array_split(left_out, n_rows)] if n_rows else []
     rows = list(WORD_ROWS)
     out: list[str] = []
     for i, sentence in enumerate(SENTENCES):
@@ -123,13 +125,3 @@ def texts_for(words: Iterable[str]) -> list[str]:
     phrases = [w for w in avoid if " " in w]
     return first + [t for t in out if not avoid & set(tokens(t)) and not any(p in t.lower() for p in phrases)]
 
-
-def _even_parts(items: list[str], n: int) -> list[list[str]]:
-    """`items` in `n` consecutive parts whose lengths differ by one at most (32 in 5: 7 7 6 6 6)."""
-    size, extra = divmod(len(items), n) if n else (0, 0)
-    parts, at = [], 0
-    for i in range(n):
-        step = size + (i < extra)
-        parts.append(items[at:at + step])
-        at += step
-    return parts

@@ -385,34 +385,24 @@ def load_windows(index: DatasetIndex, keys: Sequence[str], *, progress: bool = F
 
     Unusable files are skipped with one warning each; the caller reports the count.
     """
-    bar = _progress_bar(len(keys)) if progress else None
-    reader = _Reader(index, resampler)
-    out = _load_part(reader, keys, bar)
-    if bar is not None:
-        bar.close()
-    _warn_doubtful_words(index, reader)
-    return out
+    # Run to its end: the doubtful-clip warnings come after the last part.
+    parts = list(iter_windows(index, keys, part=max(1, len(keys)), progress=progress, resampler=resampler))
+    return parts[0] if parts else (np.zeros((0, WINDOW_SAMPLES), dtype=np.float32), [], [])
 
 
-def iter_windows(index: DatasetIndex, keys: Sequence[str], *, part: int | None = None,
+def iter_windows(index: DatasetIndex, keys: Sequence[str], *, part: int | None = None, progress: bool = True,
                  resampler: str = "torchaudio") -> Iterator[tuple[np.ndarray, list[str], list[str]]]:
     """`load_windows` `part` (EVAL_PART) keys at a time, so that scoring a large dataset holds one
     part in memory, with one progress bar and the doubtful-clip warnings once at the end."""
-    part = part or EVAL_PART
-    bar = _progress_bar(len(keys))
-    reader = _Reader(index, resampler)
-    try:
-        for start in range(0, len(keys), part):
-            yield _load_part(reader, keys[start:start + part], bar)
-    finally:
-        bar.close()
-    _warn_doubtful_words(index, reader)
-
-
-def _progress_bar(total: int):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc="loading clips", unit="clip", leave=False, disable=None)
+    part = part or EVAL_PART
+    reader = _Reader(index, resampler)
+    quiet = None if progress else True  # None: a bar on a terminal only
+    with tqdm(total=len(keys), desc="loading clips", unit="clip", leave=False, disable=quiet) as bar:
+        for start in range(0, len(keys), part):
+            yield _load_part(reader, keys[start:start + part], bar)
+    _warn_doubtful_words(index, reader)
 
 
 def _load_part(reader: _Reader, keys: Sequence[str], bar) -> tuple[np.ndarray, list[str], list[str]]:
@@ -434,8 +424,7 @@ def _load_part(reader: _Reader, keys: Sequence[str], bar) -> tuple[np.ndarray, l
             if clip is not None:
                 out[i] = clip
                 ok[i] = True
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
     for problem in sorted(problems):
         log.warning("skipped %s", problem)
     loaded = [k for k, good in zip(keys, ok, strict=True) if good]

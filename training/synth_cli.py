@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from kws_edge.cli_args import word_list
 from kws_edge.errors import KwsError, exit_cleanly_on_sigterm, run_cli, setup_logging
 from kws_edge.labels import KEYWORDS
 
@@ -136,14 +137,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.noise is not None:
             noise = () if [n.lower() for n in args.noise] == ["none"] else tuple(
                 Path(n).expanduser() for n in args.noise if n.lower() != "none")
-        if args.words is not None and not _split(args.words):
-            raise KwsError(f"--words {args.words!r}: no word given (e.g. --words yes,no)")
+        words = word_list(args.words) or KEYWORDS
         # Imported here so --help and argument errors stay instant.
         from .synth import SynthOptions, generate
         from .synth_effects import EffectRanges
 
         opts = SynthOptions(
-            out_dir=args.out_dir, words=_split(args.words) or KEYWORDS, per_word=args.per_word,
+            out_dir=args.out_dir, words=tuple(words), per_word=args.per_word,
             unknown=args.unknown, seed=args.seed, jobs=args.jobs, noise_dirs=noise, voices=args.voices,
             holdout_voices=holdout, engines=engines, flite_share=args.flite_share, overwrite=args.overwrite,
             effects=EffectRanges.dry() if args.no_effects else EffectRanges(),

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from kws_edge.cli_args import Once
+from kws_edge.cli_args import Once, word_list
 from kws_edge.errors import KwsError, run_cli, setup_logging
 from kws_edge.labels import UNKNOWN_LABEL
 
@@ -354,9 +354,7 @@ def train(args: argparse.Namespace) -> int:
     config = _config_from_args(args, resume_state["train_config"] if resume_state else None)
     if args.resume and args.split_file is None:
         args.split_file = out / RESUME_SPLIT if (out / RESUME_SPLIT).is_file() else out / "split.json"
-    words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words is not None else None
-    if words == []:
-        raise KwsError(f"--words {args.words!r}: no word given (e.g. --words yes,no)")
+    words = word_list(args.words)
     if resume_state and words is None:
         words = saved_meta.get("words")
     if resume_state and args.negatives is None and saved_meta.get("negatives"):
