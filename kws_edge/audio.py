@@ -122,10 +122,7 @@ def _decode(source, name: str) -> tuple[np.ndarray, int]:
     try:
         with quiet_stderr(name.lower().endswith(".mp3")), sf.SoundFile(source) as f:
             rate = f.samplerate
-            if f.frames < UNKNOWN_FRAMES:
-                data = f.read(dtype="float32", always_2d=True)
-            else:
-                data = _read_unknown_length(f)
+            data = _read_unknown_length(f) if unsized(f) else f.read(dtype="float32", always_2d=True)
     except sf.LibsndfileError as exc:
         # libsndfile's own text ("Error opening <_io.BytesIO object at 0x...>: ...") names the
         # Python object, not the file: keep only its reason; `name` says which file. Given a path
@@ -144,10 +141,18 @@ def _decode(source, name: str) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(mono, dtype=np.float32), int(rate)
 
 
-def _read_unknown_length(f) -> np.ndarray:
-    """All of a file whose header does not give its length, block by block: soundfile would size
-    one array by that unknown length, and seek past the end after each read."""
+def unsized(f) -> bool:
+    """Whether the soundfile `f` does not know its length (a FLAC written to a pipe, anything read
+    from one); if so, it is made to read on to its end: soundfile would size one array by that
+    unknown length, and seek past the end after each read."""
+    if f.frames < UNKNOWN_FRAMES and f.seekable():
+        return False
     f.seekable = lambda: False
+    return True
+
+
+def _read_unknown_length(f) -> np.ndarray:
+    """All of an `unsized` file, block by block."""
     blocks = []
     while True:
         block = f.read(1 << 16, dtype="float32", always_2d=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import UNKNOWN_FRAMES, downmix, empty_file, quiet_stderr, unreadable, wav_header_frames
+from .audio import downmix, empty_file, quiet_stderr, unreadable, unsized, wav_header_frames
 from .errors import KwsError, not_a_file
 
 log = logging.getLogger(__name__)
@@ -94,11 +94,7 @@ class FileSource:
             log.warning("%s: recorded at %d Hz, so it holds no sound over %d Hz; the model hears up to "
                         "4000 Hz, and words are heard less reliably (a telephone's 8000 Hz is enough)",
                         self.path, self.file_rate, self.file_rate // 2)
-        known = self._file.frames < UNKNOWN_FRAMES and not piped
-        if not known:
-            # A FLAC written to a pipe (or anything read from one) does not say its length; soundfile
-            # would seek past the end after each read and fail at the last block.
-            self._file.seekable = lambda: False
+        known = not unsized(self._file)
         # From the header, or None when it does not say: an MP3's is an estimate, and a file cut
         # off after its header holds less (said at the end, `short_by`).
         self.duration: float | None = self._file.frames / self.file_rate if known else None
