@@ -586,7 +586,8 @@ class KeywordSpotter:
         """Why a decision's scores `mean` fired nothing: keyword `unvoiced` was over its threshold
         with no voice in the core; with None, nothing was over its threshold."""
         if unvoiced is not None:
-            return f"{self.labels[unvoiced]} {mean[unvoiced]:.2f}, but no voice in it (a click or a knock?)"
+            said = f"{self.labels[unvoiced]} {mean[unvoiced]:.2f}"
+            return f"{said}, but no voice in it (a click, a knock, a whisper?)"
         top = int(np.argmax(mean))
         said = f"{self.labels[top]} {mean[top]:.2f}"
         return said if top == self._unknown else f"{said}, under its threshold {self.thresholds[top]:.2f}"
