@@ -16,7 +16,7 @@ import numpy as np
 
 from kws_edge.atomic import sweep_stale
 from kws_edge.errors import KwsError, StdoutError, exit_cleanly_on_sigterm, run_cli, setup_logging
-from kws_edge.labels import SAMPLE_RATE, UNKNOWN_LABEL
+from kws_edge.labels import SAMPLE_RATE, UNKNOWN_LABEL, label_key
 
 from .calibration import ClipSet, load_clip_set, resolve_calibration_data, split_for_calibration
 from .onnx_export import (
@@ -64,7 +64,9 @@ def parse_boost(specs: list[str], labels: list[str]) -> dict[str, float]:
             factor = float("nan")
         if not sep or not words:
             factor = float("nan")
-        one = {w.strip(): factor for w in (words or "?").split(",")}
+        # A word as the model spells it, whatever its case or Unicode form ("Yes", a Mac's "lumière").
+        by_key = {label_key(label): label for label in labels}
+        one = {by_key.get(label_key(w), w.strip()): factor for w in (words or "?").split(",")}
         boost.update(check_boost(one, labels, f"--boost {spec}"))
     return boost
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 SAMPLE_RATE = 16000
 WINDOW_SECONDS = 1.0
 WINDOW_SAMPLES = int(SAMPLE_RATE * WINDOW_SECONDS)
@@ -17,3 +19,10 @@ KEYWORDS: tuple[str, ...] = (
 )
 
 DEFAULT_LABELS: tuple[str, ...] = (*KEYWORDS, UNKNOWN_LABEL)
+
+
+def label_key(name: str) -> str:
+    """How a label a user types or a folder name is compared with a model's labels: without
+    surrounding spaces, in NFC (macOS writes file names decomposed) and case-folded, so "Yes",
+    "lumière" typed on a Mac and "LUMIÈRE" all name one word."""
+    return unicodedata.normalize("NFC", name.strip()).casefold()

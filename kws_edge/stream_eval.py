@@ -24,6 +24,7 @@ import numpy as np
 from .detection import Detection
 from .errors import KwsError, not_a_file
 from .labelled_stream import OTHER_LABEL, TruthRow
+from .labels import label_key
 
 log = logging.getLogger(__name__)
 
@@ -160,9 +161,10 @@ def evaluate_stream_file(model_path: str | Path | None, wav_path: str | Path, tr
     model = load_model(model_path)
     truth = read_truth_csv(truth_csv_path)
     allowed = set(model.labels) - {model.unknown_label} | {OTHER_LABEL}
-    # "Yes" or "OTHER" in a hand-written CSV means the word: labels match whatever their case.
-    by_case = {label.lower(): label for label in allowed}
-    truth = [dataclasses.replace(r, label=by_case.get(r.label.lower(), r.label)) for r in truth]
+    # "Yes" or "OTHER" in a hand-written CSV means the word: labels match whatever their case (and
+    # Unicode form: a CSV made from a Mac's file names has them decomposed).
+    by_key = {label_key(label): label for label in allowed}
+    truth = [dataclasses.replace(r, label=by_key.get(label_key(r.label), r.label)) for r in truth]
     # Words of the 35 that this model was not trained on are speech it must not report, as clip
     # mode counts them as _unknown_; any other label is more likely a typo ("yse").
     from .labels import KEYWORDS

@@ -435,3 +435,15 @@ def test_a_sigterm_that_a_library_turned_into_its_own_error_still_ends_as_termin
         write_bytes_atomic(tmp_path / "m.onnx", b"a model")
     assert stop.value.code == 143 and list(tmp_path.iterdir()) == []
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def test_boost_names_a_word_in_any_case_or_unicode_form():
+    """--boost Yes=2, or a word typed on a Mac (decomposed, as its file names are), is the model's
+    word, as the folder it was trained from was."""
+    import unicodedata
+
+    from kws_edge.export.export_cli import parse_boost
+
+    labels = ["lumière", "no", "yes", UNKNOWN_LABEL]
+    assert parse_boost(["Yes=2"], labels) == {"yes": 2.0}
+    assert parse_boost([unicodedata.normalize("NFD", "Lumière,NO=3")], labels) == {"lumière": 3.0, "no": 3.0}

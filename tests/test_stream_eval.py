@@ -184,6 +184,12 @@ def test_evaluate_stream_file_errors(constructed):
     bad_label.write_text("start_s,end_s,label\n1.0,1.5,sevne\n")
     with pytest.raises(KwsError, match=r"\['sevne'\] are neither 'other'"):
         evaluate_stream_file(model, wav, bad_label)
+    # A label in another case is the model's word ("YES" typed by hand).
+    upper = d / "upper.csv"
+    upper.write_text("start_s,end_s,label\n" + "".join(f"{r.start_s},{r.end_s},{r.label.upper()}\n"
+                                                      for r in rows))
+    hits = evaluate_stream_file(model, wav, csv_path)["hits"]
+    assert hits > 0 and evaluate_stream_file(model, wav, upper)["hits"] == hits
     # One of the 35 words that this model (yes, no) does not know is speech it must not report.
     not_its = d / "not_its.csv"
     not_its.write_text("start_s,end_s,label\n0.1,0.5,seven\n")

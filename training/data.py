@@ -12,7 +12,6 @@ import difflib
 import logging
 import os
 import threading
-import unicodedata
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -24,7 +23,7 @@ import numpy as np
 
 from kws_edge.audio import decode, decode_bytes
 from kws_edge.errors import KwsError
-from kws_edge.labels import KEYWORDS, SAMPLE_RATE, UNKNOWN_LABEL, WINDOW_SAMPLES
+from kws_edge.labels import KEYWORDS, SAMPLE_RATE, UNKNOWN_LABEL, WINDOW_SAMPLES, label_key
 
 from .audio_io import fit_window, fit_window_and_left_out, to_16k
 from .zip_safe import ZipMember, list_members, read_member
@@ -163,7 +162,7 @@ def class_name(folder: str) -> str:
     or a reserved folder ("Yes", "NO ", "_Talk" -> "yes", "no", "_talk"), so a user's folders meet
     the base model's labels; any other name in lower case ("Lights " -> "lights"), so that two
     folders of one new word differing in case are one class."""
-    name = unicodedata.normalize("NFC", folder.strip()).casefold()  # macOS writes names decomposed
+    name = label_key(folder)
     return _CANONICAL.get(name, name)
 
 
