@@ -77,17 +77,28 @@ def test_folder_names_meant_otherwise_are_said(tmp_path, caplog):
     """`Talk/` (not `_talk/`) and `sheela/` (not `sheila/`) train as new words: a warning says what
     the folder would have been, when training (kws-eval trains nothing and says nothing)."""
     root = tmp_path / "ds"
-    for folder in ("Talk", "sheela", "yes"):
+    folders = ("Talk", "sheela", "yes", "_silence_", "Background Noise", "other", "yes - Copy", "no (1)",
+               "lights", "lights 2", "route 66")
+    for folder in folders:
         for j in range(2):
             write_wav(root / folder / f"{j}.wav", tone(300.0 + 10 * j, seconds=0.8))
     with caplog.at_level(logging.WARNING):
-        assert scan_dataset(root).folders == ["sheela", "talk", "yes"]
+        assert len(scan_dataset(root).folders) == len(folders)
     assert caplog.text == ""
     with caplog.at_level(logging.WARNING):
         prepare_dataset(root)
     assert "Talk/ is trained as a new word 'talk'; name it _talk/" in caplog.text
     assert "sheela/ is a new word, not the base model's 'sheila'" in caplog.text
-    assert "yes/" not in caplog.text
+    # TensorFlow's folder of silence, a spelt-out noise folder, and "other" speech.
+    assert "_silence_/ is trained as a new word '_silence_'; name it _background_noise_/" in caplog.text
+    assert "Background Noise/ is trained as a new word 'background noise'; name it _background_noise_/" \
+        in caplog.text
+    assert "other/ is trained as a new word 'other'; name it _unknown_/" in caplog.text
+    # Folders a file manager copied: the word's clips would be split over competing classes.
+    assert "yes - Copy/ looks like a copy of yes/" in caplog.text
+    assert "no (1)/ looks like a copy of no/" in caplog.text
+    assert "lights 2/ looks like a copy of lights/" in caplog.text
+    assert "route 66/" not in caplog.text and "folder yes/" not in caplog.text
 
 
 def test_wrapping_folders_stray_files_and_a_folder_too_high(tmp_path, caplog):

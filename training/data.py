@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import re
 import threading
 import zipfile
 from collections import Counter
@@ -150,8 +151,14 @@ def _find_prefix(files: list[str]) -> str:
 _CANONICAL = {name.casefold(): name for name in (*KEYWORDS, UNKNOWN_LABEL, NOISE_FOLDER, TALK_FOLDER)}
 _CANONICAL["_unknown"] = UNKNOWN_LABEL
 # Folder names that look meant as the reject class or the user's talk but are read as new words.
+# (Compared with spaces and hyphens as underscores, and without the underscores around it: "_silence_",
+# TensorFlow's folder of silence, and "Background Noise" too.)
 _LOOKS_RESERVED = {"talk": TALK_FOLDER, "unknown": UNKNOWN_LABEL, "negatives": UNKNOWN_LABEL,
-                   "background_noise": NOISE_FOLDER}
+                   "negative": UNKNOWN_LABEL, "other": UNKNOWN_LABEL, "others": UNKNOWN_LABEL,
+                   "none": UNKNOWN_LABEL, "background_noise": NOISE_FOLDER, "noise": NOISE_FOLDER,
+                   "silence": NOISE_FOLDER, "background": NOISE_FOLDER}
+# A folder copied by a file manager: "yes copy", "yes - Copy (2)", "no (1)", "yes 2".
+_COPY_SUFFIX = re.compile(r"^(?P<stem>.+?)(?:[ _-]*copy(?:[ _-]*\(?\d+\)?)?|[ _-]*\(\d+\)|[ _-]+\d+)$")
 
 
 _RESERVED_OR_KEYWORD = set(_CANONICAL.values())
@@ -258,12 +265,19 @@ def warn_odd_names(index: DatasetIndex, words: Sequence[str]) -> None:
     trained as they are, but said. For training only: kws-eval trains nothing."""
     for name in sorted(set(words) & set(index.clips)):
         folder = PurePosixPath(index.clips[name][0]).parts[0]
-        if name.strip("_") in _LOOKS_RESERVED:
-            meant = _LOOKS_RESERVED[name.strip("_")]
+        reserved = re.sub(r"[\s-]+", "_", name).strip("_")
+        copied = _COPY_SUFFIX.match(name)
+        stem = class_name(copied["stem"]) if copied else None
+        if reserved in _LOOKS_RESERVED:
+            meant = _LOOKS_RESERVED[reserved]
             holds = {TALK_FOLDER: "your non-keyword talk", NOISE_FOLDER: "background noise"}.get(
                 meant, "speech that is no keyword")
             log.warning("%s: folder %s/ is trained as a new word %r; name it %s/ if it holds %s",
                         index.source, folder, name, meant, holds)
+        elif name not in KEYWORDS and stem in set(index.clips) | set(KEYWORDS):
+            log.warning("%s: folder %s/ looks like a copy of %s/, but is trained as a word of its own, %r, "
+                        "that competes with %r: move its clips into %s/ if they are the same word",
+                        index.source, folder, stem, name, stem, stem)
         elif name not in KEYWORDS:
             close = difflib.get_close_matches(name, KEYWORDS, n=1, cutoff=0.8)
             if close:
