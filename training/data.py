@@ -25,8 +25,9 @@ import numpy as np
 from kws_edge.audio import decode, decode_bytes
 from kws_edge.errors import KwsError
 from kws_edge.labels import KEYWORDS, SAMPLE_RATE, UNKNOWN_LABEL, WINDOW_SAMPLES, label_key
+from kws_edge.spotter import SpotterOptions
 
-from .audio_io import fit_window, fit_window_and_left_out, to_16k
+from .audio_io import fit_window, fit_window_and_left_out, loud_part_seconds, to_16k
 from .zip_safe import ZipMember, list_members, read_member
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,9 @@ SILENT_PEAK = 1.0 / 32768
 QUIET_WORD_PEAK = 10 ** (-60 / 20)
 # Loud sound outside the second a long clip is cropped to, this long, is likely another word.
 SECOND_WORD_MS = 150
+# kws-listen's gate never reports a word whose loud part lasts longer than this (`max_core_ms`).
+_GATE = SpotterOptions()
+LONGEST_WORD_MS = _GATE.max_core_ms
 SPLIT_LISTS = {"val": "validation_list.txt", "test": "testing_list.txt"}
 # Files that sit in class folders of real datasets and are not clips.
 _IGNORED_NAMES = {"readme", "readme.md", "readme.txt", "license", "license.txt", ".ds_store", "thumbs.db",
@@ -346,6 +350,9 @@ class _Reader:
         # or nearly silent (list.append is atomic: the pool's threads share these).
         self.crowded: list[str] = []
         self.quiet: list[str] = []
+        # Per word folder: clips read, and (key, seconds) of those said too slowly for the gate.
+        self.clips_of: Counter[str] = Counter()
+        self.too_long: list[tuple[str, float]] = []
 
     def full(self, key: str) -> np.ndarray:
         """The whole file as float32 at 16 kHz; KwsError if it is not usable audio."""
@@ -377,6 +384,11 @@ class _Reader:
         window, left_out_ms = fit_window_and_left_out(audio)
         if left_out_ms >= SECOND_WORD_MS:
             self.crowded.append(key)
+        self.clips_of[PurePosixPath(key).parts[0]] += 1
+        if audio.shape[0] > SAMPLE_RATE * LONGEST_WORD_MS // 1000:
+            spoken = loud_part_seconds(audio, _GATE.core_db, _GATE.core_gap_ms)
+            if spoken * 1000 > LONGEST_WORD_MS:
+                self.too_long.append((key, spoken))
         if np.abs(window).max() < QUIET_WORD_PEAK:
             self.quiet.append(key)
         return window
@@ -453,10 +465,23 @@ def _warn_doubtful_words(index: DatasetIndex, reader: _Reader) -> None:
         return sorted(k for k in keys if class_name(PurePosixPath(k).parts[0]) != UNKNOWN_LABEL)
 
     crowded, quiet = of_words(reader.crowded), of_words(reader.quiet)
+    slow: dict[str, list[float]] = {}
+    for key, seconds in reader.too_long:
+        slow.setdefault(PurePosixPath(key).parts[0], []).append(seconds)
+    for folder, spans in sorted(slow.items()):
+        word, total = class_name(folder), reader.clips_of[folder]
+        if word == UNKNOWN_LABEL or len(spans) < max(2, total // 10):
+            continue
+        log.warning("%s: %r is said over %.1f s in %d of its %d clips (its loud part; the longest %.2f s): "
+                    "kws-listen does not report a word said longer, so said like those it may be missed. "
+                    "Say it faster, or choose a shorter phrase (kws-listen --max-utterance-ms 0 hears it, "
+                    "with more false alarms)", index.source, word, LONGEST_WORD_MS / 1000, len(spans), total,
+                    max(spans))
     if crowded:
         log.warning("%s: %d clip(s) in word folders are longer than a second and hold loud sound for %d ms "
                     "or more outside the second kept (e.g. %s%s): a second word? A clip should hold one "
-                    "word", index.source, len(crowded), SECOND_WORD_MS, index.prefix, crowded[0])
+                    "word; a recording of many takes is cut into clips by kws-record --word WORD --input "
+                    "FILE", index.source, len(crowded), SECOND_WORD_MS, index.prefix, crowded[0])
     if quiet:
         log.warning("%s: %d clip(s) in word folders are nearly silent (peak under %d dBFS) and are used as "
                     "they are (e.g. %s%s): listen to them, and delete those without the word", index.source,
