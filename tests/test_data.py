@@ -117,8 +117,14 @@ def test_wrapping_folders_stray_files_and_a_folder_too_high(tmp_path, caplog):
     assert scan_dataset(tmp_path).prefix == "Archive/my words/"
     other = tmp_path / "other"
     write_wav(other / "yes" / "0.wav", tone(400.0, seconds=0.8))
-    with pytest.raises(KwsError, match="holds folders, not clips .* point --data at the folder"):
+    with pytest.raises(KwsError, match=r"holds folders, not clips .* it holds 2 datasets "
+                       r"\(Archive/, other/\): give each as its own --data"):
         scan_dataset(tmp_path)
+    mixed = tmp_path / "mixed"
+    write_wav(mixed / "yes" / "0.wav", tone(400.0, seconds=0.8))
+    write_wav(mixed / "more" / "no" / "0.wav", tone(400.0, seconds=0.8))
+    with pytest.raises(KwsError, match="more/ holds folders, not clips .* point --data at the folder"):
+        scan_dataset(mixed)
     with pytest.raises(KwsError, match=r"holds clips directly, as a word folder does; point --data at the "
                        r"folder above it \("):
         scan_dataset(inner / "down")

@@ -247,8 +247,18 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
     if empty:
         holds = [f for f in nested if PurePosixPath(f[len(prefix):]).parts[0] == empty[0]]
         if holds:
+            sets = sorted({PurePosixPath(f[len(prefix):]).parts[0] for f in nested} & set(empty))
+            if len(sets) >= 2:  # two recording sessions, or two people's words, side by side
+                where = "unzip it, then give" if members else "give"
+                hint = (f"it holds {len(sets)} datasets ({', '.join(s + '/' for s in sets[:3])}"
+                        f"{', ...' if len(sets) > 3 else ''}): {where} each as its own --data "
+                        "(kws-train --data A --data B trains on both)")
+            elif members:
+                hint = "a ZIP's word folders sit at its top, or inside one folder"
+            else:
+                hint = "point --data at the folder whose subfolders are the words"
             raise KwsError(f"{path}: class folder {prefix}{empty[0]}/ holds folders, not clips (e.g. "
-                           f"{holds[0]}): point --data at the folder whose subfolders are the words")
+                           f"{holds[0]}): {hint}")
         raise KwsError(f"{path}: class folder {prefix}{empty[0]}/ has no clips (record some, or remove "
                        "the empty folder)")
     if not index.clips:
