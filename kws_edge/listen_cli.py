@@ -124,24 +124,32 @@ def _main(argv: list[str] | None) -> int:
     if args.vad == "off" and args.max_utterance_ms:
         log.warning("--vad off turns the utterance gate off too: any window may fire, in talk as well "
                     "(far more false alarms; docs/listening.md)")
-    model = load_model(args.model)
-    spotter = KeywordSpotter(model, options)
-    log.debug("model %r", model)
-
-    if args.input:
-        from .sources import FileSource
-
-        # Paced files arrive in microphone-sized blocks; fast ones in 1-s blocks.
-        source = FileSource(args.input, spotter.sample_rate, realtime=args.realtime,
-                            chunk_ms=100 if args.realtime else 1000)
-    else:
-        from .sources import MicrophoneSource
-
-        source = MicrophoneSource(args.device, spotter.sample_rate)
-
-    limit = None if args.duration is None else int(args.duration * spotter.sample_rate)
+    # From here on, SIGTERM (systemd stopping the service) ends as cleanly as Ctrl-C: while the
+    # model loads or the microphone opens too (a second on a Pi), where it had killed the process.
     for sig in STOP_SIGNALS:
         signal.signal(sig, _on_sigterm)
+    try:
+        model = load_model(args.model)
+        spotter = KeywordSpotter(model, options)
+        log.debug("model %r", model)
+
+        if args.input:
+            from .sources import FileSource
+
+            # Paced files arrive in microphone-sized blocks; fast ones in 1-s blocks.
+            source = FileSource(args.input, spotter.sample_rate, realtime=args.realtime,
+                                chunk_ms=100 if args.realtime else 1000)
+        else:
+            from .sources import MicrophoneSource
+
+            source = MicrophoneSource(args.device, spotter.sample_rate)
+    except _Stop as exc:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        print(f"{PROG}: {exc} before listening began: 0 detections", file=sys.stderr)
+        return 0
+
+    limit = None if args.duration is None else int(args.duration * spotter.sample_rate)
     started = time.monotonic()
     stopped = "end of input"
     progress = _Progress(getattr(source, "duration", None)) if args.input else None

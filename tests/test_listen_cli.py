@@ -127,6 +127,20 @@ def test_realtime_is_paced_and_signals_stop_cleanly(files, sig, word):
     assert time.monotonic() - t_first < 10
 
 
+def test_sigterm_before_listening_began_stops_cleanly(files, tmp_path):
+    """systemd stopping the service while the model loads or the source opens (a FIFO no one has
+    opened to write yet blocks there): one line and exit 0, as once listening, not a silent -15."""
+    fifo = tmp_path / "mic.fifo"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen([*LISTEN, "--model", str(files["model"]), "--input", str(fifo)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3.0)  # imported, the model loaded, waiting for a writer
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert err.strip().splitlines() == ["kws-listen: terminated before listening began: 0 detections"]
+
+
 def test_duration_stops_early(files, capsys):
     assert main(["--model", str(files["model"]), "--input", str(files["wav"]), "--duration", "2.5"]) == 0
     out, err = capsys.readouterr()
