@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from .cli_args import Once
 from .errors import KwsError, run_cli, setup_logging
 from .labels import SAMPLE_RATE
 
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dataset", metavar="DATASET_DIR", nargs="?", help="where clips go (created if needed)")
     rec = p.add_argument_group("recording from a microphone")
-    rec.add_argument("--words", metavar="W1,W2,...",
+    rec.add_argument("--words", metavar="W1,W2,...", action=Once,
                      help="words to record, in this order (default: the 35 Speech Commands words)")
     rec.add_argument("--count", type=int, default=30, metavar="N",
                      help="clips per word (default: %(default)s)")
@@ -61,10 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of audio")
     rec.add_argument("--plain", action="store_true", help="plain lines instead of the live panel")
     files = p.add_argument_group("cutting recordings made elsewhere")
-    files.add_argument("--input", nargs="+", metavar="FILE",
+    files.add_argument("--input", nargs="+", action="extend", metavar="FILE",
                        help="audio files (any format soundfile reads, any rate) to cut instead of "
                             "recording from a microphone")
-    files.add_argument("--word", metavar="W", help="with --input: the word said in the files")
+    files.add_argument("--word", metavar="W", action=Once, help="with --input: the word said in the files")
     files.add_argument("--talk", action="store_true",
                        help="with --input: the files are talk for _talk/, taught as no keyword: "
                             "they must hold none of your keywords")

@@ -66,3 +66,18 @@ def test_a_flag_given_twice_is_refused_or_kept_whole():
     assert listen_parser().parse_args(["--input", "a"]).input == "a"
     # kws-train trains on several datasets: a repeated --data adds to them.
     assert train_cli.build_parser().parse_args(["--data", "a", "b", "--data", "c"]).data == ["a", "b", "c"]
+    # So do the other flags that take several values; a word list given twice is refused.
+    from kws_edge import record_cli
+    from kws_edge.training import synth_cli
+
+    assert train_cli.build_parser().parse_args(["--data", "d", "--negatives", "base", "--negatives",
+                                                "talk.wav"]).negatives == ["base", "talk.wav"]
+    assert record_cli.build_parser().parse_args(["ds", "--word", "yes", "--input", "a.wav", "--input",
+                                                 "b.wav"]).input == ["a.wav", "b.wav"]
+    for parser, argv in ((train_cli.build_parser(), ["--data", "d", "--words", "yes", "--words", "no"]),
+                         (synth_cli.build_parser(), ["out", "--words", "yes", "--words", "no"]),
+                         (record_cli.build_parser(), ["ds", "--words", "yes", "--words", "no"]),
+                         (record_cli.build_parser(), ["ds", "--word", "yes", "--word", "no"])):
+        with pytest.raises(SystemExit) as stop:
+            parser.parse_args(argv)
+        assert stop.value.code == 2

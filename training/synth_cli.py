@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from kws_edge.cli_args import word_list
+from kws_edge.cli_args import Once, word_list
 from kws_edge.errors import KwsError, exit_cleanly_on_sigterm, run_cli, setup_logging
 from kws_edge.labels import KEYWORDS
 
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--voices", metavar="SPEC", help="only these voices (comma-separated globs)")
     p.add_argument("--holdout-voices", metavar="SPEC",
                    help=f"voices to leave out (default without --voices: {DEFAULT_HOLDOUT}; 'none': none)")
-    p.add_argument("--words", metavar="W1,W2,...",
+    p.add_argument("--words", metavar="W1,W2,...", action=Once,
                    help="keywords to generate (default: the 35 Speech Commands words)")
     p.add_argument("--engines", default=",".join(DEFAULT_ENGINES), metavar="E1,E2",
                    help=f"TTS engines to use, of {','.join(ENGINES)} (default {','.join(DEFAULT_ENGINES)}; "

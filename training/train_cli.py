@@ -120,14 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--front", choices=("linear", "log"),  # training.model.FRONTS, without importing torch
                    help="M5 front end from scratch: 'log' compresses conv1's output so quiet consonants "
                         "count (linear, the tutorial's; --init keeps the checkpoint's)")
-    p.add_argument("--words", metavar="W1,W2,...", help="train only these word folders; others -> _unknown_")
+    p.add_argument("--words", metavar="W1,W2,...", action=Once,
+                   help="train only these word folders; others -> _unknown_")
     p.add_argument("--noise", metavar="DIR|FILE|base|none",
                    help="long noise recordings for augmentation and the generated reject class, "
                         "besides the dataset's own _background_noise_/. 'base' (default with --init) = the "
                         "background talk shipped with the base model (two people reading at once) plus "
                         "white and brown noise; 'none' (default from scratch) = no recordings (white and "
                         "brown noise when the dataset has none either)")
-    p.add_argument("--negatives", metavar="DIR|FILE|base|none", nargs="+",
+    p.add_argument("--negatives", metavar="DIR|FILE|base|none", nargs="+", action="extend",
                    help="recordings of speech that is no keyword (any length, cut into 1-s windows) "
                         "added to the reject class: what the detector must stay quiet on. 'base' = "
                         "the non-keyword talk shipped with the base model (default with --init), "
