@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from kws_edge.cli_args import Once
+from kws_edge.cli_args import Once, Parser
 
 # Max |p_torch - p_onnx| over real clips. fp32 reorderings (the folded front end, fused convs)
 # move probabilities by ~1e-6; 1e-4 leaves room for that and nothing else.
@@ -49,7 +49,7 @@ the exit status is 2. Any other failure leaves no output file at all.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Export a trained kws-edge M5 checkpoint to ONNX for the streaming runtime; "
                     "optionally quantize it to int8 and prove it lost no accuracy.")

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
 from .errors import KwsError
+
+
+class Parser(argparse.ArgumentParser):
+    """Every command's parser: a usage mistake is one line, as every other bad input is, naming
+    --help, where argparse printed its usage block (up to 15 lines) before the error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 class Once(argparse.Action):

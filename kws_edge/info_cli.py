@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from .cli_args import Parser
 from .errors import KwsError, not_a_file, run_cli
 
 PROG = "kws-info"
@@ -32,7 +33,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Show what a keyword model knows: its words, thresholds, quantization, accuracy "
                     "and what it was trained on. Reads .onnx (kws-export) and .pt (kws-train) files.")

@@ -11,7 +11,7 @@ import time
 
 # Only the standard library at module level: numpy, onnxruntime and the rest load inside
 # run_cli, so a Ctrl-C while they load is the usual one-line "interrupted", not a traceback.
-from .cli_args import Once
+from .cli_args import Once, Parser
 from .errors import KwsError, run_cli, setup_logging
 
 log = logging.getLogger("kws_edge.listen")
@@ -33,7 +33,7 @@ when it fired, start/end a 1-s span holding the word. Stop with Ctrl-C; a one-li
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=PROG, description="Spot keywords in live audio or a file with an ONNX keyword model.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", metavar="MODEL.onnx", action=Once,

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from .cli_args import Once
+from .cli_args import Once, Parser
 from .errors import KwsError, run_cli, setup_logging
 from .labels import SAMPLE_RATE
 
@@ -41,7 +41,7 @@ on where it stopped and never overwrites a kept clip. Then: kws-train --data DAT
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=PROG, description="Record a keyword dataset in your own voice: each word said again and "
                                "again becomes 1-s clips, plus some minutes of talk that is no keyword.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)

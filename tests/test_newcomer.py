@@ -77,6 +77,16 @@ def test_every_command_is_installed_and_its_help_fits_a_screen():
         assert len(lines) > len(usage) + 1 and lines[len(usage) + 1].strip(), name  # a description next
 
 
+def test_a_usage_mistake_is_one_line_in_every_command():
+    """A flag misspelt or a number that is not one: the one-line error every bad input gets, naming
+    --help, not argparse's usage block before it."""
+    for name, target in PYPROJECT["project"]["scripts"].items():
+        res = _cli(target.split(":")[0], "--no-such-flag", "1")
+        assert res.returncode == 2, (name, res.stderr)
+        assert len(res.stderr.strip().splitlines()) == 1, (name, res.stderr)
+        assert res.stderr.startswith(f"{name}: error: ") and f"(see {name} --help)" in res.stderr, res.stderr
+
+
 def test_test_script_undoes_its_virtual_microphone():
     """After scripts/test.sh, a plain kws-listen must not find the null sink's silence as its
     default input. (Checked on the script: running it runs the whole suite.)"""

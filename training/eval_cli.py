@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kws_edge.cli_args import Once
+from kws_edge.cli_args import Once, Parser
 from kws_edge.detection import format_clock
 from kws_edge.errors import KwsError, not_a_file, run_cli, setup_logging
 from kws_edge.labels import UNKNOWN_LABEL
@@ -36,7 +36,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="kws-eval", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Measure a keyword model: accuracy, per-class accuracy and a confusion matrix on a "
                     "dataset, or detection quality on a labelled recording. The same output for a "

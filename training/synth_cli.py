@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from kws_edge.cli_args import Once, word_list
+from kws_edge.cli_args import Once, Parser, word_list
 from kws_edge.errors import KwsError, exit_cleanly_on_sigterm, run_cli, setup_logging
 from kws_edge.labels import KEYWORDS
 
@@ -35,7 +35,7 @@ Needs espeak-ng (sudo apt-get install espeak-ng); flite is optional (sudo apt-ge
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="kws-synth",
         description="Generate a synthetic keyword-spotting dataset in the Speech Commands layout: "
                     "many espeak-ng and flite voices, varied speed/pitch/intonation, rooms, "

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from kws_edge.cli_args import Once, word_list
+from kws_edge.cli_args import Once, Parser, word_list
 from kws_edge.errors import KwsError, run_cli, setup_logging
 from kws_edge.labels import UNKNOWN_LABEL
 
@@ -79,7 +79,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="kws-train", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Train the M5 keyword-spotting model on a dataset of 1-second clips, or fine-tune an "
                     "existing checkpoint (--init) on your own recordings. Uses the GPU when there is one.")
