@@ -158,6 +158,10 @@ def test_stream_mode(model_and_data, tmp_path):
     refused = subprocess.run([PY, "-m", "kws_edge.training.eval_cli", "--model", str(onnx_path), "--data",
                               str(tmp_path), "--hop-ms", "50"], capture_output=True, text=True, timeout=300)
     assert refused.returncode == 2 and "--hop-ms goes with --stream" in refused.stderr, refused.stderr
+    refused = subprocess.run([PY, "-m", "kws_edge.training.eval_cli", "--model", str(onnx_path), "--data",
+                              str(tmp_path), "--truth", str(truth)], capture_output=True, text=True,
+                             timeout=300)
+    assert refused.returncode == 2 and "--truth goes with --stream" in refused.stderr, refused.stderr
 
 
 def test_stream_report_lists_events_briefly():

@@ -320,6 +320,8 @@ def run(args: argparse.Namespace) -> int:
     if args.stream and (args.split != "all" or args.split_file):
         flag = "--split" if args.split != "all" else "--split-file"
         raise KwsError(f"{flag} goes with --data (clips): a stream is scored whole")
+    if args.data and args.truth:
+        raise KwsError("--truth goes with --stream: clips are labelled by their folders")
     if args.data:
         parser = build_parser()
         changed = [name for name, value in vars(args).items()
