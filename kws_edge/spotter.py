@@ -276,7 +276,14 @@ class KeywordSpotter:
     def process(self, chunk: np.ndarray) -> list[Detection]:
         """Consume samples (any length; mono, at the model's rate); return the events that fired
         inside them. NaN and infinite samples (a glitching driver) are heard as silence: left in,
-        they would reach the filters' state and silence the detector for good."""
+        they would reach the filters' state and silence the detector for good. Integer samples
+        (int16 from a sound card or a WAV read raw) are scaled to [-1, 1], where every level is
+        measured (the VAD's dBFS, the quiet and clipping checks)."""
+        chunk = np.asarray(chunk)
+        if chunk.dtype.kind in "iu":
+            info = np.iinfo(chunk.dtype)
+            half = (int(info.max) - int(info.min) + 1) / 2
+            chunk = (chunk.astype(np.float32) - (int(info.min) + half)) / half
         chunk = np.asarray(chunk, dtype=np.float32)
         if chunk.ndim > 1:
             if chunk.ndim > 2 or min(chunk.shape) != 1:

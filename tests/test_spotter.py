@@ -278,6 +278,18 @@ def test_nan_samples_are_heard_as_silence_and_stereo_arrays_are_refused(models, 
     assert [e.label for e in row] == [e.label for e in reference]
 
 
+def test_int16_samples_are_heard_at_their_level(models, stream):
+    """int16 chunks (a sound card's, a WAV read raw) are scaled to [-1, 1] as a float stream is:
+    unscaled, a whisper of 3 steps (-81 dBFS, under the VAD's floor) was heard as a loud word."""
+    for level in (1.0, 3 / 32768 / np.abs(stream).max()):
+        floats = (stream * level).astype(np.float32)
+        ints = np.round(floats * 32768).clip(-32768, 32767).astype(np.int16)
+        scaled, _ = _events(models["tone"], ints.astype(np.float32) / 32768, 1600)
+        expected = [(e.label, e.time) for e in scaled]
+        assert [(e.label, e.time) for e in _events(models["tone"], ints, 1600)[0]] == expected
+        assert bool(expected) == (level == 1.0)
+
+
 def test_a_quiet_microphone_is_heard_like_a_loud_one(tmp_path):
     """The bundled recording with its words peaking at -50 dBFS (a far or turned-down microphone):
     the shipped base reports the same words as at full level. Before the quiet-input handling (the
