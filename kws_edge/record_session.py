@@ -16,7 +16,7 @@ import numpy as np
 from .labels import SAMPLE_RATE
 from .record_cutter import RECORD_MIN_DBFS, Cut, CutterOptions, FrameDcRemover, UtteranceCutter, is_phrase
 from .record_store import TALK_FOLDER, DatasetDir
-from .record_texts import texts_for
+from .record_texts import KEYWORD_ROW_SEP, texts_for, tokens
 from .vad import EnergyVad, VadOptions
 
 KEYS_HELP = "r replay · d delete last · n next · b back · q quit"
@@ -196,6 +196,13 @@ class WordRecorder:
         return events
 
 
+# A row read through without a pause holds about this much speech (s) a word, or more.
+ROW_WORD_SPEECH = 0.35
+# A row left unfinished for this long (s) is kept as far as it was read, and the next text shown:
+# longer than the pause a person leaves between its words.
+ROW_GIVE_UP_S = 3.5
+
+
 class TalkRecorder:
     """Shows texts to read aloud and keeps what the person says, one file per text, until
     `target_seconds` of talk are in `DIR/_talk/`.
@@ -232,8 +239,25 @@ class TalkRecorder:
         self._chunks: list[np.ndarray] = []
         self._piece_start = self.samples
         self._speech = 0
+        self._utterances = 0
+        self._waited_after: int | None = None  # where the speech before a row's latest pause ended
+        self._pauses = 0  # a row's pauses so far
         self._first: int | None = None
         self._last = 0
+
+    def _row_read(self) -> bool | None:
+        """For a row of single words, at a pause: whether it has been read. Said alone, as asked,
+        it has as many utterances as words; read through in one go, its first pause comes at its
+        end, with its words' worth of speech (two words run together, or one left out: the pause
+        goes on to ROW_GIVE_UP_S). None for a sentence."""
+        words = tokens(self.text) if KEYWORD_ROW_SEP in self.text else []
+        if not words:
+            return None
+        if self._waited_after != self._last:  # a new pause (this is called again as it goes on)
+            self._waited_after = self._last
+            self._pauses += 1
+        return self._utterances >= len(words) or (
+            self._pauses == 1 and self._speech >= len(words) * ROW_WORD_SPEECH * self.rate)
 
     @property
     def text(self) -> str:
@@ -264,6 +288,7 @@ class TalkRecorder:
             return [e for i in range(0, len(chunk), step) for e in self.feed(chunk[i:i + step])]
         raw = np.asarray(chunk, np.float32)
         before = self._vad.frames_done
+        was_speech = self._vad.in_speech
         flags = self._vad.process(self._dc.process(raw))
         self.level_dbfs = 10.0 * np.log10(float(np.var(raw, dtype=np.float64)) + 1e-12)
         self._chunks.append(raw)
@@ -283,10 +308,19 @@ class TalkRecorder:
                 self._first = (before + int(idx[0])) * fs
             self._last = (before + int(idx[-1]) + 1) * fs
             self._speech += len(idx) * fs
+            onsets = np.diff(np.concatenate([[was_speech], flags]).astype(np.int8)) > 0
+            self._utterances += int(np.count_nonzero(onsets))
         if self.done:
             return []
         spoken = self._speech >= self.min_speech
         paused = self._first is not None and self.samples - self._last >= self.pause and not self.in_speech
+        row_read = self._row_read() if paused else None
+        if row_read is not None:
+            # A row's words are said alone, as asked, however long the pause after each: the text
+            # moves on once the row has been read (or the person stopped reading it).
+            if row_read or self.samples - self._last >= ROW_GIVE_UP_S * self.rate:
+                return self._finish_text(advance=True)
+            return []
         if spoken and paused:
             return self._finish_text(advance=True)
         if paused:

@@ -198,7 +198,7 @@ def test_talk_is_kept_one_file_per_text_until_the_target(tmp_path):
     takes = [np.concatenate([say("apple", i), np.zeros(2000, np.float32), say("garden", i),
                              np.zeros(2000, np.float32), say("window", i)]) for i in range(4)]
     stream = word_stream(takes, [2.0] * 4)
-    talk = TalkRecorder(store, target_seconds=4.0, avoid=["yes"])
+    talk = TalkRecorder(store, target_seconds=4.0, avoid=KEYWORDS)  # all 35 recorded: sentences first
     session = RecordSession(None, talk)
     first = session.start()
     assert kinds(first) == ["info", "text"]
@@ -210,8 +210,29 @@ def test_talk_is_kept_one_file_per_text_until_the_target(tmp_path):
         assert abs(sf.info(str(f)).duration - ((end - start) / SAMPLE_RATE + 0.6)) < 0.15
     assert store.talk_seconds() >= 4.0
     # A rerun shows the next texts and has nothing left to do.
-    again = TalkRecorder(store, target_seconds=4.0, avoid=["yes"])
+    again = TalkRecorder(store, target_seconds=4.0, avoid=KEYWORDS)
     assert again.done and again.text_index == 2
+
+
+@requires_espeak
+@pytest.mark.parametrize("pause", [0.3, 1.0, 2.5])
+def test_a_row_of_single_words_is_kept_however_long_the_pauses(tmp_path, pause):
+    """The take's rows are words to say alone. Said so with 2.5 s after each, every word had been
+    dropped as "a word or two alone" and the row never moved on (0 s of talk); with 1 s it was kept.
+    Read through in one go (0.3 s apart), it is one text too."""
+    store = DatasetDir(tmp_path / "ds")
+    talk = TalkRecorder(store, target_seconds=60.0, avoid=["yes"])
+    session = RecordSession(None, talk)
+    session.start()
+    row = tokens(talk.text)
+    assert len(row) >= 6  # the keywords the person left out, first
+    stream = word_stream([say(w, i) for i, w in enumerate(row)], [pause] * len(row), tail=2.0)
+    events = feed(session, stream.audio)
+    assert kinds(events) == ["talk", "text"], [e.message for e in events]
+    assert talk.text_index == 1
+    (piece,) = sorted((tmp_path / "ds" / "_talk").iterdir())
+    first, last = stream.words[0][0], stream.words[-1][1]
+    assert abs(sf.info(str(piece)).duration - ((last - first) / SAMPLE_RATE + 0.6)) < 0.2
 
 
 @requires_espeak
@@ -225,7 +246,8 @@ def test_a_keyword_said_once_too_often_is_kept_neither_as_the_next_word_nor_as_t
     words.start()
     feed(words, word_stream([say("yes", i) for i in range(4)], [1.5] * 4).audio)
     assert store.count("yes") == 3 and store.count("no") == 0
-    session = RecordSession(WordRecorder(store, ["bed"], count=2), TalkRecorder(store, 2.0, avoid=["bed"]))
+    # (The talk as a person recording all 35 words sees it: a sentence first.)
+    session = RecordSession(WordRecorder(store, ["bed"], count=2), TalkRecorder(store, 2.0, avoid=KEYWORDS))
     session.start()
     stream = word_stream([say("bed", i) for i in range(3)] + talk, [1.5, 1.5, 1.5, 2.0, 2.0])
     events = feed(session, stream.audio)
