@@ -32,6 +32,10 @@ TOO_LONG = "too long"
 TWO_WORDS = "two words"
 TOO_SHORT = "too short"
 NO_VOICE = "no voice"
+CUT_OFF = "cut off"
+# A take whose loud part reaches this close (ms) to where the recording stopped was still being
+# said: a word stopped midway is no clip of it.
+CUT_OFF_MS = 30
 
 
 # A clip whose loudest 10 ms is under this is refused as too quiet: a dataset's clips should be
@@ -278,10 +282,18 @@ class UtteranceCutter:
         return cuts
 
     def flush(self) -> list[Cut]:
-        """End of stream: close an open utterance and hand over every pending cut."""
+        """End of stream: close an open utterance and hand over every pending cut. A take still
+        loud where the stream stopped (Ctrl-C, a file that ends midway) is refused as cut off."""
         if self._open_at is not None:
+            pending = len(self._pending)
             self._close(self._open_at, self.samples)
             self._open_at = None
+            if len(self._pending) > pending:
+                cut = self._pending[-1]
+                if self.samples - cut.offset <= CUT_OFF_MS * self.rate // 1000:
+                    cut.problems.append(CUT_OFF)
+                    cut.details.append(f"cut off: the {self._unit} was still being said where the recording "
+                                       "stopped")
         return self._ready(final=True)
 
     # -- internals ---------------------------------------------------------------------------

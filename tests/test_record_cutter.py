@@ -11,6 +11,7 @@ from recordgen import problem_stream, repeated, say, trimmed, word_stream
 from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
 from kws_edge.record_cutter import (
     CLIPPED,
+    CUT_OFF,
     NO_VOICE,
     TOO_LONG,
     TOO_QUIET,
@@ -199,6 +200,17 @@ def test_a_word_at_the_stream_start_is_padded_with_silence():
     (cut,) = cut_audio(audio)
     assert cut.kept and cut.start < 0
     np.testing.assert_array_equal(cut.audio[:-cut.start], 0.0)
+
+
+def test_a_word_the_recording_stopped_in_is_not_kept():
+    """Ctrl-C (or a file's end) halfway through a word: its first half is no clip of it. A word
+    that ended just before the stop (the VAD's hang-over still running) is whole, and kept."""
+    word = say("seven", 1)
+    lead = np.zeros(SAMPLE_RATE // 2, np.float32)
+    (cut,) = cut_audio(np.concatenate([lead, word[:len(word) // 2]]))
+    assert cut.problems == [CUT_OFF] and not cut.kept
+    (cut,) = cut_audio(np.concatenate([lead, word, np.zeros(SAMPLE_RATE // 8, np.float32)]))
+    assert cut.kept
 
 
 def test_a_replay_heard_by_the_microphone_is_not_cut(yes12):
