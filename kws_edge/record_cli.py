@@ -212,7 +212,7 @@ def _file_cut(store, word: str, path: Path, cut, kept: int, rejected: int) -> tu
             return kept, rejected + 1
         out = store.add(word, cut.audio)
         where = f"{out.parent.name}/{out.name}"  # the folder as it is: an older `Lights/` is continued
-        print(f"{where}  kept  ({path.name} {cut.span()}, peak {cut.peak_dbfs:.0f} dBFS)", flush=True)
+        print(f"{where}  kept  ({path.name} {cut.span()}, loudest {cut.peak_dbfs:.0f} dBFS)", flush=True)
         return kept + 1, rejected
     print(f"{path.name} {cut.span()}: not kept: {cut.describe()}", flush=True)
     return kept, rejected + 1
@@ -275,6 +275,7 @@ def _live(args: argparse.Namespace) -> int:
                     ui.update(session.status(), source.lost_blocks)
                     drawn = now
                 if session.done:
+                    stopped = "quit" if session.quit else "done"
                     break
                 if limit is not None and heard >= limit:
                     stopped = f"--duration {args.duration:g} s reached"

@@ -154,7 +154,7 @@ class WordRecorder:
         self.counts[w] += 1
         self._kept.append((w, path, cut.audio))
         rel = f"{w}/{path.name}"
-        events = [Event("kept", f"{rel}  kept  ({cut.span()}, peak {cut.peak_dbfs:.0f} dBFS)  "
+        events = [Event("kept", f"{rel}  kept  ({cut.span()}, loudest {cut.peak_dbfs:.0f} dBFS)  "
                                 f"{self.counts[w]}/{self.target}", word=w, path=path, cut=cut)]
         if self.counts[w] >= self.target:
             events.append(Event("word-done", f"'{w}' done: {self.counts[w]} clips", word=w))
@@ -392,6 +392,7 @@ class RecordSession:
         self.talk = talk
         self.phase = "words" if words is not None else "talk"
         self.last: list[str] = []
+        self.quit = False  # `q` ended the run, not the last word and the talk
 
     @property
     def done(self) -> bool:
@@ -423,7 +424,7 @@ class RecordSession:
 
     def command(self, key: str) -> list[Event]:
         if key == "q":
-            self.phase = "done"
+            self.phase, self.quit = "done", True
             return [Event("info", "quit")]
         if self.phase == "words":
             events = self.words.command(key)

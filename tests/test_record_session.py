@@ -136,6 +136,10 @@ def test_keys_replay_delete_next_back(tmp_path):
     rec.command("n")
     done = rec.command("n")
     assert kinds(done) == ["done"] and "past the last word: 0 of 3 words have 2 clips" in done[0].message
+    # q ends the run as quit (kws-record's summary says "quit", not "done").
+    session = RecordSession(WordRecorder(store, ["yes", "no"], count=2), None)
+    session.start()
+    assert not session.quit and kinds(session.command("q")) == ["info"] and session.done and session.quit
 
 
 def test_deleted_clips_do_not_set_how_long_the_word_is(tmp_path):
