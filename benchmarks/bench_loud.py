@@ -24,7 +24,6 @@ About a minute a stream on this 2-core machine, most of it writing the streams t
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 from pathlib import Path
@@ -51,12 +50,7 @@ def track(kind: str, seconds: float, seed: int, talk: np.ndarray | None) -> tupl
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", type=Path, default=REPO / "kws_edge" / "models" / "base.onnx")
-    p.add_argument("--work", type=Path, help="a bench_reject.py work folder: its held-out keywords and "
-                                             "other voices' words instead of speech_real's clips")
-    p.add_argument("--out", type=Path, default=REPO / "work-data" / "loud")
-    p.add_argument("--seed", type=int, default=3)
+    p = bench_rumble.parser(__doc__, "loud")
     p.add_argument("--vad-start-db", type=float, metavar="DB",
                    help="a fourth way: both VADs start speech DB over the noise floor (default 8)")
     args = p.parse_args()

@@ -25,7 +25,6 @@ About 15 s a stream and way on this 2-core machine once the streams are written.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 from pathlib import Path
@@ -76,12 +75,7 @@ def quieter(src: Path, dst: Path, db: float, seed: int) -> None:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", type=Path, default=REPO / "kws_edge" / "models" / "base.onnx")
-    p.add_argument("--work", type=Path, help="a bench_reject.py work folder: its held-out keywords and "
-                                             "other voices' words instead of speech_real's clips")
-    p.add_argument("--out", type=Path, default=REPO / "work-data" / "quiet")
-    p.add_argument("--seed", type=int, default=3)
+    p = bench_rumble.parser(__doc__, "quiet")
     p.add_argument("--vad-dbfs", type=float, help="the second way's VAD floor instead of the default's")
     args = p.parse_args()
     br.noise_track = track

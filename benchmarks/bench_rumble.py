@@ -92,6 +92,18 @@ def material(work: Path | None, out_root: Path, model: Path) -> tuple[list, list
     return keywords, others, out
 
 
+def parser(doc: str, out: str) -> argparse.ArgumentParser:
+    """The flags of the streams benchmarks built on `material`: the model, the keywords' source,
+    where the streams go (work-data/OUT) and the seed."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--model", type=Path, default=REPO / "kws_edge" / "models" / "base.onnx")
+    p.add_argument("--work", type=Path, help="a bench_reject.py work folder: its held-out keywords and "
+                                             "other voices' words instead of speech_real's clips")
+    p.add_argument("--out", type=Path, default=REPO / "work-data" / out)
+    p.add_argument("--seed", type=int, default=3)
+    return p
+
+
 def table(model: Path, streams: list[Path], ways: dict[str, dict], first: str, name: int, width: int) -> None:
     """Each stream through the streaming detector each way: recall / wrong words / false alarms an
     hour; `name` and `width` are the widths of the first column and of the others."""
@@ -110,12 +122,7 @@ def speed(model: Path, out: Path) -> int:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", type=Path, default=REPO / "kws_edge" / "models" / "base.onnx")
-    p.add_argument("--work", type=Path, help="a bench_reject.py work folder: its held-out keywords and "
-                                             "other voices' words instead of speech_real's clips")
-    p.add_argument("--out", type=Path, default=REPO / "work-data" / "rumble")
-    p.add_argument("--seed", type=int, default=3)
+    p = parser(__doc__, "rumble")
     p.add_argument("--speed", action="store_true",
                    help="instead: CPU an hour of audio, the filter off and on")
     args = p.parse_args()
