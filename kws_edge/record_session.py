@@ -318,9 +318,16 @@ class TalkRecorder:
         if row_read is not None:
             # A row's words are said alone, as asked, however long the pause after each: the text
             # moves on once the row has been read (or the person stopped reading it).
-            if row_read or self.samples - self._last >= ROW_GIVE_UP_S * self.rate:
+            if row_read:
                 return self._finish_text(advance=True)
-            return []
+            if self.samples - self._last < ROW_GIVE_UP_S * self.rate:
+                return []
+            if self._utterances >= 2:
+                return self._finish_text(advance=True)
+            # One word, then silence: most often a keyword said once more, as for a sentence.
+            self._reset_piece()
+            return [Event("extra", "one word alone, not kept as talk: say the row's words, one after "
+                                   "the other")]
         if spoken and paused:
             return self._finish_text(advance=True)
         if paused:

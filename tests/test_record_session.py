@@ -237,6 +237,9 @@ def test_a_row_of_single_words_is_kept_however_long_the_pauses(tmp_path, pause):
     (piece,) = sorted((tmp_path / "ds" / "_talk").iterdir())
     first, last = stream.words[0][0], stream.words[-1][1]
     assert abs(sf.info(str(piece)).duration - ((last - first) / SAMPLE_RATE + 0.6)) < 0.2
+    # One word, then silence (a keyword said once more as a row is shown): not kept as talk.
+    events = feed(session, word_stream([say("stop", 0)], [4.0]).audio)
+    assert kinds(events) == ["extra"] and len(list((tmp_path / "ds" / "_talk").iterdir())) == 1
 
 
 @requires_espeak
