@@ -99,7 +99,19 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise _Stop(STOP_SIGNALS.get(signum, "terminated"))
 
 
+# A stop signal that came while kws-listen started up (imports, the model loading): noted, not
+# raised, as an exception raised there can break a C extension's import or be swallowed as a
+# model that does not load. Checked once the model is loaded.
+_EARLY_STOP: list[int] = []
+
+
+def _note_stop(signum: int, frame: object) -> None:
+    _EARLY_STOP.append(signum)
+
+
 def _main(argv: list[str] | None) -> int:
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _note_stop)
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     if args.list_devices:
@@ -124,15 +136,17 @@ def _main(argv: list[str] | None) -> int:
     if args.vad == "off" and args.max_utterance_ms:
         log.warning("--vad off turns the utterance gate off too: any window may fire, in talk as well "
                     "(far more false alarms; docs/listening.md)")
-    # From here on, SIGTERM (systemd stopping the service) ends as cleanly as Ctrl-C: while the
-    # model loads or the microphone opens too (a second on a Pi), where it had killed the process.
+    # SIGTERM (systemd stopping the service) ends as cleanly as Ctrl-C, also while kws-listen
+    # starts (a second on a Pi), where it had killed the process: noted until the model is loaded,
+    # then raised, so that a source that blocks as it opens (a FIFO with no writer yet) is left.
+    model = load_model(args.model)
+    spotter = KeywordSpotter(model, options)
+    log.debug("model %r", model)
     for sig in STOP_SIGNALS:
         signal.signal(sig, _on_sigterm)
     try:
-        model = load_model(args.model)
-        spotter = KeywordSpotter(model, options)
-        log.debug("model %r", model)
-
+        if _EARLY_STOP:
+            raise _Stop(STOP_SIGNALS.get(_EARLY_STOP[0], "terminated"))
         if args.input:
             from .sources import FileSource
 
