@@ -281,14 +281,16 @@ class UtteranceCutter:
         self._trim()
         return cuts
 
-    def flush(self) -> list[Cut]:
-        """End of stream: close an open utterance and hand over every pending cut. A take still
-        loud where the stream stopped (Ctrl-C, a file that ends midway) is refused as cut off."""
+    def flush(self, stopped: bool = False) -> list[Cut]:
+        """End of stream: close an open utterance and hand over every pending cut. `stopped`: a
+        microphone the person stopped (Ctrl-C, q): a take still loud there was cut off midway, and
+        is refused. (A file may end right on its last word's end, where its own noise, with no
+        quiet before it to measure the floor, can look loud to the end.)"""
         if self._open_at is not None:
             pending = len(self._pending)
             self._close(self._open_at, self.samples)
             self._open_at = None
-            if len(self._pending) > pending:
+            if stopped and len(self._pending) > pending:
                 cut = self._pending[-1]
                 if self.samples - cut.offset <= CUT_OFF_MS * self.rate // 1000:
                     cut.problems.append(CUT_OFF)

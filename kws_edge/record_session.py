@@ -191,7 +191,7 @@ class WordRecorder:
 
     def flush(self) -> list[Event]:
         events: list[Event] = []
-        for cut in self.cutter.flush():
+        for cut in self.cutter.flush(stopped=True):  # a microphone ends only when it is stopped
             events += self._on_cut(cut)
         return events
 
