@@ -200,7 +200,7 @@ class WordRecorder:
 ROW_WORD_SPEECH = 0.35
 # A row left unfinished for this long (s) is kept as far as it was read, and the next text shown:
 # longer than the pause a person leaves between its words.
-ROW_GIVE_UP_S = 3.5
+ROW_GIVE_UP_S = 5.0
 
 
 class TalkRecorder:
