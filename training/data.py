@@ -25,7 +25,7 @@ import numpy as np
 from kws_edge.audio import decode, decode_bytes
 from kws_edge.errors import KwsError
 from kws_edge.labels import KEYWORDS, SAMPLE_RATE, UNKNOWN_LABEL, WINDOW_SAMPLES, label_key
-from kws_edge.spotter import SpotterOptions
+from kws_edge.spotter import CORE_MIN_DB, SpotterOptions
 
 from .audio_io import fit_window, fit_window_and_left_out, loud_part_seconds, to_16k
 from .zip_safe import ZipMember, list_members, read_member
@@ -161,8 +161,10 @@ _LOOKS_RESERVED = {"talk": TALK_FOLDER, "unknown": UNKNOWN_LABEL, "negatives": U
                    "negative": UNKNOWN_LABEL, "other": UNKNOWN_LABEL, "others": UNKNOWN_LABEL,
                    "none": UNKNOWN_LABEL, "background_noise": NOISE_FOLDER, "noise": NOISE_FOLDER,
                    "silence": NOISE_FOLDER, "background": NOISE_FOLDER}
-# A folder copied by a file manager: "yes copy", "yes - Copy (2)", "no (1)", "yes 2".
-_COPY_SUFFIX = re.compile(r"^(?P<stem>.+?)(?:[ _-]*copy(?:[ _-]*\(?\d+\)?)?|[ _-]*\(\d+\)|[ _-]+\d+)$")
+# A folder copied by a file manager: "yes copy", "yes - Copy (2)", "Yes - Copy - Copy", "yes (copy)",
+# "no (another copy)", "no (1)"; and "yes 2", a copy only beside a yes/ (`seven 11` is a word).
+_COPY_SUFFIX = re.compile(r"^(?P<stem>.+?)(?P<copy>(?:[ _-]*(?:\((?:another )?copy(?: \d+)?\)|copy"
+                          r"(?:[ _-]*\(?\d+\)?)?|\(\d+\)))+|[ _-]+\d+)$")
 
 
 _RESERVED_OR_KEYWORD = set(_CANONICAL.values())
@@ -277,22 +279,26 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
 def warn_odd_names(index: DatasetIndex, words: Sequence[str]) -> None:
     """Word folders a user likely meant otherwise (`talk/` for `_talk/`, `sheela/` for `sheila/`):
     trained as they are, but said. For training only: kws-eval trains nothing."""
-    for name in sorted(set(words) & set(index.clips)):
+    for name in sorted(set(words) & set(index.clips) - _RESERVED_OR_KEYWORD):
         folder = PurePosixPath(index.clips[name][0]).parts[0]
         reserved = re.sub(r"[\s-]+", "_", name).strip("_")
         copied = _COPY_SUFFIX.match(name)
-        stem = class_name(copied["stem"]) if copied else None
+        # "yes 2" is a copy only beside a yes/ ("seven 11" is a word); "yes copy" of any word, or of
+        # _talk/ ("_unknown_ (1)": the suffix took the name's last "_").
+        numbered = copied is not None and not any(c in copied["copy"] for c in "()y")
+        known = set(index.clips) | (set() if numbered else _RESERVED_OR_KEYWORD)
+        stem = next((class_name(s) for s in (copied["stem"], copied["stem"] + "_") if class_name(s) in known),
+                    None) if copied else None
         if reserved in _LOOKS_RESERVED:
             meant = _LOOKS_RESERVED[reserved]
             holds = {TALK_FOLDER: "your non-keyword talk", NOISE_FOLDER: "background noise"}.get(
                 meant, "speech that is no keyword")
             log.warning("%s: folder %s/ is trained as a new word %r; name it %s/ if it holds %s",
                         index.source, folder, name, meant, holds)
-        elif name not in KEYWORDS and stem in set(index.clips) | set(KEYWORDS):
-            log.warning("%s: folder %s/ looks like a copy of %s/, but is trained as a word of its own, %r, "
-                        "that competes with %r: move its clips into %s/ if they are the same word",
-                        index.source, folder, stem, name, stem, stem)
-        elif name not in KEYWORDS:
+        elif stem is not None:
+            log.warning("%s: folder %s/ looks like a copy of %s/, but is trained as a word of its own, %r: "
+                        "move its clips into %s/ if it is one", index.source, folder, stem, name, stem)
+        else:
             close = difflib.get_close_matches(name, KEYWORDS, n=1, cutoff=0.8)
             if close:
                 log.warning("%s: folder %s/ is a new word, not the base model's %r; rename it %s/ if "
@@ -396,7 +402,7 @@ class _Reader:
             self.crowded.append(key)
         self.clips_of[PurePosixPath(key).parts[0]] += 1
         if audio.shape[0] > SAMPLE_RATE * LONGEST_WORD_MS // 1000:
-            spoken = loud_part_seconds(audio, _GATE.core_db, _GATE.core_gap_ms)
+            spoken = loud_part_seconds(audio, _GATE.core_db, CORE_MIN_DB, _GATE.core_gap_ms)
             if spoken * 1000 > LONGEST_WORD_MS:
                 self.too_long.append((key, spoken))
         if np.abs(window).max() < QUIET_WORD_PEAK:
