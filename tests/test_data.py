@@ -123,7 +123,7 @@ def test_wrapping_folders_stray_files_and_a_folder_too_high(tmp_path, caplog):
     other = tmp_path / "other"
     write_wav(other / "yes" / "0.wav", tone(400.0, seconds=0.8))
     with pytest.raises(KwsError, match=r"holds folders, not clips .* it holds 2 datasets "
-                       r"\(Archive/, other/\): give each as its own --data"):
+                       r"\(Archive/, other/\): point --data at one of them; kws-train trains on several"):
         scan_dataset(tmp_path)
     mixed = tmp_path / "mixed"
     write_wav(mixed / "yes" / "0.wav", tone(400.0, seconds=0.8))

@@ -249,12 +249,13 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
     if empty:
         holds = [f for f in nested if PurePosixPath(f[len(prefix):]).parts[0] == empty[0]]
         if holds:
-            sets = sorted({PurePosixPath(f[len(prefix):]).parts[0] for f in nested} & set(empty))
+            sets = sorted({PurePosixPath(f[len(prefix):]).parts[0] for f in nested
+                           if PurePosixPath(f).suffix.lower() in _AUDIO_SUFFIXES} & set(empty))
             if len(sets) >= 2:  # two recording sessions, or two people's words, side by side
-                where = "unzip it, then give" if members else "give"
-                hint = (f"it holds {len(sets)} datasets ({', '.join(s + '/' for s in sets[:3])}"
-                        f"{', ...' if len(sets) > 3 else ''}): {where} each as its own --data "
-                        "(kws-train --data A --data B trains on both)")
+                names = ", ".join(f"{prefix}{s}/" for s in sets[:3]) + (", ..." if len(sets) > 3 else "")
+                hint = (f"it holds {len(sets)} datasets ({names}): point --data at one of them"
+                        + (" (unzip it first)" if members else "")
+                        + "; kws-train trains on several: --data A --data B")
             elif members:
                 hint = "a ZIP's word folders sit at its top, or inside one folder"
             else:
