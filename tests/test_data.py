@@ -503,6 +503,10 @@ def test_negatives_without_base_on_a_fine_tune_say_that_the_shipped_ones_are_dro
         assert len(_negatives(argparse.Namespace(negatives=["base", str(talk)], init="base"))) == 2
         _negatives(argparse.Namespace(negatives=None, init="base"))
     assert "replaces" not in caplog.text
+    # Given twice (--negatives base --negatives base), once; 'none' beside others is a mistake.
+    assert len(_negatives(argparse.Namespace(negatives=["base", str(talk), "base"], init="base"))) == 2
+    with pytest.raises(KwsError, match="'none' means no negatives; give it alone"):
+        _negatives(argparse.Namespace(negatives=["none", "base"], init="base"))
 
 
 def test_a_long_clip_with_a_second_word_is_said_but_not_a_tap_or_a_noisy_room(tmp_path, caplog):

@@ -191,8 +191,10 @@ def _negatives(args: argparse.Namespace) -> list[Path]:
     choices = args.negatives or (["base"] if args.init else ["none"])
     if isinstance(choices, str):  # a resume state written before --negatives took several
         choices = [choices]
-    out = []
-    for choice in choices:
+    if "none" in choices and len(choices) > 1:
+        raise KwsError(f"--negatives {' '.join(choices)}: 'none' means no negatives; give it alone")
+    out: list[Path] = []
+    for choice in dict.fromkeys(choices):  # one given twice counts once (its windows are not doubled)
         if choice == "none":
             continue
         if choice == "base":
