@@ -110,7 +110,7 @@ def _note_stop(signum: int, frame: object) -> None:
 
 
 def _main(argv: list[str] | None) -> int:
-    for sig in STOP_SIGNALS:
+    for sig in (*STOP_SIGNALS, signal.SIGINT):
         signal.signal(sig, _note_stop)
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
@@ -142,6 +142,9 @@ def _main(argv: list[str] | None) -> int:
     model = load_model(args.model)
     spotter = KeywordSpotter(model, options)
     log.debug("model %r", model)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.SIGINT in _EARLY_STOP:
+        raise KeyboardInterrupt  # "interrupted", exit 130, as Ctrl-C while loading always was
     for sig in STOP_SIGNALS:
         signal.signal(sig, _on_sigterm)
     try:
