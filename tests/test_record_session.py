@@ -237,6 +237,15 @@ def test_a_row_of_single_words_is_kept_however_long_the_pauses(tmp_path, pause):
     (piece,) = sorted((tmp_path / "ds" / "_talk").iterdir())
     first, last = stream.words[0][0], stream.words[-1][1]
     assert abs(sf.info(str(piece)).duration - ((last - first) / SAMPLE_RATE + 0.6)) < 0.2
+    # A row longer than a file holds (30 s: 11 words, 3 s after each) moves on all the same.
+    long_talk = TalkRecorder(DatasetDir(tmp_path / "long"), target_seconds=60.0, avoid=["yes"])
+    long_talk.texts[0] = "   ".join(["apple", "garden", "window", "purple", "table", "river", "monkey",
+                                     "pencil", "rocket", "yellow", "basket"])
+    long_session = RecordSession(None, long_talk)
+    long_session.start()
+    words = tokens(long_talk.text)
+    feed(long_session, word_stream([say(w, i) for i, w in enumerate(words)], [3.0] * len(words)).audio)
+    assert long_talk.text_index == 1 and long_talk.seconds > 25
     # One word, then silence (a keyword said once more as a row is shown): not kept as talk.
     events = feed(session, word_stream([say("stop", 0)], [6.0]).audio)
     assert kinds(events) == ["extra"] and len(list((tmp_path / "ds" / "_talk").iterdir())) == 1
