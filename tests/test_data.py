@@ -505,6 +505,11 @@ def test_negatives_without_base_on_a_fine_tune_say_that_the_shipped_ones_are_dro
     assert "replaces" not in caplog.text
     # Given twice (--negatives base --negatives base), once; 'none' beside others is a mistake.
     assert len(_negatives(argparse.Namespace(negatives=["base", str(talk), "base"], init="base"))) == 2
+    from kws_edge.models import base_negatives_path
+
+    same = [str(tmp_path), str(tmp_path) + "/", "base", str(base_negatives_path())]
+    assert _negatives(argparse.Namespace(negatives=same, init="base")) == [tmp_path, base_negatives_path()]
+    assert _negatives(argparse.Namespace(negatives=["none", "none"], init="base")) == []
     with pytest.raises(KwsError, match="'none' means no negatives; give it alone"):
         _negatives(argparse.Namespace(negatives=["none", "base"], init="base"))
 

@@ -191,10 +191,10 @@ def _negatives(args: argparse.Namespace) -> list[Path]:
     choices = args.negatives or (["base"] if args.init else ["none"])
     if isinstance(choices, str):  # a resume state written before --negatives took several
         choices = [choices]
-    if "none" in choices and len(choices) > 1:
+    if "none" in choices and len(set(choices)) > 1:
         raise KwsError(f"--negatives {' '.join(choices)}: 'none' means no negatives; give it alone")
     out: list[Path] = []
-    for choice in dict.fromkeys(choices):  # one given twice counts once (its windows are not doubled)
+    for choice in choices:
         if choice == "none":
             continue
         if choice == "base":
@@ -207,6 +207,9 @@ def _negatives(args: argparse.Namespace) -> list[Path]:
             raise KwsError(f"{path}: --negatives must be a folder of recordings, one recording, "
                            "'base' or 'none'")
         out.append(path)
+    # One given twice ("neg" and "neg/", or base and its file) counts once: its windows are not doubled.
+    seen: set[Path] = set()
+    out = [path for path in out if not (path.resolve() in seen or seen.add(path.resolve()))]
     if args.init and args.negatives and "base" not in choices and "none" not in choices:
         # `--negatives talk.wav` reads as "add my talk"; it replaces the shipped negatives.
         log.warning("--negatives %s replaces the shipped negatives (talk of many voices, which keeps a "
