@@ -309,6 +309,24 @@ def test_a_one_voice_kws_synth_set_with_empty_lists_is_split_by_clip(tmp_path):
     assert all(data.counts("val")[w] >= 1 for w in FREQS)
 
 
+def test_lists_that_leave_a_word_nothing_to_train_on_are_set_aside(tmp_path, caplog):
+    """A one-voice kws-synth set whose voice hashed to "testing" (a fifth of voices) named every
+    clip in testing_list.txt: the measured run trained on no keyword clip ("test accuracy 0.000")
+    and made no reject clips from the user's words. Such lists are now set aside, with a warning."""
+    root = tone_dataset(tmp_path / "ds", per_class=10)
+    listed = []
+    for folder in [d for d in root.iterdir() if d.is_dir()]:
+        for i, f in enumerate(sorted(folder.iterdir())):
+            f.rename(folder / f"0a1b2c3d_nohash_{i}.wav")
+            listed.append(f"{folder.name}/0a1b2c3d_nohash_{i}.wav")
+    (root / "validation_list.txt").write_text("")
+    (root / "testing_list.txt").write_text("\n".join(listed) + "\n")
+    with caplog.at_level(logging.WARNING):
+        data = prepare_dataset(root, seed=0, synth_reject=False)
+    assert "its validation/testing lists leave no clip of" in caplog.text
+    assert all(data.counts("train")[w] >= 6 and data.counts("test")[w] == 2 for w in FREQS)
+
+
 def test_split_is_deterministic_stratified_and_seeded():
     keys = [f"{c}/{i}.wav" for c in "abc" for i in range(30)]
     classes = [k[0] for k in keys]

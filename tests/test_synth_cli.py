@@ -313,3 +313,15 @@ def test_sigterm_leaves_no_partial_folder(tmp_path: Path) -> None:
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "terminated; nothing was written" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+@requires_espeak
+def test_a_set_of_one_voice_has_empty_lists(tmp_path: Path) -> None:
+    """Its one voice would go wholly to one list: en+Alex hashes to "testing", which named every
+    clip, and kws-train then trained on none of them."""
+    (alex,) = [v for v in discover_voices(["espeak"]) if v.spec == "espeak:en+Alex"]
+    assert which_set(alex.speaker_id) == "testing"
+    out = tmp_path / "one"
+    assert _run(out, "--voices", "espeak:en+Alex", "--holdout-voices", "none", "--jobs", "1") == 0
+    assert (out / "testing_list.txt").read_text() == "" and (out / "validation_list.txt").read_text() == ""
+    assert len(list((out / "yes").glob("*.wav"))) == PER_WORD

@@ -338,7 +338,11 @@ def _written_by_synth(folder: Path) -> bool:
 
 
 def _split_lists(jobs: list[ClipJob]) -> dict[str, list[str]]:
+    """The Speech Commands lists, by voice; for a set of one voice, empty (split by clip when
+    trained on): its one voice would go wholly to one list, leaving nothing to train on."""
     lists: dict[str, list[str]] = {"validation": [], "testing": [], "training": []}
+    if len({job.voice.speaker_id for job in jobs if job.voice is not None}) < 2:
+        return lists
     for job in jobs:
         lists[which_set(job.filename)].append(job.filename)
     return lists
