@@ -148,7 +148,10 @@ def split_for_calibration(clips: ClipSet, ckpt: dict, ckpt_path: str | Path | No
         rest = np.array([i for i, k in enumerate(keys) if k not in test], dtype=np.int64)
         if len(held) > 0 and len(rest) > 0:
             return _cap(clips.take(rest)), clips.take(held), how
-    if same:
+    if same and candidates[0][0]:
+        log.warning("%s: this checkpoint's test split holds every clip of it, leaving none to calibrate "
+                    "on; calibrating on half of them, checking on the other half", data_path)
+    elif same:
         log.warning("%s is this checkpoint's training data but its split.json is not beside the "
                     "checkpoint: the held-out half may include clips it trained on (copy split.json "
                     "next to the checkpoint for a true test split)", data_path)
