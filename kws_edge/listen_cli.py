@@ -99,20 +99,24 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise _Stop(STOP_SIGNALS.get(signum, "terminated"))
 
 
-# A stop signal that came while kws-listen started up (imports, the model loading): noted, not
-# raised, as an exception raised there can break a C extension's import or be swallowed as a
-# model that does not load. Checked once the model is loaded.
-_EARLY_STOP: list[int] = []
-
-
-def _note_stop(signum: int, frame: object) -> None:
-    _EARLY_STOP.append(signum)
-
-
 def _main(argv: list[str] | None) -> int:
-    for sig in (*STOP_SIGNALS, signal.SIGINT):
-        signal.signal(sig, _note_stop)
-    args = build_parser().parse_args(argv)
+    """A stop signal (Ctrl-C too) while kws-listen starts up (imports, the model loading) is noted,
+    not raised: an exception raised there can break a C extension's import, or be swallowed as a
+    model that does not load. `_listen` acts on it once the model is loaded. The handlers found are
+    put back on the way out, whichever way that is."""
+    early: list[int] = []
+    signals = (*STOP_SIGNALS, signal.SIGINT)
+    previous = {sig: signal.getsignal(sig) for sig in signals}
+    for sig in signals:
+        signal.signal(sig, lambda signum, frame: early.append(signum))
+    try:
+        return _listen(build_parser().parse_args(argv), early)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _listen(args: argparse.Namespace, early: list[int]) -> int:
     setup_logging(args.verbose)
     if args.list_devices:
         from .sources import print_input_devices
@@ -143,13 +147,13 @@ def _main(argv: list[str] | None) -> int:
     spotter = KeywordSpotter(model, options)
     log.debug("model %r", model)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    if signal.SIGINT in _EARLY_STOP:
+    if signal.SIGINT in early:
         raise KeyboardInterrupt  # "interrupted", exit 130, as Ctrl-C while loading always was
     for sig in STOP_SIGNALS:
         signal.signal(sig, _on_sigterm)
     try:
-        if _EARLY_STOP:
-            raise _Stop(STOP_SIGNALS.get(_EARLY_STOP[0], "terminated"))
+        if early:
+            raise _Stop(STOP_SIGNALS.get(early[0], "terminated"))
         if args.input:
             from .sources import FileSource
 

@@ -145,6 +145,16 @@ def test_sigterm_before_listening_began_stops_cleanly(files, tmp_path):
         assert err.strip().splitlines() == ["kws-listen: terminated before listening began: 0 detections"]
 
 
+def test_signal_handlers_are_put_back_however_main_returns(files, capsys):
+    """main() in a process of its own making (a test, a script): a refused flag, before the model
+    loads, leaves Ctrl-C and SIGTERM as they were, not noted and ignored."""
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    assert main(["--model", str(files["model"]), "--duration", "-1"]) == 2
+    assert {sig: signal.getsignal(sig) for sig in before} == before
+    assert main(["--model", str(files["model"]), "--input", str(files["wav"])]) == 0
+    assert {sig: signal.getsignal(sig) for sig in before} == before
+
+
 def test_duration_stops_early(files, capsys):
     assert main(["--model", str(files["model"]), "--input", str(files["wav"]), "--duration", "2.5"]) == 0
     out, err = capsys.readouterr()
