@@ -163,8 +163,8 @@ _LOOKS_RESERVED = {"talk": TALK_FOLDER, "unknown": UNKNOWN_LABEL, "negatives": U
                    "silence": NOISE_FOLDER, "background": NOISE_FOLDER}
 # A folder copied by a file manager: "yes copy", "yes - Copy (2)", "Yes - Copy - Copy", "yes (copy)",
 # "no (another copy)", "no (1)"; and "yes 2", a copy only beside a yes/ (`seven 11` is a word).
-_COPY_SUFFIX = re.compile(r"^(?P<stem>.+?)(?P<copy>(?:[ _-]*(?:\((?:another )?copy(?: \d+)?\)|copy"
-                          r"(?:[ _-]*\(?\d+\)?)?|\(\d+\)))+|[ _-]+\d+)$")
+_COPY_SUFFIX = re.compile(r"^(?P<stem>.+?)(?:(?P<copy>(?:[ _-]*(?:\((?:another )?copy(?: \d+)?\)|copy"
+                          r"(?:[ _-]*\(?\d+\)?)?|\(\d+\)))+)|(?P<number>[ _-]+\d+))$")
 
 
 _RESERVED_OR_KEYWORD = set(_CANONICAL.values())
@@ -283,13 +283,7 @@ def warn_odd_names(index: DatasetIndex, words: Sequence[str]) -> None:
     for name in sorted(set(words) & set(index.clips) - _RESERVED_OR_KEYWORD):
         folder = PurePosixPath(index.clips[name][0]).parts[0]
         reserved = re.sub(r"[\s-]+", "_", name).strip("_")
-        copied = _COPY_SUFFIX.match(name)
-        # "yes 2" is a copy only beside a yes/ ("seven 11" is a word); "yes copy" of any word, or of
-        # _talk/ ("_unknown_ (1)": the suffix took the name's last "_").
-        numbered = copied is not None and not any(c in copied["copy"] for c in "()y")
-        known = set(index.clips) | (set() if numbered else _RESERVED_OR_KEYWORD)
-        stem = next((class_name(s) for s in (copied["stem"], copied["stem"] + "_") if class_name(s) in known),
-                    None) if copied else None
+        stem = _copied_from(name, set(index.clips))
         if reserved in _LOOKS_RESERVED:
             meant = _LOOKS_RESERVED[reserved]
             holds = {TALK_FOLDER: "your non-keyword talk", NOISE_FOLDER: "background noise"}.get(
@@ -304,6 +298,18 @@ def warn_odd_names(index: DatasetIndex, words: Sequence[str]) -> None:
             if close:
                 log.warning("%s: folder %s/ is a new word, not the base model's %r; rename it %s/ if "
                             "it holds %r", index.source, folder, close[0], close[0], close[0])
+
+
+def _copied_from(name: str, classes: set[str]) -> str | None:
+    """The class a folder named `name` looks copied from by a file manager, or None. "yes 2" is a
+    copy only beside a yes/ ("seven 11" is a word); "yes copy" of any word or special folder
+    ("_unknown_ (1)": the suffix took the name's last "_")."""
+    copied = _COPY_SUFFIX.match(name)
+    if copied is None:
+        return None
+    known = classes if copied["number"] else classes | _RESERVED_OR_KEYWORD
+    stems = (class_name(copied["stem"]), class_name(copied["stem"] + "_"))
+    return next((stem for stem in stems if stem in known), None)
 
 
 def _why_no_classes(index: DatasetIndex, loose: list[str]) -> str:
@@ -367,8 +373,7 @@ class _Reader:
         # or nearly silent (list.append is atomic: the pool's threads share these).
         self.crowded: list[str] = []
         self.quiet: list[str] = []
-        # Per word folder: clips read, and (key, seconds) of those said too slowly for the gate.
-        self.clips_of: Counter[str] = Counter()
+        # (key, seconds) of the clips said too slowly for the gate.
         self.too_long: list[tuple[str, float]] = []
 
     def full(self, key: str) -> np.ndarray:
@@ -401,7 +406,6 @@ class _Reader:
         window, left_out_ms = fit_window_and_left_out(audio)
         if left_out_ms >= SECOND_WORD_MS:
             self.crowded.append(key)
-        self.clips_of[PurePosixPath(key).parts[0]] += 1
         if audio.shape[0] > SAMPLE_RATE * LONGEST_WORD_MS // 1000:
             spoken = loud_part_seconds(audio, _GATE.core_db, CORE_MIN_DB, _GATE.core_gap_ms)
             if spoken * 1000 > LONGEST_WORD_MS:
@@ -444,7 +448,7 @@ def iter_windows(index: DatasetIndex, keys: Sequence[str], *, part: int | None =
     with tqdm(total=len(keys), desc="loading clips", unit="clip", leave=False, disable=quiet) as bar:
         for start in range(0, len(keys), part):
             yield _load_part(reader, keys[start:start + part], bar)
-    _warn_doubtful_words(index, reader)
+    _warn_doubtful_words(index, reader, Counter(PurePosixPath(k).parts[0] for k in keys))
 
 
 def _load_part(reader: _Reader, keys: Sequence[str], bar) -> tuple[np.ndarray, list[str], list[str]]:
@@ -474,7 +478,7 @@ def _load_part(reader: _Reader, keys: Sequence[str], bar) -> tuple[np.ndarray, l
     return (out if ok.all() else out[ok]), loaded, skipped  # out[ok] copies: only when needed
 
 
-def _warn_doubtful_words(index: DatasetIndex, reader: _Reader) -> None:
+def _warn_doubtful_words(index: DatasetIndex, reader: _Reader, clips_of: Counter[str]) -> None:
     """Clips of word folders (not the reject class's) that are used but likely hold no word, or two:
     nearly silent (a dithered silence, a microphone left muted), or a long clip with a second
     word's worth of loud sound outside the second kept."""
@@ -486,7 +490,7 @@ def _warn_doubtful_words(index: DatasetIndex, reader: _Reader) -> None:
     for key, seconds in reader.too_long:
         slow.setdefault(PurePosixPath(key).parts[0], []).append(seconds)
     for folder, spans in sorted(slow.items()):
-        word, total = class_name(folder), reader.clips_of[folder]
+        word, total = class_name(folder), clips_of[folder]
         # A quarter or more: the measure is the gate's, but not on the same frames, and a real
         # room's noise can stretch one clip past 1 s that kws-listen still hears.
         if word == UNKNOWN_LABEL or len(spans) < max(3, total // 4):
