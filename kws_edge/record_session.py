@@ -232,7 +232,7 @@ class TalkRecorder:
         self.samples = 0
         self.level_dbfs = -120.0
         self._reset_piece()
-        self._text_utterances = 0  # of the text shown, over its pieces (a long row fills two)
+        self._text_earlier = 0  # utterances of the text shown in its earlier files (a long row fills two)
         self._kept: list[tuple[Path, np.ndarray]] = []
         self.done = self.seconds >= self.target
 
@@ -257,7 +257,7 @@ class TalkRecorder:
         if self._waited_after != self._last:  # a new pause (this is called again as it goes on)
             self._waited_after = self._last
             self._pauses += 1
-        return self._text_utterances >= len(words) or (
+        return self._text_earlier + self._utterances >= len(words) or (
             self._pauses == 1 and self._speech >= len(words) * ROW_WORD_SPEECH * self.rate)
 
     @property
@@ -311,7 +311,6 @@ class TalkRecorder:
             self._speech += len(idx) * fs
             onsets = np.diff(np.concatenate([[was_speech], flags]).astype(np.int8)) > 0
             self._utterances += int(np.count_nonzero(onsets))
-            self._text_utterances += int(np.count_nonzero(onsets))
         if self.done:
             return []
         spoken = self._speech >= self.min_speech
@@ -324,10 +323,9 @@ class TalkRecorder:
                 return self._finish_text(advance=True)
             if self.samples - self._last < ROW_GIVE_UP_S * self.rate:
                 return []
-            if self._text_utterances >= 2:
+            if self._text_earlier + self._utterances >= 2:
                 return self._finish_text(advance=True)
             # One word, then silence: most often a keyword said once more, as for a sentence.
-            self._text_utterances -= self._utterances
             self._reset_piece()
             return [Event("extra", "one word alone, not kept as talk: say the row's words, one after "
                                    "the other")]
@@ -336,7 +334,6 @@ class TalkRecorder:
         if paused:
             # A word or two, then a pause, before the text was read: most often a keyword said once
             # more as the talk began, which must not be taught as "no keyword".
-            self._text_utterances -= self._utterances
             self._reset_piece()
             return [Event("extra", "a word or two alone, not kept as talk: read the text aloud")]
         if self.samples - self._piece_start >= self.max_piece:
@@ -345,9 +342,9 @@ class TalkRecorder:
 
     def _finish_text(self, advance: bool) -> list[Event]:
         events = self._save()
+        self._text_earlier = 0 if advance else self._text_earlier + self._utterances
         if advance:
             self.text_index = (self.text_index + 1) % len(self.texts)
-            self._text_utterances = 0
         self._reset_piece()
         if self.seconds >= self.target:
             self.done = True
