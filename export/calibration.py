@@ -132,6 +132,7 @@ def split_for_calibration(clips: ClipSet, ckpt: dict, ckpt_path: str | Path | No
     keys = [_clip_key(p) for p in clips.paths]
     same = data_path is not None and is_training_data(data_path, ckpt)
     candidates = []
+    recorded: set[str] = set()  # the checkpoint's own test split, when `data_path` is its data
     if same:
         how = "checkpoint test split"
         metrics = ckpt.get("metrics") if isinstance(ckpt.get("metrics"), dict) else {}
@@ -140,7 +141,8 @@ def split_for_calibration(clips: ClipSet, ckpt: dict, ckpt_path: str | Path | No
             # clips are held out from calibration only, so they compare int8 with fp32 but are
             # no measure of accuracy on unheard speech.
             how += " (kept from calibration; the refit model trained on these clips)"
-        candidates.append((recorded_test_keys(ckpt, ckpt_path), how))
+        recorded = recorded_test_keys(ckpt, ckpt_path)
+        candidates.append((recorded, how))
     if data_path is not None:
         candidates.append((dataset_test_list(data_path), "dataset testing_list.txt"))
     for test, how in candidates:
@@ -148,7 +150,7 @@ def split_for_calibration(clips: ClipSet, ckpt: dict, ckpt_path: str | Path | No
         rest = np.array([i for i, k in enumerate(keys) if k not in test], dtype=np.int64)
         if len(held) > 0 and len(rest) > 0:
             return _cap(clips.take(rest)), clips.take(held), how
-    if same and candidates[0][0]:
+    if recorded:
         log.warning("%s: this checkpoint's test split holds every clip of it, leaving none to calibrate "
                     "on; calibrating on half of them, checking on the other half", data_path)
     elif same:

@@ -124,4 +124,3 @@ def texts_for(words: Iterable[str]) -> list[str]:
     out += rows
     phrases = [w for w in avoid if " " in w]
     return first + [t for t in out if not avoid & set(tokens(t)) and not any(p in t.lower() for p in phrases)]
-

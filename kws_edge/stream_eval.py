@@ -24,7 +24,7 @@ import numpy as np
 from .detection import Detection
 from .errors import KwsError, not_a_file
 from .labelled_stream import OTHER_LABEL, TruthRow
-from .labels import label_key
+from .labels import KEYWORDS, label_key
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +167,6 @@ def evaluate_stream_file(model_path: str | Path | None, wav_path: str | Path, tr
     truth = [dataclasses.replace(r, label=by_key.get(label_key(r.label), r.label)) for r in truth]
     # Words of the 35 that this model was not trained on are speech it must not report, as clip
     # mode counts them as _unknown_; any other label is more likely a typo ("yse").
-    from .labels import KEYWORDS
-
     not_its = sorted({r.label for r in truth if r.label not in allowed and r.label.lower() in KEYWORDS})
     if not_its:
         log.info("%s: %s not among the model's words: scored as '%s'", truth_csv_path, ", ".join(not_its),

@@ -106,17 +106,16 @@ def _make_split(index: DatasetIndex, key_class: dict[str, str],
         taken = set(test) | set(val)
         train = [k for k in keys if k not in taken]
         untrained = sorted(set(key_class.values()) - {key_class[k] for k in train})
-        if untrained:
-            # kws-synth's lists split by voice: one voice's clips go wholly to one list, so a set of
-            # one voice can name every clip in testing_list.txt, and nothing would be trained on.
-            log.warning("%s: its validation/testing lists leave no clip of %s to train on; split as a "
-                        "custom dataset instead", index.source, ", ".join(untrained[:5])
-                        + (", ..." if len(untrained) > 5 else ""))
-        else:
+        if not untrained:
             if not val:  # only a testing list: carve validation from train for early stopping
                 carved = stratified_split(train, [key_class[k] for k in train], seed=seed, test_fraction=0)
                 train, val = carved["train"], carved["val"]
             return {"train": train, "val": val, "test": test}, "official validation/testing lists"
+        # kws-synth's lists split by voice: one voice's clips go wholly to one list, so a set of one
+        # voice could name every clip in testing_list.txt, and nothing would be trained on.
+        named = ", ".join(untrained[:5]) + (", ..." if len(untrained) > 5 else "")
+        log.warning("%s: its validation/testing lists leave no clip of %s to train on; split as a custom "
+                    "dataset instead", index.source, named)
     speakers = [speaker_of(k) for k in keys]
     if len({s for s in speakers if s is not None}) >= MIN_SPEAKERS_TO_GROUP:
         split = speaker_split(keys, speakers, [key_class[k] for k in keys], seed=seed)

@@ -208,8 +208,10 @@ def _negatives(args: argparse.Namespace) -> list[Path]:
                            "'base' or 'none'")
         out.append(path)
     # One given twice ("neg" and "neg/", or base and its file) counts once: its windows are not doubled.
-    seen: set[Path] = set()
-    out = [path for path in out if not (path.resolve() in seen or seen.add(path.resolve()))]
+    unique: dict[Path, Path] = {}
+    for path in out:
+        unique.setdefault(path.resolve(), path)
+    out = list(unique.values())
     if args.init and args.negatives and "base" not in choices and "none" not in choices:
         # `--negatives talk.wav` reads as "add my talk"; it replaces the shipped negatives.
         log.warning("--negatives %s replaces the shipped negatives (talk of many voices, which keeps a "
