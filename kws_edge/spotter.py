@@ -156,6 +156,23 @@ class SpotterStats:
 ScoreHook = Callable[[int, np.ndarray], None]
 
 
+
+def core_frames(levels: np.ndarray, core_db: float, gap_frames: int) -> tuple[int, int]:
+    """A sound's core, from its frame levels (dB): the first frame and the one past the last of
+    those within `core_db` of the loudest, or within half the levels' range when that is less
+    (never under CORE_MIN_DB): noise the segmenter let in (a room whose level just rose) sits at
+    the bottom of the range and stays out. A pause of more than `gap_frames` (0: none) splits it,
+    and the part holding the loudest frame is kept. kws-train measures its clips' words the same
+    way (training/audio_io.py, loud_part_seconds)."""
+    peak = levels.max()
+    depth = min(core_db, max(CORE_MIN_DB, (peak - np.percentile(levels, 10)) / 2))
+    core = np.flatnonzero(levels >= peak - depth)
+    if gap_frames and len(core) > 1:
+        parts = np.split(core, np.flatnonzero(np.diff(core) > gap_frames) + 1)
+        loudest = int(np.argmax(levels))
+        core = next(part for part in parts if part[0] <= loudest <= part[-1])
+    return int(core[0]), int(core[-1]) + 1
+
 class KeywordSpotter:
     """`process(chunk) -> list[Detection]` over a stream of mono float32 at the model's rate."""
 
@@ -532,16 +549,8 @@ class KeywordSpotter:
         levels = self._levels[a:b]
         if not len(levels):
             return start, end
-        # Noise that the segmenter let in (a room whose level just rose) sits at the bottom of the
-        # segment's levels: the core is the top half of its range at most, so the noise stays out.
-        peak = levels.max()
-        depth = min(self.options.core_db, max(CORE_MIN_DB, (peak - np.percentile(levels, 10)) / 2))
-        core = np.flatnonzero(levels >= peak - depth)
-        if self._core_gap and len(core) > 1:
-            parts = np.split(core, np.flatnonzero(np.diff(core) > self._core_gap) + 1)
-            peak = int(np.argmax(levels))
-            core = next(part for part in parts if part[0] <= peak <= part[-1])
-        return (self._levels_first + a + int(core[0])) * fs, (self._levels_first + a + int(core[-1]) + 1) * fs
+        first, stop = core_frames(levels, self.options.core_db, self._core_gap)
+        return (self._levels_first + a + first) * fs, (self._levels_first + a + stop) * fs
 
     def _voiced(self, start: int, end: int) -> bool:
         """Whether the core [start, end), with VOICE_MARGIN_MS either side (a core can be one

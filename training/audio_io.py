@@ -12,6 +12,7 @@ import numpy as np
 
 from kws_edge.audio import decode, resample
 from kws_edge.labels import SAMPLE_RATE, WINDOW_SAMPLES
+from kws_edge.spotter import core_frames
 
 
 def fit_window(audio: np.ndarray, length: int = WINDOW_SAMPLES) -> np.ndarray:
@@ -40,20 +41,14 @@ def fit_window_and_left_out(audio: np.ndarray, length: int = WINDOW_SAMPLES) -> 
     return np.ascontiguousarray(audio[start:start + length]), left_out
 
 
-def loud_part_seconds(audio: np.ndarray, depth_db: float, min_depth_db: float, gap_ms: int) -> float:
+def loud_part_seconds(audio: np.ndarray, depth_db: float, gap_ms: int) -> float:
     """How long the loud part of a clip lasts, as kws-listen's utterance gate measures a word's
-    (its core): the 10-ms frames within `depth_db` of the loudest, or within half the clip's level
-    range when that is less (never under `min_depth_db`: steady noise sits at the range's bottom),
-    a pause of `gap_ms` or more between them splitting it, the part that holds the loudest frame."""
+    (its core, `kws_edge.spotter.core_frames`), on the clip's 10-ms frames."""
     db = _frame_db(audio)
     if not len(db):
         return 0.0
-    depth = min(depth_db, max(min_depth_db, (db.max() - np.percentile(db, 10)) / 2))
-    loud = np.flatnonzero(db >= db.max() - depth)
-    parts = np.split(loud, np.flatnonzero(np.diff(loud) > gap_ms // 10) + 1)
-    peak = int(np.argmax(db))
-    part = next(p for p in parts if p[0] <= peak <= p[-1])
-    return (int(part[-1]) - int(part[0]) + 1) / 100
+    first, stop = core_frames(db, depth_db, gap_ms // 10)
+    return (stop - first) / 100
 
 
 _FRAME = SAMPLE_RATE // 100

@@ -25,7 +25,7 @@ import numpy as np
 from kws_edge.audio import decode, decode_bytes
 from kws_edge.errors import KwsError
 from kws_edge.labels import KEYWORDS, SAMPLE_RATE, UNKNOWN_LABEL, WINDOW_SAMPLES, label_key
-from kws_edge.spotter import CORE_MIN_DB, SpotterOptions
+from kws_edge.spotter import SpotterOptions
 
 from .audio_io import fit_window, fit_window_and_left_out, loud_part_seconds, to_16k
 from .zip_safe import ZipMember, list_members, read_member
@@ -407,7 +407,7 @@ class _Reader:
         if left_out_ms >= SECOND_WORD_MS:
             self.crowded.append(key)
         if audio.shape[0] > SAMPLE_RATE * LONGEST_WORD_MS // 1000:
-            spoken = loud_part_seconds(audio, _GATE.core_db, CORE_MIN_DB, _GATE.core_gap_ms)
+            spoken = loud_part_seconds(audio, _GATE.core_db, _GATE.core_gap_ms)
             if spoken * 1000 > LONGEST_WORD_MS:
                 self.too_long.append((key, spoken))
         if np.abs(window).max() < QUIET_WORD_PEAK:
